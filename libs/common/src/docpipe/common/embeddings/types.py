@@ -1,0 +1,55 @@
+"""The embedder contract every provider implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = ["Embedder", "EmbeddingStats", "InputType"]
+
+InputType = Literal["search_document", "search_query"]
+
+
+@dataclass
+class EmbeddingStats:
+    """Running counters of one embedder, for per-run summaries.
+
+    ``calls`` counts successful provider calls (HTTP requests for Bedrock, encode batches
+    locally), ``texts`` the texts embedded, ``retries`` the attempts repeated after a
+    transient error, and ``throttled`` the throttling responses seen (each one retried or not).
+    """
+
+    calls: int = 0
+    texts: int = 0
+    retries: int = 0
+    throttled: int = 0
+
+    def snapshot(self) -> EmbeddingStats:
+        """A frozen-in-time copy, to diff before/after one document."""
+        return EmbeddingStats(self.calls, self.texts, self.retries, self.throttled)
+
+    def since(self, earlier: EmbeddingStats) -> EmbeddingStats:
+        """Counters accumulated after ``earlier`` (a :meth:`snapshot`)."""
+        return EmbeddingStats(
+            calls=self.calls - earlier.calls,
+            texts=self.texts - earlier.texts,
+            retries=self.retries - earlier.retries,
+            throttled=self.throttled - earlier.throttled,
+        )
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors of ``dimensions`` floats.
+
+    ``model_id`` names the vector space: two embedders with the same ``model_id`` and
+    ``dimensions`` produce interchangeable vectors (it is the embedding-cache key).
+    The result has one vector per input text, in input order.
+    """
+
+    model_id: str
+    dimensions: int
+    stats: EmbeddingStats
+
+    async def embed(self, texts: Sequence[str], *, input_type: InputType) -> list[list[float]]: ...

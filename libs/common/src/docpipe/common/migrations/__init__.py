@@ -1,0 +1,117 @@
+"""Versioned SQL migrations, applied in file-name order by :func:`apply_migrations`.
+
+Each ``NNNN_name.sql`` file runs once, inside one transaction, under an advisory lock so
+concurrent runners (two deploys, a test and the local stack) cannot interleave. Applied
+files are recorded with their checksum; editing an applied file is refused rather than
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+__all__ = ["Migration", "MigrationError", "apply_migrations", "load_migrations"]
+
+_LOCK_KEY = 0x646F6370  # "docp": one advisory lock for every runner
+APP_ROLE = "docpipe_app"
+
+
+class MigrationError(RuntimeError):
+    """A migration cannot be applied safely."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(*, embedding_dimensions: int) -> list[Migration]:
+    """Read the packaged ``*.sql`` files with the embedding dimension substituted."""
+    files = sorted(
+        (f for f in resources.files(__package__).iterdir() if f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    return [
+        Migration(
+            version=f.name.removesuffix(".sql"),
+            sql=f.read_text("utf-8").replace(
+                "{embedding_dimensions}", str(int(embedding_dimensions))
+            ),
+        )
+        for f in files
+    ]
+
+
+async def apply_migrations(
+    conn: asyncpg.Connection,
+    *,
+    embedding_dimensions: int,
+    app_password: str | None = None,
+) -> list[str]:
+    """Apply pending migrations as the schema owner; return the versions applied.
+
+    ``app_password`` (AWS) sets the login password of the services' role; locally the
+    embedded server trusts its Unix socket and no password is needed.
+    """
+    await conn.execute("select pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            "create table if not exists schema_migrations ("
+            " version text primary key, checksum text not null,"
+            " embedding_dimensions integer not null,"
+            " applied_at timestamptz not null default now())"
+        )
+        applied = {
+            r["version"]: r
+            for r in await conn.fetch(
+                "select version, checksum, embedding_dimensions from schema_migrations"
+            )
+        }
+        done: list[str] = []
+        for migration in load_migrations(embedding_dimensions=embedding_dimensions):
+            row = applied.get(migration.version)
+            if row is not None:
+                _check_unchanged(migration, row, embedding_dimensions)
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "insert into schema_migrations (version, checksum, embedding_dimensions)"
+                    " values ($1, $2, $3)",
+                    migration.version,
+                    migration.checksum,
+                    embedding_dimensions,
+                )
+            done.append(migration.version)
+        if app_password:
+            statement = await conn.fetchval(
+                "select format('alter role %I password %L', $1::text, $2::text)",
+                APP_ROLE,
+                app_password,
+            )
+            await conn.execute(statement)
+        return done
+    finally:
+        await conn.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+def _check_unchanged(migration: Migration, row: asyncpg.Record, dimensions: int) -> None:
+    if row["embedding_dimensions"] != dimensions:
+        raise MigrationError(
+            f"the database was created with EMBEDDING_DIMENSIONS={row['embedding_dimensions']},"
+            f" not {dimensions}; changing the dimension needs a new migration and re-embedding"
+        )
+    if row["checksum"] != migration.checksum:
+        raise MigrationError(
+            f"migration {migration.version} was edited after it was applied;"
+            " add a new migration instead"
+        )

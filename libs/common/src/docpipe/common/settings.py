@@ -1,0 +1,75 @@
+"""Configuration shared by every docpipe service, read from environment variables.
+
+Each service subclasses :class:`CommonSettings` with its own fields; nothing here
+reads AWS at import time. Unsafe combinations fail at construction time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["AuthMode", "CommonSettings", "EmbeddingProvider", "running_in_lambda"]
+
+AuthMode = Literal["none", "jwt", "apigateway"]
+EmbeddingProvider = Literal["local", "sentence-transformers", "bedrock"]
+
+
+def running_in_lambda() -> bool:
+    """True inside an AWS Lambda execution environment."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+class CommonSettings(BaseSettings):
+    """Settings every service needs. Environment variable = field name upper-cased."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    # Database: DATABASE_URL locally; on AWS a Secrets Manager secret with
+    # {"username", "password"[, "host", "port", "dbname"]} plus DATABASE_HOST/PORT/NAME.
+    database_url: str | None = None
+    database_secret_arn: str | None = None
+    database_host: str | None = None
+    database_port: int = 5432
+    database_name: str = "docpipe"
+    database_pool_min: int = Field(default=0, ge=0)
+    database_pool_max: int = Field(default=4, ge=1)
+
+    # AWS (AWS_ENDPOINT_URL points every client at moto locally).
+    aws_region: str = Field(default="ap-northeast-1", alias="AWS_REGION")
+    aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    documents_bucket: str = "docpipe-documents"
+    uploads_prefix: str = "uploads/"
+
+    # Embeddings.
+    embedding_provider: EmbeddingProvider = "local"
+    embedding_model_id: str = "cohere.embed-v4:0"
+    embedding_dimensions: int = Field(default=1024, ge=8, le=4096)
+    embedding_max_concurrency: int = Field(default=4, ge=1, le=64)
+    embedding_max_retries: int = Field(default=6, ge=0, le=20)
+    bedrock_endpoint_url: str | None = None  # a local Bedrock-format endpoint in tests
+
+    # Auth (see ARCHITECTURE §6).
+    auth_mode: AuthMode = "jwt"
+    jwt_secret: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    tenant_claim: str = "tenant_id"
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check_safe(self) -> CommonSettings:
+        if self.auth_mode == "none" and running_in_lambda():
+            raise ValueError("AUTH_MODE=none is for local development only; refused inside Lambda")
+        if self.auth_mode == "jwt" and not (self.jwt_secret or self.jwt_jwks_url):
+            raise ValueError("AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL")
+        if not self.database_url and not self.database_secret_arn:
+            raise ValueError("set DATABASE_URL (local) or DATABASE_SECRET_ARN (AWS)")
+        if not self.uploads_prefix.endswith("/"):
+            raise ValueError("UPLOADS_PREFIX must end with '/'")
+        return self

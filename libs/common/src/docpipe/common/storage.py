@@ -1,0 +1,168 @@
+"""Document objects in S3 (moto locally) through aioboto3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from docpipe.common.aws import client
+from docpipe.common.settings import CommonSettings
+
+__all__ = [
+    "ObjectInfo",
+    "ObjectMissing",
+    "ObjectTooLarge",
+    "PresignedPost",
+    "delete_object_versions",
+    "get_object",
+    "head_object",
+    "presigned_post",
+    "put_object",
+]
+
+
+class ObjectMissing(LookupError):
+    """The object (or the requested version) does not exist."""
+
+
+class ObjectTooLarge(ValueError):
+    """The object is larger than the caller's cap; it was not downloaded."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    version_id: str | None
+    etag: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+def _is_missing(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
+
+
+async def put_object(
+    *, settings: CommonSettings, key: str, data: bytes, content_type: str, metadata: dict[str, str]
+) -> ObjectInfo:
+    s3 = await client("s3", settings)
+    response = await s3.put_object(
+        Bucket=settings.documents_bucket,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        Metadata=metadata,
+    )
+    return ObjectInfo(
+        key=key,
+        size=len(data),
+        version_id=response.get("VersionId"),
+        etag=response["ETag"].strip('"'),
+        metadata=metadata,
+    )
+
+
+async def head_object(
+    *, settings: CommonSettings, key: str, version_id: str | None = None
+) -> ObjectInfo:
+    s3 = await client("s3", settings)
+    extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+    try:
+        response = await s3.head_object(Bucket=settings.documents_bucket, Key=key, **extra)
+    except Exception as exc:
+        if _is_missing(exc):
+            raise ObjectMissing(key) from exc
+        raise
+    return ObjectInfo(
+        key=key,
+        size=int(response["ContentLength"]),
+        version_id=response.get("VersionId"),
+        etag=response["ETag"].strip('"'),
+        metadata=dict(response.get("Metadata", {})),
+    )
+
+
+async def get_object(
+    *, settings: CommonSettings, key: str, max_bytes: int, version_id: str | None = None
+) -> tuple[ObjectInfo, bytes]:
+    """Download an object, refusing (before reading the body) anything over ``max_bytes``."""
+    s3 = await client("s3", settings)
+    extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+    try:
+        response = await s3.get_object(Bucket=settings.documents_bucket, Key=key, **extra)
+    except Exception as exc:
+        if _is_missing(exc):
+            raise ObjectMissing(key) from exc
+        raise
+    size = int(response["ContentLength"])
+    info = ObjectInfo(
+        key=key,
+        size=size,
+        version_id=response.get("VersionId"),
+        etag=response["ETag"].strip('"'),
+        metadata=dict(response.get("Metadata", {})),
+    )
+    async with response["Body"] as body:
+        if size > max_bytes:
+            raise ObjectTooLarge(f"{size} bytes exceeds the {max_bytes}-byte limit")
+        data: bytes = await body.read()
+    return info, data
+
+
+async def delete_object_versions(*, settings: CommonSettings, key: str) -> int:
+    """Delete every version and delete marker of ``key`` (the bucket is versioned)."""
+    s3 = await client("s3", settings)
+    paginator = s3.get_paginator("list_object_versions")
+    targets: list[dict[str, str]] = []
+    async for page in paginator.paginate(Bucket=settings.documents_bucket, Prefix=key):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            if entry["Key"] == key:
+                targets.append({"Key": key, "VersionId": entry["VersionId"]})
+    for start in range(0, len(targets), 1000):
+        await s3.delete_objects(
+            Bucket=settings.documents_bucket,
+            Delete={"Objects": targets[start : start + 1000], "Quiet": True},
+        )
+    return len(targets)
+
+
+async def presigned_post(
+    *,
+    settings: CommonSettings,
+    key: str,
+    max_bytes: int,
+    metadata: dict[str, str],
+    expires_in: int = 900,
+) -> PresignedPost:
+    """A browser upload form for exactly ``key``, at most ``max_bytes``, with fixed metadata."""
+    s3 = await client("s3", settings)
+    fields = {f"x-amz-meta-{name}": value for name, value in metadata.items()}
+    conditions: list[Any] = [
+        {"bucket": settings.documents_bucket},
+        {"key": key},
+        ["content-length-range", 1, max_bytes],
+        *({name: value} for name, value in fields.items()),
+    ]
+    response = await s3.generate_presigned_post(
+        Bucket=settings.documents_bucket,
+        Key=key,
+        Fields=fields,
+        Conditions=conditions,
+        ExpiresIn=expires_in,
+    )
+    return PresignedPost(
+        url=response["url"],
+        fields=response["fields"],
+        expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        max_bytes=max_bytes,
+    )

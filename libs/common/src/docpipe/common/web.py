@@ -1,0 +1,133 @@
+"""FastAPI pieces shared by the upload and query services.
+
+problem+json errors (RFC 9457) for every failure path, a trace id per request, CORS from
+configuration, and the authentication dependency that yields the caller's tenant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from docpipe.common.auth import AuthError, Principal, authenticate
+from docpipe.common.logging import bind, get_logger, new_trace_id
+from docpipe.common.settings import CommonSettings
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ProblemError",
+    "install_common",
+    "principal_from_request",
+    "problem_response",
+]
+
+PROBLEM_JSON = "application/problem+json"
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_log = get_logger("docpipe.web")
+
+
+class ProblemError(Exception):
+    """Raised by routes and dependencies; rendered as problem+json."""
+
+    def __init__(self, status: int, detail: str, *, type_: str = "about:blank", **extra: Any):
+        super().__init__(detail)
+        self.status, self.detail, self.type, self.extra = status, detail, type_, extra
+
+
+def problem_response(
+    status: int, detail: str, *, type_: str = "about:blank", headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status,
+            "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+         "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(p for p in first["loc"] if p not in {"body", "query", "path"})
+    return (f"{where}: {first['msg']}" if where else first["msg"]), errors
+
+
+def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
+    """Error handlers, trace-id middleware and CORS for a docpipe FastAPI app."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, type_=exc.type, **exc.extra)
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        return problem_response(401, exc.detail, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, errors = _validation_detail(exc)
+        return problem_response(422, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unhandled error")
+        return problem_response(500, "an internal error occurred; it has been logged")
+
+    @app.middleware("http")
+    async def _trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                     ) -> Response:
+        trace_id = request.headers.get("x-request-id") or new_trace_id()
+        started = time.perf_counter()
+        with bind(trace_id=trace_id):
+            response = await call_next(request)
+            _log.info("request", extra={
+                "method": request.method, "path": request.url.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        response.headers["x-trace-id"] = trace_id
+        return response
+
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Trace-Id"],
+            max_age=600,
+        )
+
+
+def principal_from_request(request: Request, settings: CommonSettings) -> Principal:
+    """Authenticate a request (the Lambda event is in the scope when served by Mangum)."""
+    event = request.scope.get("aws.event")
+    return authenticate(
+        settings=settings,
+        authorization=request.headers.get("authorization"),
+        lambda_event=event if isinstance(event, dict) else None,
+    )

@@ -1,0 +1,98 @@
+"""Session-wide real components: PostgreSQL 16 + pgvector (pgserver) and moto's S3/SQS server.
+
+Tests talk to them exactly as the services do on AWS: asyncpg as the non-owner role
+``docpipe_app`` (row-level security applies), aioboto3 through ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from docpipe.devstack.embedded import (
+    AwsResources,
+    EmbeddedPostgres,
+    provision_aws,
+    start_moto,
+    start_postgres,
+)
+
+TEST_DIMENSIONS = 384
+
+# Fake credentials for moto, and a test-wide configuration. Set before any service module
+# builds its settings.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": "ap-northeast-1",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "EMBEDDING_DIMENSIONS": str(TEST_DIMENSIONS),
+        "EMBEDDING_PROVIDER": "local",
+        "AUTH_MODE": "none",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    # Unix socket paths are capped at ~107 bytes: keep the data folder short.
+    data_dir = Path(tmp_path_factory.mktemp("pg", numbered=True))
+    server = start_postgres(data_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def migrated(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    from docpipe.common.migrations import apply_migrations
+
+    conn = await asyncpg.connect(pg.admin_dsn)
+    try:
+        await apply_migrations(conn, embedding_dimensions=TEST_DIMENSIONS)
+    finally:
+        await conn.close()
+    os.environ["DATABASE_URL"] = pg.app_dsn
+    return pg
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server, endpoint = start_moto()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws(moto_endpoint: str) -> AwsResources:
+    resources = provision_aws(
+        endpoint_url=moto_endpoint, bucket="docpipe-test", queue="docpipe-test-ingest"
+    )
+    os.environ["DOCUMENTS_BUCKET"] = resources.bucket
+    os.environ["INGEST_QUEUE_URL"] = resources.queue_url
+    return resources
+
+
+@pytest.fixture
+async def admin_conn(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection for assertions that must see every tenant."""
+    from pgvector.asyncpg import register_vector
+
+    conn = await asyncpg.connect(migrated.admin_dsn)
+    await register_vector(conn)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A fresh tenant per test keeps tests independent on the shared database."""
+    return f"tenant-{uuid.uuid4().hex[:12]}"
