@@ -1,0 +1,275 @@
+"""Amazon Bedrock runtime access: one lazily created client per event loop, our retry policy,
+and the Converse call used for grounded answers.
+
+botocore's own retries are switched off (``total_max_attempts=1``) so :func:`call_with_backoff`
+is the only policy: exponential backoff with full jitter on throttling, 5xx and
+connection errors, up to ``max_retries`` repeats. aiobotocore clients hold an aiohttp
+session bound to the loop that created them, so :class:`BedrockRuntime` re-creates its
+client when it is first used on a different loop, and :meth:`BedrockRuntime.aclose`
+releases it (call it before the loop ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from docpipe.common.settings import CommonSettings
+
+__all__ = [
+    "BedrockError",
+    "BedrockRequestError",
+    "BedrockRuntime",
+    "BedrockThrottled",
+    "BedrockUnavailable",
+    "ConverseResult",
+    "RetryPolicy",
+    "call_with_backoff",
+    "client_config",
+    "converse",
+    "get_session",
+    "user_message",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+        "InternalServerException",
+        "ModelTimeoutException",
+    }
+)
+_CONNECTION_ERRORS = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+
+
+class BedrockError(Exception):
+    """Base class for Bedrock runtime failures after our retry policy."""
+
+
+class BedrockUnavailable(BedrockError):
+    """Transient errors (5xx, timeouts, connection) persisted through every retry."""
+
+
+class BedrockThrottled(BedrockUnavailable):
+    """Throttling (HTTP 429) persisted through every retry."""
+
+
+class BedrockRequestError(BedrockError):
+    """Bedrock rejected the request (validation, access, unknown model): not retried."""
+
+
+@lru_cache(maxsize=1)
+def get_session() -> aioboto3.Session:
+    """The process-wide aioboto3 session (created on first use, never at import)."""
+    return aioboto3.Session()
+
+
+def client_config(*, max_pool_connections: int = 10, read_timeout: float = 60.0) -> Config:
+    """botocore config for bedrock-runtime: no botocore retries, a pool sized for our fan-out.
+
+    ``total_max_attempts`` counts the first attempt; botocore's ``max_attempts`` counts
+    retries, so ``max_attempts=1`` would still retry once behind our back. Configured
+    endpoints (``AWS_ENDPOINT_URL``, which points at moto locally) are ignored: moto
+    has no bedrock-runtime, so only an explicit ``endpoint_url`` redirects Bedrock.
+    """
+    return Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        ignore_configured_endpoint_urls=True,
+        max_pool_connections=max_pool_connections,
+        connect_timeout=5,
+        read_timeout=read_timeout,
+    )
+
+
+class BedrockRuntime:
+    """Holds one bedrock-runtime client for the running event loop, created on first use.
+
+    The endpoint is ``endpoint_url`` when given (a local Bedrock-format server in tests),
+    otherwise the regional default: ``AWS_ENDPOINT_URL`` deliberately does not apply,
+    because the local S3/SQS server has no Bedrock.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint_url: str | None = None,
+        max_pool_connections: int = 10,
+        read_timeout: float = 60.0,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._config = client_config(
+            max_pool_connections=max_pool_connections, read_timeout=read_timeout
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings, **kwargs: Any) -> BedrockRuntime:
+        return cls(region=settings.aws_region, endpoint_url=settings.bedrock_endpoint_url, **kwargs)
+
+    async def client(self) -> Any:
+        """The client for the running loop (an aiobotocore ``BedrockRuntime`` client)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._client is not None:
+                log.debug("bedrock client created on another event loop; replacing it")
+            self._loop, self._lock, self._stack, self._client = loop, asyncio.Lock(), None, None
+        assert self._lock is not None
+        async with self._lock:
+            if self._client is None:
+                stack = AsyncExitStack()
+                self._client = await stack.enter_async_context(
+                    get_session().client(
+                        "bedrock-runtime",
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=self._config,
+                    )
+                )
+                self._stack = stack
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client (its HTTP connection pool); a later call creates a new one."""
+        stack, self._stack, self._client, self._loop = self._stack, None, None, None
+        if stack is not None:
+            await stack.aclose()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n sleeps U(0, min(cap, base * 2**n))."""
+
+    max_retries: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0.0, min(self.max_delay, self.base_delay * 2.0**attempt))
+
+
+def _classify(exc: BaseException) -> str | None:
+    """``"throttled"``, ``"transient"`` or None (not retryable)."""
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return "transient"
+    if not isinstance(exc, ClientError):
+        return None
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in _THROTTLING_CODES or (status == 429 and code not in _TRANSIENT_CODES):
+        return "throttled"
+    if code in _TRANSIENT_CODES or status >= 500:
+        return "transient"
+    return None
+
+
+async def call_with_backoff(
+    call: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    on_error: Callable[[bool, bool], None] | None = None,
+) -> T:
+    """Run ``call`` and repeat it on retryable Bedrock errors, at most ``policy.max_retries`` times.
+
+    ``on_error(throttled, retrying)`` is told about every retryable failure, including
+    the last one (``retrying=False``). Raises :class:`BedrockThrottled` or
+    :class:`BedrockUnavailable` when retries run out, and :class:`BedrockRequestError`
+    at once for other client errors.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except (ClientError, *_CONNECTION_ERRORS) as exc:
+            kind = _classify(exc)
+            if kind is None:
+                raise BedrockRequestError(str(exc)) from exc
+            retrying = attempt < policy.max_retries
+            if on_error is not None:
+                on_error(kind == "throttled", retrying)
+            if not retrying:
+                error = BedrockThrottled if kind == "throttled" else BedrockUnavailable
+                raise error(f"gave up after {attempt + 1} attempts: {exc}") from exc
+            await asyncio.sleep(policy.delay(attempt))
+            attempt += 1
+
+
+@dataclass(frozen=True)
+class ConverseResult:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str
+
+
+def user_message(text: str) -> dict[str, Any]:
+    """One Converse ``user`` message with a single text block."""
+    return {"role": "user", "content": [{"text": text}]}
+
+
+async def converse(
+    *,
+    client: Any,
+    model_id: str,
+    system: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    max_tokens: int,
+    temperature: float,
+    policy: RetryPolicy | None = None,
+) -> ConverseResult:
+    """One Converse API call (with :func:`call_with_backoff`); returns the joined text blocks.
+
+    ``messages`` are Converse messages (``{"role", "content": [{"text"}]}``, see
+    :func:`user_message`); ``client`` comes from :meth:`BedrockRuntime.client`.
+    """
+    request: dict[str, Any] = {
+        "modelId": model_id,
+        "messages": list(messages),
+        "inferenceConfig": {"maxTokens": max_tokens, "temperature": temperature},
+    }
+    if system:
+        request["system"] = [{"text": system}]
+
+    async def call() -> dict[str, Any]:
+        response: dict[str, Any] = await client.converse(**request)
+        return response
+
+    response = await call_with_backoff(call, policy=policy or RetryPolicy())
+    content = response.get("output", {}).get("message", {}).get("content", [])
+    usage = response.get("usage", {})
+    return ConverseResult(
+        text="".join(block["text"] for block in content if "text" in block),
+        input_tokens=int(usage.get("inputTokens", 0)),
+        output_tokens=int(usage.get("outputTokens", 0)),
+        stop_reason=str(response.get("stopReason", "")),
+    )

@@ -1,0 +1,348 @@
+"""A local HTTP server speaking Amazon Bedrock runtime's wire format, for tests.
+
+It is the sanctioned stand-in for Bedrock (ARCHITECTURE §10): the real aioboto3 client
+talks to it over HTTP via ``BEDROCK_ENDPOINT_URL``. It serves
+
+- ``POST /model/{modelId}/invoke`` for Cohere Embed v4 / v3 and Titan Text Embeddings v2
+  bodies, validated like Bedrock does (batch size, parameter values, extraneous keys);
+- ``POST /model/{modelId}/converse`` for the Converse API.
+
+Embeddings are deterministic functions of the text (:func:`fake_embedding`), so results
+can be checked. Tests can add latency, queue faults (429 ``ThrottlingException``, 5xx)
+and read per-model request counts and the peak number of requests in flight.
+It runs a stdlib ``ThreadingHTTPServer`` in a daemon thread, independent of the
+test's event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+
+__all__ = [
+    "MODEL_NOT_READY",
+    "SERVER_ERROR",
+    "THROTTLE",
+    "UNAVAILABLE",
+    "BedrockServer",
+    "Fault",
+    "RecordedRequest",
+    "fake_embedding",
+]
+
+_COHERE_INPUT_TYPES = {"search_document", "search_query", "classification", "clustering"}
+_V4_KEYS = {"texts", "images", "inputs", "input_type", "embedding_types"}
+_V4_KEYS |= {"output_dimension", "max_tokens", "truncate"}
+_V3_KEYS = {"texts", "images", "input_type", "truncate", "embedding_types"}
+_TITAN_KEYS = {"inputText", "dimensions", "normalize", "embeddingTypes"}
+
+
+def fake_embedding(text: str, dimensions: int) -> list[float]:
+    """The unit vector this server returns for ``text`` (seeded by its BLAKE2b hash)."""
+    seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    vector = np.random.default_rng(seed).standard_normal(dimensions)
+    result: list[float] = (vector / np.linalg.norm(vector)).tolist()
+    return result
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An error response: HTTP status and the Bedrock error code (``x-amzn-ErrorType``)."""
+
+    status: int
+    code: str
+    message: str
+
+
+THROTTLE = Fault(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+MODEL_NOT_READY = Fault(429, "ModelNotReadyException", "Model is not ready to serve inference.")
+SERVER_ERROR = Fault(500, "InternalServerException", "The server encountered an internal error.")
+UNAVAILABLE = Fault(503, "ServiceUnavailableException", "The service is unavailable.")
+
+
+class _Invalid(Exception):
+    """A request Bedrock would reject with 400 ValidationException."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    operation: str  # "invoke" | "converse"
+    model_id: str
+    body: Any
+    status: int
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise _Invalid(message)
+
+
+def _check_keys(body: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in body:
+        _require(key in allowed, f"Malformed input request: extraneous key [{key}] not permitted")
+
+
+def _cohere_texts(body: Mapping[str, Any], *, max_chars: int | None) -> list[str]:
+    texts = body.get("texts")
+    _require(isinstance(texts, list) and len(texts) >= 1, "texts: expected a non-empty array")
+    assert isinstance(texts, list)
+    _require(len(texts) <= 96, f"#/texts: expected maxItems: 96, actual: {len(texts)}")
+    for text in texts:
+        _require(isinstance(text, str), "texts: expected strings")
+        _require(max_chars is None or len(text) <= max_chars, f"texts: maxLength {max_chars}")
+    _require(body.get("input_type") in _COHERE_INPUT_TYPES, "input_type: invalid value")
+    return texts
+
+
+def _embed_cohere_v4(body: Mapping[str, Any]) -> dict[str, Any]:
+    _check_keys(body, _V4_KEYS)
+    texts = _cohere_texts(body, max_chars=None)
+    dimensions = body.get("output_dimension", 1536)
+    _require(dimensions in (256, 512, 1024, 1536), "output_dimension: invalid value")
+    _require(body.get("truncate", "NONE") in ("NONE", "LEFT", "RIGHT"), "truncate: invalid")
+    types = body.get("embedding_types", ["float"])
+    _require(types == ["float"], "embedding_types: this server only produces float")
+    return {
+        "id": str(uuid.uuid4()),
+        "embeddings": {"float": [fake_embedding(t, dimensions) for t in texts]},
+        "texts": texts,
+        "response_type": "embeddings_by_type",
+    }
+
+
+def _embed_cohere_v3(model_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    _check_keys(body, _V3_KEYS)
+    texts = _cohere_texts(body, max_chars=2048)
+    _require(body.get("truncate", "NONE") in ("NONE", "START", "END"), "truncate: invalid")
+    dimensions = 384 if "light" in model_id else 1024
+    vectors = [fake_embedding(t, dimensions) for t in texts]
+    if "embedding_types" in body:
+        _require(body["embedding_types"] == ["float"], "embedding_types: only float here")
+        embeddings: Any = {"float": vectors}
+        response_type = "embeddings_by_type"
+    else:
+        embeddings, response_type = vectors, "embeddings_floats"
+    return {"id": str(uuid.uuid4()), "embeddings": embeddings, "texts": texts,
+            "response_type": response_type}  # fmt: skip
+
+
+def _embed_titan_v2(body: Mapping[str, Any]) -> dict[str, Any]:
+    _check_keys(body, _TITAN_KEYS)
+    text = body.get("inputText")
+    _require(isinstance(text, str) and 0 < len(text) <= 50_000, "inputText: invalid")
+    assert isinstance(text, str)
+    dimensions = body.get("dimensions", 1024)
+    _require(dimensions in (256, 512, 1024), "dimensions: invalid value")
+    _require(isinstance(body.get("normalize", True), bool), "normalize: expected boolean")
+    return {"embedding": fake_embedding(text, dimensions), "inputTextTokenCount": len(text.split())}
+
+
+def _invoke(model_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    if "cohere.embed-v4" in model_id:
+        return _embed_cohere_v4(body)
+    if "cohere.embed-" in model_id and "-v3" in model_id:
+        return _embed_cohere_v3(model_id, body)
+    if "amazon.titan-embed-text-v2" in model_id:
+        return _embed_titan_v2(body)
+    raise _Invalid("The provided model identifier is invalid.")
+
+
+def default_reply(model_id: str, request: Mapping[str, Any]) -> str:
+    """The default Converse answer: names the model and quotes the last user text."""
+    last = request["messages"][-1]
+    text = " ".join(block.get("text", "") for block in last["content"])
+    return f"[{model_id}] {text[:200]}"
+
+
+class BedrockServer:
+    """Start with ``with BedrockServer() as server:``; ``server.url`` is the endpoint."""
+
+    def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1") -> None:
+        self.latency = latency
+        self.converse_reply: Callable[[str, Mapping[str, Any]], str] = default_reply
+        self._host = host
+        self._lock = threading.Lock()
+        self._faults: dict[str | None, deque[Fault]] = {}
+        self._in_flight: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
+        self.requests: list[RecordedRequest] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self) -> BedrockServer:
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self._httpd = ThreadingHTTPServer((self._host, 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> BedrockServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # control -----------------------------------------------------------------------------
+    def fail_next(
+        self, count: int, fault: Fault = THROTTLE, *, model_id: str | None = None
+    ) -> None:
+        """Answer the next ``count`` requests (for ``model_id``, or any model) with ``fault``."""
+        with self._lock:
+            self._faults.setdefault(model_id, deque()).extend([fault] * count)
+
+    def reset(self) -> None:
+        """Forget recorded requests, peaks and pending faults; restore defaults."""
+        with self._lock:
+            self._faults.clear()
+            self._peak.clear()
+            self.requests.clear()
+        self.latency = 0.0
+        self.converse_reply = default_reply
+
+    # observations ------------------------------------------------------------------------
+    def calls(
+        self, model_id: str | None = None, *, operation: str = "invoke", ok: bool | None = None
+    ) -> int:
+        """Requests received (``ok=True``: answered 200 only, ``ok=False``: errors only)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if r.operation == operation
+                and (model_id is None or r.model_id == model_id)
+                and (ok is None or (r.status == 200) == ok)
+            )
+
+    def bodies(self, model_id: str | None = None, *, operation: str = "invoke") -> list[Any]:
+        """JSON bodies of the requests answered 200, in arrival order."""
+        with self._lock:
+            return [
+                r.body
+                for r in self.requests
+                if r.operation == operation
+                and r.status == 200
+                and (model_id is None or r.model_id == model_id)
+            ]
+
+    def max_in_flight(self, model_id: str) -> int:
+        """Most requests for ``model_id`` that were being served at the same time."""
+        with self._lock:
+            return self._peak[model_id]
+
+    # internals (called from handler threads) ---------------------------------------------
+    def _enter(self, model_id: str) -> Fault | None:
+        with self._lock:
+            self._in_flight[model_id] += 1
+            self._peak[model_id] = max(self._peak[model_id], self._in_flight[model_id])
+            for key in (model_id, None):
+                queue = self._faults.get(key)
+                if queue:
+                    return queue.popleft()
+            return None
+
+    def _leave(self, model_id: str, record: RecordedRequest) -> None:
+        with self._lock:
+            self._in_flight[model_id] -= 1
+            self.requests.append(record)
+
+    def _converse(self, model_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        _require(not any(s in model_id for s in ("embed",)), "Model does not support Converse")
+        messages = body.get("messages")
+        _require(isinstance(messages, list) and bool(messages), "messages: expected non-empty")
+        assert isinstance(messages, list)
+        _require(messages[0].get("role") == "user", "A conversation must start with a user message")
+        words = self.converse_reply(model_id, body).split(" ")
+        max_tokens = body.get("inferenceConfig", {}).get("maxTokens")
+        stop = "end_turn"
+        if isinstance(max_tokens, int) and len(words) > max_tokens:
+            words, stop = words[:max_tokens], "max_tokens"
+        prompt = json.dumps(body.get("system", [])) + json.dumps(messages)
+        usage = {"inputTokens": len(prompt.split()), "outputTokens": len(words)}
+        usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": " ".join(words)}]}},
+            "stopReason": stop,
+            "usage": usage,
+            "metrics": {"latencyMs": int(self.latency * 1000)},
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as aiohttp expects
+    server_state: BedrockServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = self.path.split("?", 1)[0].split("/")
+        if len(parts) != 4 or parts[1] != "model" or parts[3] not in ("invoke", "converse"):
+            self._send(404, {"message": "Not Found"}, error="UnknownOperationException")
+            return
+        model_id, operation = unquote(parts[2]), parts[3]
+        state = self.server_state
+        fault = state._enter(model_id)
+        status, body = 500, None
+        try:
+            if state.latency:
+                time.sleep(state.latency)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode(errors="replace")
+            if fault is not None:
+                status = fault.status
+                self._send(status, {"message": fault.message}, error=fault.code)
+                return
+            status = 200
+            try:
+                _require(isinstance(body, dict), "Malformed input request, expected a JSON object")
+                assert isinstance(body, dict)
+                if operation == "converse":
+                    answer = state._converse(model_id, body)
+                else:
+                    answer = _invoke(model_id, body)
+            except _Invalid as exc:
+                status = 400
+                self._send(status, {"message": str(exc)}, error="ValidationException")
+                return
+            self._send(200, answer)
+        finally:
+            state._leave(model_id, RecordedRequest(operation, model_id, body, status))
+
+    def _send(self, status: int, payload: Any, *, error: str | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if error is not None:
+            self.send_header("x-amzn-ErrorType", f"{error}:http://internal.amazon.com/coral/")
+        self.end_headers()
+        self.wfile.write(data)
