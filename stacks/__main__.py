@@ -1,0 +1,183 @@
+"""docpipe's Pulumi program: read the stack config, compose the components, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from docpipe.infra import policies
+from docpipe.infra.alerts import Alerts
+from docpipe.infra.database import Database, DatabaseArgs
+from docpipe.infra.document_store import DocumentStore, DocumentStoreArgs
+from docpipe.infra.environment import Endpoints, service_environment
+from docpipe.infra.http_api import HttpApi, HttpApiArgs
+from docpipe.infra.lambda_function import FunctionPlacement
+from docpipe.infra.migrations import Migrations, MigrationsArgs, migrations_fingerprint
+from docpipe.infra.network import Network, NetworkArgs
+from docpipe.infra.service import QueueTrigger, Service, ServiceArgs, image_uri
+from docpipe.infra.settings import SERVICE_NAMES, load_settings
+
+MIGRATIONS_DIR = (
+    Path(__file__).resolve().parent.parent / "libs/common/src/docpipe/common/migrations"
+)
+
+config = pulumi.Config("docpipe")
+settings = load_settings(
+    stack=pulumi.get_stack(),
+    region=pulumi.Config("aws").require("region"),
+    read=config.get_object,
+)
+account_id = aws.get_caller_identity_output().account_id
+region = settings.region
+
+alerts = Alerts("alerts", emails=settings.alerts.emails)
+network = Network("network", NetworkArgs(settings=settings.network, region=region))
+store = DocumentStore(
+    "documents",
+    DocumentStoreArgs(
+        documents=settings.documents,
+        queue=settings.queue,
+        processor_timeout_seconds=settings.services["processor"].timeout_seconds,
+        account_id=account_id,
+        alarm_topic_arn=alerts.topic.arn,
+    ),
+)
+database = Database(
+    "database",
+    DatabaseArgs(
+        settings=settings.database,
+        subnet_ids=network.subnet_ids,
+        security_group_id=network.database_sg.id,
+    ),
+)
+placement = FunctionPlacement(
+    subnet_ids=network.subnet_ids,
+    subnet_arns=[s.arn for s in network.subnets],
+    security_group_id=network.functions_sg.id,
+    security_group_arn=network.functions_sg.arn,
+    region=region,
+    account_id=account_id,
+)
+endpoints = Endpoints(
+    database_host=database.cluster.endpoint,
+    database_port=database.cluster.port.apply(str),
+    database_secret_arn=database.app_secret.arn,
+    bucket=store.bucket.bucket,
+    queue_url=store.queue.url,
+)
+
+
+def model_arns(*model_ids: str) -> pulumi.Output[list[str]]:
+    return account_id.apply(
+        lambda account: [
+            arn
+            for model_id in model_ids
+            for arn in policies.bedrock_model_arns(
+                model_id=model_id,
+                region=region,
+                account_id=account,
+                inference_regions=settings.models.inference_regions,
+            )
+        ]
+    )
+
+
+prefix = settings.documents.uploads_prefix
+statements = {
+    "upload": pulumi.Output.all(store.bucket.arn, database.app_secret.arn, store.queue.arn).apply(
+        lambda a: policies.upload_statements(
+            bucket_arn=a[0], uploads_prefix=prefix, secret_arn=a[1], queue_arn=a[2]
+        )
+    ),
+    "processor": pulumi.Output.all(
+        store.bucket.arn,
+        database.app_secret.arn,
+        store.queue.arn,
+        model_arns(settings.models.embedding_model_id),
+    ).apply(
+        lambda a: policies.processor_statements(
+            bucket_arn=a[0],
+            uploads_prefix=prefix,
+            secret_arn=a[1],
+            queue_arn=a[2],
+            embedding_model_arns=a[3],
+        )
+    ),
+    "query": pulumi.Output.all(
+        database.app_secret.arn,
+        model_arns(settings.models.embedding_model_id, settings.models.answer_model_id),
+    ).apply(lambda a: policies.query_statements(secret_arn=a[0], model_arns=a[1])),
+}
+processor_settings = settings.services["processor"]
+services = {
+    name: Service(
+        name,
+        ServiceArgs(
+            stack=settings.stack,
+            settings=settings.services[name],
+            rollout=settings.rollout,
+            placement=placement,
+            environment=service_environment(
+                service=name, settings=settings, endpoints=endpoints
+            ),
+            statements=statements[name],
+            alarm_topic_arn=alerts.topic.arn,
+            log_retention_days=settings.alerts.log_retention_days,
+            queue_trigger=QueueTrigger(
+                queue_arn=store.queue.arn,
+                batch_size=processor_settings.batch_size,
+                maximum_concurrency=processor_settings.max_concurrency,
+            )
+            if name == "processor"
+            else None,
+        ),
+    )
+    for name in SERVICE_NAMES
+}
+
+if processor_settings.deployed:
+    Migrations(
+        "migrations",
+        MigrationsArgs(
+            stack=settings.stack,
+            image_uri=services["processor"].repository.repository_url.apply(
+                lambda url: image_uri(repository_url=url, digest=processor_settings.image_digest)
+            ),
+            placement=placement,
+            fingerprint=migrations_fingerprint(sql_dir=MIGRATIONS_DIR),
+            database_host=database.cluster.endpoint,
+            database_port=database.cluster.port.apply(str),
+            database_name=settings.database.database_name,
+            master_secret_arn=database.master_secret_arn,
+            app_secret_arn=database.app_secret.arn,
+            app_secret_version_id=database.app_secret_version.version_id,
+            log_retention_days=settings.alerts.log_retention_days,
+            depends_on=[*database.instances, *network.interface_endpoints],
+        ),
+    )
+
+http_api = HttpApi(
+    "http",
+    HttpApiArgs(
+        stack=settings.stack,
+        settings=settings.api,
+        aliases={name: s.alias for name, s in services.items() if s.alias is not None},
+    ),
+)
+
+pulumi.export("api_url", http_api.api.api_endpoint)
+pulumi.export("bucket", store.bucket.bucket)
+pulumi.export("queue_url", store.queue.url)
+pulumi.export("dlq_url", store.dlq.url)
+pulumi.export("dlq_arn", store.dlq.arn)
+pulumi.export("queue_arn", store.queue.arn)
+pulumi.export("database_endpoint", database.cluster.endpoint)
+pulumi.export("database_master_secret_arn", database.master_secret_arn)
+pulumi.export("database_app_secret_arn", database.app_secret.arn)
+pulumi.export("alarm_topic_arn", alerts.topic.arn)
+for name, service in services.items():
+    pulumi.export(f"{name}_repository_url", service.repository.repository_url)
+    pulumi.export(f"{name}_function_name", service.function.name if service.function else None)
+    pulumi.export(f"{name}_alias_name", service.alias.name if service.alias else None)

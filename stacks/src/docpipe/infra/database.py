@@ -1,0 +1,128 @@
+"""Database: Aurora PostgreSQL Serverless v2 in the private subnets, plus the
+application role's credentials (generated, stored only in Secrets Manager).
+
+The master password is managed by RDS in Secrets Manager; Pulumi never sees it.
+The ``docpipe_app`` password is a RandomPassword whose value lives in Pulumi's
+encrypted state and in its secret; bump ``appPasswordVersion`` to rotate it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from docpipe.infra.settings import DatabaseSettings
+
+__all__ = ["APP_ROLE", "Database", "DatabaseArgs", "MASTER_USERNAME"]
+
+APP_ROLE = "docpipe_app"
+MASTER_USERNAME = "docpipe_admin"
+_ENGINE = "aurora-postgresql"
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    settings: DatabaseSettings
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+
+
+class Database(pulumi.ComponentResource):
+    cluster: aws.rds.Cluster
+    instances: list[aws.rds.ClusterInstance]
+    app_secret: aws.secretsmanager.Secret
+    app_secret_version: aws.secretsmanager.SecretVersion
+    master_secret_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("docpipe:database:Database", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        s = args.settings
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets", subnet_ids=list(args.subnet_ids), opts=child
+        )
+        scaling: dict[str, float | int] = {"min_capacity": s.min_capacity,
+                                           "max_capacity": s.max_capacity}
+        if s.min_capacity == 0:
+            scaling["seconds_until_auto_pause"] = s.seconds_until_auto_pause
+        self.cluster = aws.rds.Cluster(
+            f"{name}-cluster",
+            engine=_ENGINE,
+            engine_mode="provisioned",
+            engine_version=s.engine_version,
+            database_name=s.database_name,
+            master_username=MASTER_USERNAME,
+            manage_master_user_password=True,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[args.security_group_id],
+            storage_encrypted=True,
+            backup_retention_period=s.backup_retention_days,
+            deletion_protection=s.deletion_protection,
+            skip_final_snapshot=not s.deletion_protection,
+            final_snapshot_identifier=None if not s.deletion_protection else f"{name}-final",
+            copy_tags_to_snapshot=True,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            serverlessv2_scaling_configuration=scaling,
+            opts=child,
+        )
+        self.instances = [
+            aws.rds.ClusterInstance(
+                f"{name}-instance-{index}",
+                cluster_identifier=self.cluster.id,
+                instance_class="db.serverless",
+                engine=_ENGINE,
+                engine_version=self.cluster.engine_version,
+                db_subnet_group_name=subnet_group.name,
+                publicly_accessible=False,
+                performance_insights_enabled=True,
+                performance_insights_retention_period=7,
+                auto_minor_version_upgrade=True,
+                opts=child,
+            )
+            for index in range(s.instance_count)
+        ]
+        self.master_secret_arn = self.cluster.master_user_secrets.apply(
+            lambda secrets: secrets[0].secret_arn if secrets else ""
+        )
+        self._app_credentials(name, s, child)
+        self.register_outputs(
+            {
+                "endpoint": self.cluster.endpoint,
+                "master_secret_arn": self.master_secret_arn,
+                "app_secret_arn": self.app_secret.arn,
+            }
+        )
+
+    def _app_credentials(
+        self, name: str, s: DatabaseSettings, child: pulumi.ResourceOptions
+    ) -> None:
+        password = random.RandomPassword(
+            f"{name}-app-password",
+            length=40,
+            special=False,
+            keepers={"version": str(s.app_password_version)},
+            opts=child,
+        )
+        self.app_secret = aws.secretsmanager.Secret(
+            f"{name}-app-secret",
+            description=f"credentials of database role {APP_ROLE}",
+            opts=child,
+        )
+        self.app_secret_version = aws.secretsmanager.SecretVersion(
+            f"{name}-app-secret-version",
+            secret_id=self.app_secret.id,
+            secret_string=pulumi.Output.secret(
+                password.result.apply(
+                    lambda value: json.dumps({"username": APP_ROLE, "password": value})
+                )
+            ),
+            opts=child,
+        )

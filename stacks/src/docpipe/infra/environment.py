@@ -1,0 +1,78 @@
+"""Each function's environment: names from the env-var contract, values from the
+stack. Only ARNs and endpoints go here, never a secret value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+
+from docpipe.infra.settings import StackSettings
+
+__all__ = ["Endpoints", "service_environment"]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Deployed values the services need at runtime."""
+
+    database_host: pulumi.Input[str]
+    database_port: pulumi.Input[str]
+    database_secret_arn: pulumi.Input[str]
+    bucket: pulumi.Input[str]
+    queue_url: pulumi.Input[str]
+
+
+def _database(settings: StackSettings, endpoints: Endpoints) -> dict[str, pulumi.Input[str]]:
+    return {
+        "DATABASE_SECRET_ARN": endpoints.database_secret_arn,
+        "DATABASE_HOST": endpoints.database_host,
+        "DATABASE_PORT": endpoints.database_port,
+        "DATABASE_NAME": settings.database.database_name,
+    }
+
+
+def _embedding(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
+    return {
+        "EMBEDDING_PROVIDER": "bedrock",
+        "EMBEDDING_MODEL_ID": settings.models.embedding_model_id,
+        "EMBEDDING_DIMENSIONS": str(settings.models.embedding_dimensions),
+    }
+
+
+def _http(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
+    return {
+        "AUTH_MODE": "apigateway",
+        "TENANT_CLAIM": settings.api.tenant_claim,
+        "CORS_ORIGINS": json.dumps(list(settings.api.cors_origins)),
+    }
+
+
+def service_environment(
+    *, service: str, settings: StackSettings, endpoints: Endpoints
+) -> dict[str, pulumi.Input[str]]:
+    """Environment variables of one service's function (AWS_REGION is set by Lambda)."""
+    env: dict[str, pulumi.Input[str]] = {
+        "LOG_LEVEL": settings.services[service].log_level,
+        **_database(settings, endpoints),
+    }
+    storage: dict[str, pulumi.Input[str]] = {
+        "DOCUMENTS_BUCKET": endpoints.bucket,
+        "UPLOADS_PREFIX": settings.documents.uploads_prefix,
+    }
+    if service == "upload":
+        env |= storage | _http(settings) | {
+            "INGEST_QUEUE_URL": endpoints.queue_url,
+            "MAX_UPLOAD_BYTES": str(settings.documents.max_upload_bytes),
+        }
+    elif service == "processor":
+        env |= storage | _embedding(settings)
+    elif service == "query":
+        env |= _embedding(settings) | _http(settings) | {
+            "ANSWER_MODEL_ID": settings.models.answer_model_id
+        }
+    else:
+        raise ValueError(f"unknown service {service!r}")
+    return env

@@ -1,0 +1,98 @@
+"""Migrations: a function built from the processor image that applies the schema
+migrations (``docpipe.common.migrations``) and sets the ``docpipe_app`` password,
+invoked by ``pulumi up`` whenever the SQL files or the app password change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from docpipe.infra import naming, policies
+from docpipe.infra.lambda_function import FunctionPlacement, FunctionSpec, create_vpc_function
+
+__all__ = ["MIGRATE_HANDLER", "Migrations", "MigrationsArgs", "migrations_fingerprint"]
+
+MIGRATE_HANDLER = "docpipe.processor.migrate_handler.handler"
+
+
+def migrations_fingerprint(*, sql_dir: Path) -> str:
+    """SHA-256 over the names and bytes of every ``*.sql`` file, in name order."""
+    files = sorted(sql_dir.glob("*.sql"))
+    if not files:
+        raise FileNotFoundError(f"no migrations in {sql_dir}")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrationsArgs:
+    stack: str
+    image_uri: pulumi.Input[str]
+    placement: FunctionPlacement
+    fingerprint: str
+    database_host: pulumi.Input[str]
+    database_port: pulumi.Input[str]
+    database_name: str
+    master_secret_arn: pulumi.Input[str]
+    app_secret_arn: pulumi.Input[str]
+    app_secret_version_id: pulumi.Input[str]
+    log_retention_days: int
+    depends_on: Sequence[pulumi.Resource]
+
+
+class Migrations(pulumi.ComponentResource):
+    invocation: aws.lambda_.Invocation
+
+    def __init__(
+        self, name: str, args: MigrationsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("docpipe:migrations:Migrations", name, None, opts)
+        statements = pulumi.Output.all(args.master_secret_arn, args.app_secret_arn).apply(
+            lambda arns: policies.migration_statements(
+                master_secret_arn=arns[0], app_secret_arn=arns[1]
+            )
+        )
+        fn = create_vpc_function(
+            name,
+            FunctionSpec(
+                function_name=naming.function_name(stack=args.stack, service="migrate"),
+                description="docpipe schema migrations (invoked by pulumi up)",
+                image_uri=args.image_uri,
+                command=[MIGRATE_HANDLER],
+                memory_mb=512,
+                timeout_seconds=300,
+                publish=False,
+                environment={
+                    "MASTER_SECRET_ARN": args.master_secret_arn,
+                    "APP_DATABASE_SECRET_ARN": args.app_secret_arn,
+                    "DATABASE_HOST": args.database_host,
+                    "DATABASE_PORT": args.database_port,
+                    "DATABASE_NAME": args.database_name,
+                    "LOG_LEVEL": "INFO",
+                },
+                statements=statements,
+                log_retention_days=args.log_retention_days,
+            ),
+            args.placement,
+            parent=self,
+        )
+        self.invocation = aws.lambda_.Invocation(
+            f"{name}-apply",
+            function_name=fn.function.name,
+            input=json.dumps({"action": "migrate", "fingerprint": args.fingerprint}),
+            triggers={
+                "migrations": args.fingerprint,
+                "app_secret_version": args.app_secret_version_id,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.register_outputs({"function_name": fn.function.name})

@@ -1,0 +1,209 @@
+"""Run the real Pulumi program (stacks/__main__.py) under Pulumi's in-process mocks
+and record every resource: its type, logical name, inputs, mocked outputs and
+owning component. Guardrail tests are plain assertions over that inventory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import runpy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAM = REPO / "stacks" / "__main__.py"
+ACCOUNT = "123456789012"
+REGION = "ap-northeast-1"
+DIGESTS = {
+    "upload": "sha256:" + "a" * 64,
+    "processor": "sha256:" + "b" * 64,
+    "query": "sha256:" + "c" * 64,
+}
+APP_PASSWORD = "mock-generated-app-password-0123456789"
+
+
+@dataclass
+class Resource:
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str
+    custom: bool
+
+
+@dataclass
+class Inventory:
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
+
+    def owner(self, resource: Resource) -> str:
+        """The logical name of the top-level component a resource belongs to."""
+        urns = self.by_urn()
+        current = resource
+        while current.parent in urns:
+            current = urns[current.parent]
+        return current.name
+
+    def custom(self) -> list[Resource]:
+        return [r for r in self.resources if r.custom]
+
+
+def _arn(service: str, resource: str, region: str = REGION) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+def _physical(args: MockResourceArgs) -> str:
+    return str(args.inputs.get("name") or f"{args.name}-0a1b2c3")
+
+
+def _state(args: MockResourceArgs) -> dict[str, Any]:  # noqa: C901 - one branch per type
+    """Realistic computed outputs for each resource type the program creates."""
+    name, typ, inputs = _physical(args), args.typ, args.inputs
+    out: dict[str, Any] = {"arn": _arn(typ.split(":")[1].split("/")[0], name)}
+    if typ == "aws:s3/bucket:Bucket":
+        out = {"bucket": name, "arn": f"arn:aws:s3:::{name}"}
+    elif typ == "aws:sqs/queue:Queue":
+        out = {"arn": _arn("sqs", name), "name": name,
+               "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"}
+    elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        out["prefixListId"] = "pl-61a54008"
+    elif typ in ("aws:ec2/subnet:Subnet", "aws:ec2/securityGroup:SecurityGroup"):
+        kind = "subnet" if typ.endswith("Subnet") else "security-group"
+        out["arn"] = _arn("ec2", f"{kind}/{args.name}-id")
+    elif typ == "aws:rds/cluster:Cluster":
+        out |= {"endpoint": f"{name}.cluster-cabc123.{REGION}.rds.amazonaws.com", "port": 5432,
+                "engineVersion": inputs.get("engineVersion"),
+                "masterUserSecrets": [{"secretArn": _arn("secretsmanager",
+                                                         f"secret:rds!cluster-{name}-AbCdEf"),
+                                       "kmsKeyId": "", "secretStatus": "active"}]}
+    elif typ == "aws:lambda/function:Function":
+        out |= {"arn": _arn("lambda", f"function:{name}"), "version": "1",
+                "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+                             f"{_arn('lambda', f'function:{name}')}/invocations"}
+    elif typ == "aws:lambda/alias:Alias":
+        out["arn"] = _arn("lambda", f"function:{inputs['functionName']}:{inputs['name']}")
+    elif typ == "aws:apigatewayv2/api:Api":
+        out |= {"apiEndpoint": f"https://{args.name}-id.execute-api.{REGION}.amazonaws.com",
+                "executionArn": _arn("execute-api", f"{args.name}-id")}
+    elif typ == "aws:ecr/repository:Repository":
+        out["repositoryUrl"] = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"
+    elif typ == "aws:cloudwatch/logGroup:LogGroup":
+        out["arn"] = _arn("logs", f"log-group:{name}")
+    elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        out["arn"] = _arn("cloudwatch", f"alarm:{name}")
+    elif typ == "aws:iam/role:Role":
+        out["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    elif typ == "aws:secretsmanager/secret:Secret":
+        out["arn"] = _arn("secretsmanager", f"secret:{name}-XyZ123")
+    elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
+        out["versionId"] = "v-00000000-0000-0000-0000-000000000001"
+    elif typ == "random:index/randomPassword:RandomPassword":
+        out = {"result": APP_PASSWORD}
+    elif typ == "aws:lambda/invocation:Invocation":
+        out = {"result": json.dumps({"applied": ["0001_init.sql"]})}
+    elif typ == "aws:codedeploy/deploymentConfig:DeploymentConfig":
+        out["deploymentConfigName"] = inputs.get("deploymentConfigName")
+    return {"name": name, **inputs, **out}
+
+
+class RecordingMocks(Mocks):
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[str, str], tuple[dict[str, Any], bool]] = {}
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.inputs[(args.typ, args.name)] = (copy.deepcopy(args.inputs), bool(args.custom))
+        if not args.custom:
+            return None, {}
+        return f"{args.name}-id", _state(args)
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+                    "userId": "AIDAEXAMPLE", "id": ACCOUNT}, []
+        raise NotImplementedError(f"unexpected invoke {args.token}")
+
+
+class RecordingMonitor(MockMonitor):
+    """Also remembers each registration's parent URN."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.parents: dict[str, str] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        self.parents[response.urn] = request.parent
+        return response
+
+
+def dev_config(**digests: str) -> dict[str, str]:
+    """Pulumi.dev.yaml as the engine hands it to the program, with image digests set."""
+    raw = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]
+    services = raw["docpipe:services"]
+    for service, digest in digests.items():
+        services[service]["imageDigest"] = digest
+    return {key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in raw.items()}
+
+
+def run_program(config: dict[str, str]) -> Inventory:
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="docpipe", stack="dev", preview=False,
+                             monitor=monitor)
+    pulumi.runtime.set_all_config(config)
+
+    inventory = Inventory()
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[None]:
+        root = pulumi.runtime.get_root_resource()
+        assert root is not None
+        root.outputs.clear()  # type: ignore[attr-defined]
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        exported = dict(root.outputs)  # type: ignore[attr-defined]
+        return pulumi.Output.from_input(exported).apply(inventory.outputs.update)
+
+    program()
+    for urn, registration in monitor.resources.items():
+        typ = urn.split("::")[-2].split("$")[-1]
+        name = urn.split("::")[-1]
+        inputs, custom = mocks.inputs[(typ, name)]
+        inventory.resources.append(Resource(
+            urn=urn, type=typ, name=name, inputs=inputs, outputs=dict(registration.state),
+            parent=monitor.parents.get(urn, ""), custom=custom,
+        ))
+    return inventory
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Inventory:
+    """The dev stack with all three services deployed."""
+    return run_program(dev_config(**DIGESTS))
+
+
+@pytest.fixture(scope="session")
+def bootstrap_inventory() -> Inventory:
+    """The dev stack as committed: no image digests yet (first `pulumi up`)."""
+    return run_program(dev_config())
+
+
+@pytest.fixture(scope="session")
+def program_runner() -> Iterator[Callable[[dict[str, str]], Inventory]]:
+    yield run_program
