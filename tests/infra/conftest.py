@@ -39,12 +39,17 @@ class Resource:
     outputs: dict[str, Any]
     parent: str
     custom: bool
+    ignore_changes: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Inventory:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"<Inventory of {len(self.resources)} resources>"
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -140,15 +145,17 @@ class RecordingMocks(Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """Also remembers each registration's parent URN."""
+    """Also remembers each registration's parent, ignoreChanges and dependencies."""
 
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
-        self.parents: dict[str, str] = {}
+        self.options: dict[str, tuple[str, list[str], list[str]]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
-        self.parents[response.urn] = request.parent
+        self.options[response.urn] = (
+            request.parent, list(request.ignoreChanges), list(request.dependencies)
+        )
         return response
 
 
@@ -185,9 +192,11 @@ def run_program(config: dict[str, str]) -> Inventory:
         typ = urn.split("::")[-2].split("$")[-1]
         name = urn.split("::")[-1]
         inputs, custom = mocks.inputs[(typ, name)]
+        parent, ignore_changes, dependencies = monitor.options[urn]
         inventory.resources.append(Resource(
             urn=urn, type=typ, name=name, inputs=inputs, outputs=dict(registration.state),
-            parent=monitor.parents.get(urn, ""), custom=custom,
+            parent=parent, custom=custom, ignore_changes=ignore_changes,
+            dependencies=dependencies,
         ))
     return inventory
 
@@ -205,5 +214,6 @@ def bootstrap_inventory() -> Inventory:
 
 
 @pytest.fixture(scope="session")
-def program_runner() -> Iterator[Callable[[dict[str, str]], Inventory]]:
-    yield run_program
+def deploy_with() -> Iterator[Callable[..., Inventory]]:
+    """Run the dev stack with the given image digests (service=digest keywords)."""
+    yield lambda **digests: run_program(dev_config(**digests))

@@ -1,0 +1,575 @@
+"""Security and wiring guardrails, asserted over every resource the real program
+declares (recorded under Pulumi mocks). Each guardrail is a plain function that
+returns its violations; ``test_guardrail_catches`` proves each one can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from docpipe.infra.policies import UNSCOPABLE_ACTIONS
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+Inv = Any  # conftest.Inventory (not importable by name from a test module)
+ALIAS = "live"
+DEV_CONFIG = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())["config"]
+SECRETISH = re.compile(r"PASSWORD|PASSWD|TOKEN|PRIVATE|SECRET(?!_ARN)", re.IGNORECASE)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    statements = _json(document)["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- S3 (Security Hub S3.1/S3.2/S3.3/S3.5/S3.8 style) -------------------------------
+
+
+def _denies_plain_http(document: Any) -> bool:
+    return any(
+        s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        for s in _statements(document)
+    )
+
+
+def s3_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    buckets = {f"{b.name}-id" for b in inv.of_type("aws:s3/bucket:Bucket")}
+
+    def by_bucket(type_: str) -> dict[str, Any]:
+        return {r.inputs["bucket"]: r.inputs for r in inv.of_type(type_)}
+
+    blocks = by_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    policies = by_bucket("aws:s3/bucketPolicy:BucketPolicy")
+    sse = by_bucket("aws:s3/bucketServerSideEncryptionConfiguration:"
+                    "BucketServerSideEncryptionConfiguration")
+    versioning = by_bucket("aws:s3/bucketVersioning:BucketVersioning")
+    lifecycle = by_bucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    ownership = by_bucket("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    for bucket in sorted(buckets):
+        block = blocks.get(bucket, {})
+        out += [f"{bucket}: public access block {flag} is not true" for flag in (
+            "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+            if block.get(flag) is not True]
+        rules = lifecycle.get(bucket, {}).get("rules", [])
+        checks = {
+            "bucket policy does not deny non-TLS requests": _denies_plain_http(
+                policies.get(bucket, {}).get("policy", '{"Statement": []}')),
+            "no default encryption": bool(sse.get(bucket, {}).get("rules")),
+            "versioning not enabled": versioning.get(bucket, {}).get(
+                "versioningConfiguration", {}).get("status") == "Enabled",
+            "no lifecycle for noncurrent versions": any(
+                "noncurrentVersionExpiration" in r for r in rules),
+            "no lifecycle for incomplete multipart uploads": any(
+                "abortIncompleteMultipartUpload" in r for r in rules),
+            "ACLs not disabled (BucketOwnerEnforced)": ownership.get(bucket, {}).get(
+                "rule", {}).get("objectOwnership") == "BucketOwnerEnforced",
+        }
+        out += [f"{bucket}: {problem}" for problem, ok in checks.items() if not ok]
+    for cors in inv.of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"):
+        for rule in cors.inputs["corsRules"]:
+            if "*" in rule["allowedOrigins"]:
+                out.append(f"{cors.name}: CORS allows any origin")
+    return out
+
+
+# --- SQS ------------------------------------------------------------------------------
+
+
+def sqs_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    queues = inv.of_type("aws:sqs/queue:Queue")
+    by_arn = {q.outputs["arn"]: q for q in queues}
+    processor = next(f for f in inv.of_type("aws:lambda/function:Function")
+                     if f.name == "processor-function")
+    for queue in queues:
+        if not (queue.inputs.get("sqsManagedSseEnabled") or queue.inputs.get("kmsMasterKeyId")):
+            out.append(f"{queue.name}: not encrypted")
+    sources = [q for q in queues if "redrivePolicy" in q.inputs]
+    if not sources:
+        out.append("no queue has a dead-letter queue")
+    alarms = {(a.inputs["metricName"], a.inputs["dimensions"]["QueueName"]): a.inputs
+              for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs["namespace"] == "AWS/SQS"}
+    for queue in sources:
+        redrive = _json(queue.inputs["redrivePolicy"])
+        dlq = by_arn.get(redrive["deadLetterTargetArn"])
+        if redrive["maxReceiveCount"] < 5:
+            out.append(f"{queue.name}: maxReceiveCount {redrive['maxReceiveCount']} < 5")
+        if dlq is None:
+            out.append(f"{queue.name}: DLQ is not declared in this stack")
+        else:
+            out += _dead_letter_violations(queue, dlq, processor, alarms)
+    return out
+
+
+def _dead_letter_violations(queue: Any, dlq: Any, processor: Any, alarms: Any) -> list[str]:
+    depth = alarms.get(("ApproximateNumberOfMessagesVisible", dlq.outputs["name"]), {})
+    checks = {
+        f"{dlq.name}: retention not longer than {queue.name}'s":
+            dlq.inputs["messageRetentionSeconds"] > queue.inputs["messageRetentionSeconds"],
+        f"{queue.name}: visibility timeout < 6 x processor timeout":
+            queue.inputs["visibilityTimeoutSeconds"] >= 6 * processor.inputs["timeout"],
+        f"{dlq.name}: no alarm on depth > 0": depth.get("threshold") == 0
+            and depth.get("comparisonOperator") == "GreaterThanThreshold",
+        f"{queue.name}: no alarm on oldest message age":
+            ("ApproximateAgeOfOldestMessage", queue.outputs["name"]) in alarms,
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
+# --- RDS ------------------------------------------------------------------------------
+
+
+def rds_violations(inv: Inv, *, deletion_protection: bool) -> list[str]:
+    out: list[str] = []
+    database_sgs = {f"{g.name}-id" for g in inv.of_type("aws:ec2/securityGroup:SecurityGroup")
+                    if g.name.endswith("-database")}
+    for cluster in inv.of_type("aws:rds/cluster:Cluster"):
+        i = cluster.inputs
+        checks = {
+            "storage not encrypted": i.get("storageEncrypted") is True,
+            "backups < 7 days": i.get("backupRetentionPeriod", 0) >= 7,
+            "deletion protection differs from config":
+                i.get("deletionProtection") is deletion_protection,
+            "master password not managed by RDS": i.get("manageMasterUserPassword") is True
+                and "masterPassword" not in i,
+            "IAM auth disabled": i.get("iamDatabaseAuthenticationEnabled") is True,
+            "not aurora-postgresql 16.x": i.get("engine") == "aurora-postgresql"
+                and str(i.get("engineVersion", "")).startswith("16."),
+            "not serverless v2": "serverlessv2ScalingConfiguration" in i,
+            "security groups other than the database group":
+                set(i.get("vpcSecurityGroupIds", [])) <= database_sgs
+                and bool(i.get("vpcSecurityGroupIds")),
+        }
+        out += [f"{cluster.name}: {problem}" for problem, ok in checks.items() if not ok]
+    for instance in inv.of_type("aws:rds/clusterInstance:ClusterInstance"):
+        if instance.inputs.get("publiclyAccessible") is not False:
+            out.append(f"{instance.name}: publicly accessible")
+        if instance.inputs.get("performanceInsightsEnabled") is not True:
+            out.append(f"{instance.name}: Performance Insights disabled")
+    return out
+
+
+# --- Lambda ---------------------------------------------------------------------------
+
+
+def lambda_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    log_groups = {g.inputs["name"]: g.inputs for g in inv.of_type(
+        "aws:cloudwatch/logGroup:LogGroup")}
+    for fn in inv.of_type("aws:lambda/function:Function"):
+        i = fn.inputs
+        vpc = i.get("vpcConfig", {})
+        group = log_groups.get(i.get("loggingConfig", {}).get("logGroup", ""), {})
+        checks = {
+            "not in the VPC": bool(vpc.get("subnetIds") and vpc.get("securityGroupIds")),
+            "X-Ray tracing not active": i.get("tracingConfig", {}).get("mode") == "Active",
+            "not arm64": i.get("architectures") == ["arm64"],
+            "image not pinned by digest": i.get("packageType") == "Image" and bool(
+                re.search(r"@sha256:[0-9a-f]{64}$", i.get("imageUri", ""))),
+            "no log group with retention": bool(group.get("retentionInDays")),
+        }
+        out += [f"{fn.name}: {problem}" for problem, ok in checks.items() if not ok]
+        out += [f"{fn.name}: environment variable {key} looks like a secret"
+                for key, value in i.get("environment", {}).get("variables", {}).items()
+                if SECRETISH.search(key) or (isinstance(value, str) and SECRETISH.search(value)
+                                             and not value.startswith("arn:"))]
+    for permission in inv.of_type("aws:lambda/permission:Permission"):
+        p = permission.inputs
+        if p.get("principal") in (None, "*") or not p.get("sourceArn"):
+            out.append(f"{permission.name}: invocable without a scoped principal/source")
+    return out
+
+
+def plaintext_secret_violations(inv: Inv, generated_password: str) -> list[str]:
+    """The generated app password may reach only its Secrets Manager version, as a secret."""
+    out: list[str] = []
+    for resource in inv.custom():
+        blob = json.dumps(resource.inputs, default=str)
+        if generated_password not in blob:
+            continue
+        if resource.type != "aws:secretsmanager/secretVersion:SecretVersion":
+            out.append(f"{resource.name}: carries the generated database password")
+        elif "4dabf18193072939515e22adb298388d" not in resource.inputs.get("secretString", {}):
+            out.append(f"{resource.name}: secret string is not marked secret in state")
+    return out
+
+
+# --- API ------------------------------------------------------------------------------
+
+
+def api_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    for route in inv.of_type("aws:apigatewayv2/route:Route"):
+        public = route.inputs["routeKey"] == "GET /healthz"
+        authorized = route.inputs.get("authorizationType") == "JWT" and route.inputs.get(
+            "authorizerId")
+        if not public and not authorized:
+            out.append(f"{route.inputs['routeKey']}: no JWT authorizer")
+    for authorizer in inv.of_type("aws:apigatewayv2/authorizer:Authorizer"):
+        jwt = authorizer.inputs.get("jwtConfiguration", {})
+        if not jwt.get("issuer") or not jwt.get("audiences"):
+            out.append(f"{authorizer.name}: JWT issuer/audience missing")
+    for stage in inv.of_type("aws:apigatewayv2/stage:Stage"):
+        logs = stage.inputs.get("accessLogSettings", {})
+        if not logs.get("destinationArn") or not logs.get("format"):
+            out.append(f"{stage.name}: no access logs")
+        settings = stage.inputs.get("defaultRouteSettings", {})
+        if not settings.get("throttlingBurstLimit") or not settings.get("throttlingRateLimit"):
+            out.append(f"{stage.name}: no throttling")
+    for api in inv.of_type("aws:apigatewayv2/api:Api"):
+        if "*" in api.inputs.get("corsConfiguration", {}).get("allowOrigins", ["*"]):
+            out.append(f"{api.name}: CORS allows any origin")
+    return out
+
+
+# --- wiring: everything that invokes a function goes through its alias -----------------
+
+
+def alias_wiring_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    for integration in inv.of_type("aws:apigatewayv2/integration:Integration"):
+        if not integration.inputs["integrationUri"].endswith(f":{ALIAS}"):
+            out.append(f"{integration.name}: integration targets the bare function")
+    for permission in inv.of_type("aws:lambda/permission:Permission"):
+        if permission.inputs.get("qualifier") != ALIAS:
+            out.append(f"{permission.name}: permission not scoped to the alias")
+    functions = {f.inputs["name"]: f.inputs for f in inv.of_type("aws:lambda/function:Function")}
+    for mapping in inv.of_type("aws:lambda/eventSourceMapping:EventSourceMapping"):
+        m = mapping.inputs
+        if not m["functionName"].endswith(f":{ALIAS}"):
+            out.append(f"{mapping.name}: event source mapping targets the bare function")
+        if m.get("functionResponseTypes") != ["ReportBatchItemFailures"]:
+            out.append(f"{mapping.name}: no ReportBatchItemFailures")
+        fn = functions[m["functionName"].split(":")[6]]
+        reserved = fn.get("reservedConcurrentExecutions")
+        maximum = m.get("scalingConfig", {}).get("maximumConcurrency")
+        if reserved is not None and (maximum is None or maximum > reserved):
+            out.append(f"{mapping.name}: maximum concurrency exceeds reserved concurrency")
+    return out
+
+
+def rollout_violations(inv: Inv) -> list[str]:
+    """Every deployed service: alias left to CodeDeploy, canary group with rollback on alarms."""
+    out: list[str] = []
+    groups = {g.inputs["appName"]: g.inputs for g in inv.of_type(
+        "aws:codedeploy/deploymentGroup:DeploymentGroup")}
+    alarms = {a.inputs["name"]: a.inputs for a in inv.of_type(
+        "aws:cloudwatch/metricAlarm:MetricAlarm") if "name" in a.inputs}
+    for alias in inv.of_type("aws:lambda/alias:Alias"):
+        fn = alias.inputs["functionName"]
+        if not {"functionVersion", "routingConfig"} <= set(alias.ignore_changes):
+            out.append(f"{alias.name}: Pulumi would fight CodeDeploy over the alias")
+        group = groups.get(fn)
+        if group is None:
+            out.append(f"{fn}: no CodeDeploy deployment group")
+            continue
+        rollback = group.get("autoRollbackConfiguration", {})
+        if not rollback.get("enabled") or set(rollback.get("events", [])) != {
+                "DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}:
+            out.append(f"{fn}: automatic rollback incomplete")
+        watched = group.get("alarmConfiguration", {}).get("alarms", [])
+        metrics = {alarms[name]["metricName"] for name in watched if name in alarms
+                   and alarms[name]["dimensions"].get("FunctionName") == fn}
+        if not group.get("alarmConfiguration", {}).get("enabled") or metrics != {
+                "Errors", "Throttles", "Duration"}:
+            out.append(f"{fn}: deployment group does not watch its own errors/throttles/duration")
+    return out
+
+
+# --- ECR ------------------------------------------------------------------------------
+
+
+def ecr_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    with_lifecycle = {p.inputs["repository"] for p in inv.of_type(
+        "aws:ecr/lifecyclePolicy:LifecyclePolicy")}
+    for repo in inv.of_type("aws:ecr/repository:Repository"):
+        if repo.inputs.get("imageTagMutability") != "IMMUTABLE":
+            out.append(f"{repo.name}: tags are mutable")
+        if repo.inputs.get("imageScanningConfiguration", {}).get("scanOnPush") is not True:
+            out.append(f"{repo.name}: no scan on push")
+        if repo.outputs["name"] not in with_lifecycle:
+            out.append(f"{repo.name}: no lifecycle policy")
+    return out
+
+
+# --- IAM ------------------------------------------------------------------------------
+
+
+def _allow_problems(statement: dict[str, Any]) -> list[str]:
+    actions = _as_list(statement.get("Action", []))
+    checks = {
+        "NotAction/NotResource": "NotAction" not in statement and "NotResource" not in statement,
+        f"wildcard action {actions}": not any("*" in action for action in actions),
+        f"resource * for {actions}": "*" not in _as_list(statement.get("Resource", []))
+            or set(actions) <= UNSCOPABLE_ACTIONS,
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
+def iam_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    for rp in inv.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for s in _statements(rp.inputs["policy"]):
+            if s["Effect"] == "Allow":
+                out += [f"{rp.name}/{s.get('Sid')}: {problem}" for problem in _allow_problems(s)]
+    for attachment in inv.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        if "FullAccess" in attachment.inputs.get("policyArn", ""):
+            out.append(f"{attachment.name}: attaches {attachment.inputs['policyArn']}")
+    for role in inv.of_type("aws:iam/role:Role"):
+        for s in _statements(role.inputs["assumeRolePolicy"]):
+            if set(s.get("Principal", {})) != {"Service"}:
+                out.append(f"{role.name}: assumable by non-service principals")
+    return out
+
+
+# --- network --------------------------------------------------------------------------
+
+OPEN = {"0.0.0.0/0", "::/0"}
+
+
+def network_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    for group in inv.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        if group.inputs.get("ingress") or group.inputs.get("egress"):
+            out.append(f"{group.name}: inline rules (use one rule resource per peer)")
+    for rule in inv.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        out += [f"{rule.name}: {problem}" for problem in _ingress_problems(rule.inputs)]
+    for rule in inv.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
+        r = rule.inputs
+        if r.get("cidrIpv4") in OPEN or r.get("cidrIpv6") in OPEN:
+            out.append(f"{rule.name}: egress to the internet")
+    out += _private_network_violations(inv)
+    return out
+
+
+def _ingress_problems(r: dict[str, Any]) -> list[str]:
+    group = r["securityGroupId"]
+    checks = {
+        "ingress not limited to a peer security group": r.get("cidrIpv4") not in OPEN
+            and r.get("cidrIpv6") not in OPEN and bool(r.get("referencedSecurityGroupId")),
+        "database reachable on a port other than 5432":
+            not group.endswith("-database-id") or r.get("fromPort") == 5432,
+        "endpoints reachable on a port other than 443":
+            not group.endswith("-endpoints-id") or r.get("fromPort") == 443,
+        "not a single TCP port": r.get("fromPort") == r.get("toPort")
+            and r.get("ipProtocol") == "tcp",
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
+def _private_network_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    for default in inv.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+        if default.inputs.get("ingress") or default.inputs.get("egress"):
+            out.append(f"{default.name}: default security group has rules")
+    for subnet in inv.of_type("aws:ec2/subnet:Subnet"):
+        if subnet.inputs.get("mapPublicIpOnLaunch") is not False:
+            out.append(f"{subnet.name}: public subnet")
+    for forbidden in ("aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway",
+                      "aws:ec2/eip:Eip"):
+        out += [f"{r.name}: {forbidden} in a private-only network" for r in inv.of_type(forbidden)]
+    endpoints = {e.inputs["serviceName"].split(".")[-1]: e.inputs for e in inv.of_type(
+        "aws:ec2/vpcEndpoint:VpcEndpoint")}
+    for service in ("secretsmanager", "bedrock-runtime", "sqs"):
+        endpoint = endpoints.get(service, {})
+        if endpoint.get("vpcEndpointType") != "Interface" or not endpoint.get("privateDnsEnabled"):
+            out.append(f"no private interface endpoint for {service}")
+    if endpoints.get("s3", {}).get("vpcEndpointType") != "Gateway":
+        out.append("no S3 gateway endpoint")
+    return out
+
+
+def alarm_violations(inv: Inv) -> list[str]:
+    return [f"{a.name}: alarm notifies nobody" for a in inv.of_type(
+        "aws:cloudwatch/metricAlarm:MetricAlarm") if not a.inputs.get("alarmActions")]
+
+
+def log_retention_violations(inv: Inv) -> list[str]:
+    return [f"{g.name}: logs kept forever" for g in inv.of_type(
+        "aws:cloudwatch/logGroup:LogGroup") if not g.inputs.get("retentionInDays")]
+
+
+def config_violations(config: dict[str, Any]) -> list[str]:
+    """No plaintext secret in stack config: secret-looking keys must be `secure:` values."""
+    out: list[str] = []
+
+    def walk(path: str, value: Any) -> None:
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                return
+            for key, child in value.items():
+                walk(f"{path}.{key}", child)
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                walk(f"{path}[{index}]", child)
+        elif isinstance(value, str) and SECRETISH.search(path.rsplit(".", 1)[-1]):
+            out.append(f"{path}: plaintext secret-like config value")
+
+    for key, value in config.items():
+        walk(key, value)
+    return out
+
+
+def test_stack_config_has_no_plaintext_secrets() -> None:
+    assert config_violations(DEV_CONFIG) == []
+    assert config_violations({"docpipe:api": {"jwtSecret": "x"}}) != []
+    assert config_violations({"docpipe:api": {"jwtSecret": {"secure": "AAEAAQ=="}}}) == []
+
+
+# --- the tests -------------------------------------------------------------------------
+
+GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
+    "s3": s3_violations,
+    "sqs": sqs_violations,
+    "rds": lambda inv: rds_violations(
+        inv, deletion_protection=DEV_CONFIG["docpipe:database"]["deletionProtection"]),
+    "lambda": lambda_violations,
+    "plaintext-secrets": lambda inv: plaintext_secret_violations(
+        inv, "mock-generated-app-password-0123456789"),
+    "api": api_violations,
+    "alias-wiring": alias_wiring_violations,
+    "rollout": rollout_violations,
+    "ecr": ecr_violations,
+    "iam": iam_violations,
+    "network": network_violations,
+    "alarms": alarm_violations,
+    "log-retention": log_retention_violations,
+}
+
+
+@pytest.mark.parametrize("name", sorted(GUARDRAILS))
+def test_guardrail_holds(name: str, inventory: Inv) -> None:
+    assert GUARDRAILS[name](inventory) == []
+
+
+@pytest.mark.parametrize("name", ["s3", "ecr", "iam", "network", "alarms", "log-retention"])
+def test_guardrail_holds_before_images_exist(name: str, bootstrap_inventory: Inv) -> None:
+    assert GUARDRAILS[name](bootstrap_inventory) == []
+
+
+def _first(inv: Inv, type_: str, name: str | None = None) -> dict[str, Any]:
+    return next(r for r in inv.of_type(type_) if name is None or r.name == name).inputs
+
+
+def _set(type_: str, key: str, value: Any, name: str | None = None) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        _first(inv, type_, name)[key] = value
+    return mutate
+
+
+def _policy_statement(statement: dict[str, Any]) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        policy = _first(inv, "aws:iam/rolePolicy:RolePolicy", "query-role-policy")
+        document = json.loads(policy["policy"])
+        document["Statement"].append(statement)
+        policy["policy"] = json.dumps(document)
+    return mutate
+
+
+def _env(key: str, value: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        _first(inv, "aws:lambda/function:Function", "upload-function")[
+            "environment"]["variables"][key] = value
+    return mutate
+
+
+def _route_without_auth(inv: Inv) -> None:
+    route = _first(inv, "aws:apigatewayv2/route:Route", "http-route-post-v1-search")
+    route["authorizationType"] = "NONE"
+
+
+def _ingress_from_anywhere(inv: Inv) -> None:
+    rule = _first(inv, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    del rule["referencedSecurityGroupId"]
+    rule["cidrIpv4"] = "0.0.0.0/0"
+
+
+def _alias_fought_over(inv: Inv) -> None:
+    next(r for r in inv.of_type("aws:lambda/alias:Alias")).ignore_changes.clear()
+
+
+def _attach_full_access(inv: Inv) -> None:
+    role = inv.of_type("aws:iam/role:Role")[0]
+    attachment = copy.copy(role)
+    attachment.type = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    attachment.inputs = {"policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"}
+    inv.resources.append(attachment)
+
+
+SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
+    ("s3", "public policy allowed", _set(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "blockPublicPolicy", False)),
+    ("s3", "CORS any origin", lambda inv: _first(
+        inv, "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")["corsRules"][0].update(
+        allowedOrigins=["*"])),
+    ("sqs", "unencrypted DLQ", _set("aws:sqs/queue:Queue", "sqsManagedSseEnabled", False,
+                                    "documents-dlq")),
+    ("sqs", "short visibility", _set("aws:sqs/queue:Queue", "visibilityTimeoutSeconds", 300,
+                                     "documents-queue")),
+    ("rds", "public instance", _set("aws:rds/clusterInstance:ClusterInstance",
+                                    "publiclyAccessible", True)),
+    ("rds", "unencrypted", _set("aws:rds/cluster:Cluster", "storageEncrypted", False)),
+    ("rds", "plain master password", _set("aws:rds/cluster:Cluster", "masterPassword", "hunter2")),
+    ("lambda", "no tracing", _set("aws:lambda/function:Function", "tracingConfig",
+                                  {"mode": "PassThrough"})),
+    ("lambda", "outside the VPC", _set("aws:lambda/function:Function", "vpcConfig", {})),
+    ("lambda", "image by tag", _set("aws:lambda/function:Function", "imageUri",
+                                    "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/q:latest")),
+    ("lambda", "public permission", _set("aws:lambda/permission:Permission", "principal", "*")),
+    ("lambda", "secret in env", _env("JWT_SECRET", "s3cr3t")),
+    ("plaintext-secrets", "password in env", _env(
+        "DATABASE_URL", "postgresql://docpipe_app:mock-generated-app-password-0123456789@db/x")),
+    ("api", "route without authorizer", _route_without_auth),
+    ("api", "no access logs", _set("aws:apigatewayv2/stage:Stage", "accessLogSettings", {})),
+    ("alias-wiring", "integration on bare function", lambda inv: _first(
+        inv, "aws:apigatewayv2/integration:Integration").update(
+        integrationUri="arn:aws:lambda:ap-northeast-1:123456789012:function:docpipe-dev-query")),
+    ("alias-wiring", "ESM above reserved concurrency", lambda inv: _first(
+        inv, "aws:lambda/eventSourceMapping:EventSourceMapping").update(
+        scalingConfig={"maximumConcurrency": 50})),
+    ("rollout", "alias fought over", _alias_fought_over),
+    ("rollout", "no rollback on alarm", lambda inv: _first(
+        inv, "aws:codedeploy/deploymentGroup:DeploymentGroup").update(
+        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})),
+    ("ecr", "mutable tags", _set("aws:ecr/repository:Repository", "imageTagMutability",
+                                 "MUTABLE")),
+    ("iam", "wildcard action", _policy_statement(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::x/*"]})),
+    ("iam", "wildcard resource", _policy_statement(
+        {"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": "*"})),
+    ("iam", "FullAccess attached", lambda inv: _attach_full_access(inv)),
+    ("network", "open ingress", _ingress_from_anywhere),
+    ("network", "public subnet", _set("aws:ec2/subnet:Subnet", "mapPublicIpOnLaunch", True)),
+    ("alarms", "silent alarm", _set("aws:cloudwatch/metricAlarm:MetricAlarm", "alarmActions", [])),
+    ("log-retention", "logs forever", _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays",
+                                           None)),
+]
+
+
+@pytest.mark.parametrize(("name", "sabotage"), [(g, s) for g, s, _ in SABOTAGE])
+def test_guardrail_catches(name: str, sabotage: str, inventory: Inv) -> None:
+    broken = copy.deepcopy(inventory)
+    mutate = next(m for g, s, m in SABOTAGE if (g, s) == (name, sabotage))
+    mutate(broken)
+    assert GUARDRAILS[name](broken), f"guardrail {name} missed: {sabotage}"

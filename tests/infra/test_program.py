@@ -1,0 +1,115 @@
+"""What the program deploys: independence of services, bootstrap stage, migrations,
+outputs, and the resource count per component."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docpipe.infra.migrations import MIGRATE_HANDLER, migrations_fingerprint
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+REPO = Path(__file__).resolve().parents[2]
+MIGRATIONS = REPO / "libs/common/src/docpipe/common/migrations"
+DIGESTS = {"upload": "sha256:" + "a" * 64, "processor": "sha256:" + "b" * 64,
+           "query": "sha256:" + "c" * 64}
+
+
+def _fingerprints(inv: Any) -> dict[str, str]:
+    return {r.urn: json.dumps(r.inputs, sort_keys=True, default=str) for r in inv.resources}
+
+
+def _changed_owners(before: Any, after: Any) -> set[str]:
+    old, new = _fingerprints(before), _fingerprints(after)
+    assert old.keys() == new.keys(), "resources were added or removed"
+    by_urn = after.by_urn()
+    return {after.owner(by_urn[urn]) for urn in new if old[urn] != new[urn]}
+
+
+@pytest.mark.parametrize(
+    ("service", "owners", "changed"),
+    [
+        ("query", {"query"}, {"query-function"}),
+        ("upload", {"upload"}, {"upload-function"}),
+        # the migration function runs from the processor image by design
+        ("processor", {"processor", "migrations"}, {"processor-function", "migrations-function"}),
+    ],
+)
+def test_new_image_changes_only_that_service(
+    service: str, owners: set[str], changed: set[str], inventory: Any, deploy_with: Any
+) -> None:
+    redeployed = deploy_with(**dict(DIGESTS, **{service: "sha256:" + "d" * 64}))
+    assert _changed_owners(inventory, redeployed) == owners
+    before, after = _fingerprints(inventory), _fingerprints(redeployed)
+    assert {r.name for r in redeployed.resources if before[r.urn] != after[r.urn]} == changed
+
+
+def test_bootstrap_stage_creates_repositories_only(bootstrap_inventory: Any) -> None:
+    """First `pulumi up`: repositories exist so images can be pushed; no functions yet."""
+    types = Counter(r.type for r in bootstrap_inventory.custom())
+    assert types["aws:ecr/repository:Repository"] == 3
+    assert types["aws:lambda/function:Function"] == 0
+    assert types["aws:apigatewayv2/route:Route"] == 0
+    assert types["aws:lambda/invocation:Invocation"] == 0
+    assert bootstrap_inventory.outputs["query_function_name"] is None
+
+
+def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) -> None:
+    fn = next(r for r in inventory.of_type("aws:lambda/function:Function")
+              if r.name == "migrations-function")
+    assert fn.inputs["imageConfig"] == {"commands": [MIGRATE_HANDLER]}
+    assert fn.inputs["imageUri"].endswith("/processor-repository-0a1b2c3@" + DIGESTS["processor"])
+    env = fn.inputs["environment"]["variables"]
+    assert env["MASTER_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+    assert env["APP_DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+    invocation = inventory.of_type("aws:lambda/invocation:Invocation")[0]
+    assert invocation.inputs["functionName"] == fn.inputs["name"]
+    assert invocation.inputs["triggers"]["migrations"] == migrations_fingerprint(
+        sql_dir=MIGRATIONS)
+    assert "app_secret_version" in invocation.inputs["triggers"]
+    instance = inventory.of_type("aws:rds/clusterInstance:ClusterInstance")[0]
+    assert instance.urn in invocation.dependencies
+
+
+def test_migration_fingerprint_follows_sql(tmp_path: Path) -> None:
+    (tmp_path / "0001_init.sql").write_text("create table a();")
+    first = migrations_fingerprint(sql_dir=tmp_path)
+    (tmp_path / "0002_more.sql").write_text("create table b();")
+    assert migrations_fingerprint(sql_dir=tmp_path) != first
+
+
+def test_outputs(inventory: Any) -> None:
+    expected = {"api_url", "bucket", "queue_url", "dlq_url", "database_endpoint",
+                "database_master_secret_arn", "database_app_secret_arn"}
+    for service in ("upload", "processor", "query"):
+        expected |= {f"{service}_repository_url", f"{service}_function_name",
+                     f"{service}_alias_name"}
+    assert expected <= inventory.outputs.keys()
+    assert all(inventory.outputs[key] for key in expected)
+    assert inventory.outputs["query_alias_name"] == "live"
+
+
+def test_services_get_contract_environment(inventory: Any) -> None:
+    env = {r.name.removesuffix("-function"): r.inputs["environment"]["variables"]
+           for r in inventory.of_type("aws:lambda/function:Function")}
+    common = {"DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME"}
+    assert common | {"DOCUMENTS_BUCKET", "UPLOADS_PREFIX", "INGEST_QUEUE_URL", "AUTH_MODE",
+                     "TENANT_CLAIM", "CORS_ORIGINS"} <= env["upload"].keys()
+    assert common | {"DOCUMENTS_BUCKET", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL_ID",
+                     "EMBEDDING_DIMENSIONS"} <= env["processor"].keys()
+    assert common | {"EMBEDDING_MODEL_ID", "ANSWER_MODEL_ID", "AUTH_MODE"} <= env["query"].keys()
+    assert env["query"]["AUTH_MODE"] == env["upload"]["AUTH_MODE"] == "apigateway"
+    assert "ANSWER_MODEL_ID" not in env["processor"] and "EMBEDDING_MODEL_ID" not in env["upload"]
+
+
+def test_resource_count_per_component(inventory: Any) -> None:
+    counts = Counter(inventory.owner(r) for r in inventory.custom())
+    print("resources per component:", dict(sorted(counts.items())))
+    assert set(counts) == {"alerts", "network", "documents", "database", "upload", "processor",
+                           "query", "migrations", "http"}
+    assert counts["upload"] == counts["query"]
