@@ -308,33 +308,30 @@ class _Handler(BaseHTTPRequestHandler):
         model_id, operation = unquote(parts[2]), parts[3]
         state = self.server_state
         fault = state._enter(model_id)
-        status, body = 500, None
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
         try:
             if state.latency:
                 time.sleep(state.latency)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode(errors="replace")
-            if fault is not None:
-                status = fault.status
-                self._send(status, {"message": fault.message}, error=fault.code)
-                return
-            status = 200
-            try:
-                _require(isinstance(body, dict), "Malformed input request, expected a JSON object")
-                assert isinstance(body, dict)
-                if operation == "converse":
-                    answer = state._converse(model_id, body)
-                else:
-                    answer = _invoke(model_id, body)
-            except _Invalid as exc:
-                status = 400
-                self._send(status, {"message": str(exc)}, error="ValidationException")
-                return
-            self._send(200, answer)
-        finally:
+            status, payload, error = self._answer(operation, model_id, body, fault)
+        finally:  # recorded before the reply, so a client never sees an unrecorded request
             state._leave(model_id, RecordedRequest(operation, model_id, body, status))
+        self._send(status, payload, error=error)
+
+    def _answer(
+        self, operation: str, model_id: str, body: Any, fault: Fault | None
+    ) -> tuple[int, Any, str | None]:
+        if fault is not None:
+            return fault.status, {"message": fault.message}, fault.code
+        try:
+            _require(isinstance(body, dict), "Malformed input request, expected a JSON object")
+            if operation == "converse":
+                return 200, self.server_state._converse(model_id, body), None
+            return 200, _invoke(model_id, body), None
+        except _Invalid as exc:
+            return 400, {"message": str(exc)}, "ValidationException"
 
     def _send(self, status: int, payload: Any, *, error: str | None = None) -> None:
         data = json.dumps(payload).encode()

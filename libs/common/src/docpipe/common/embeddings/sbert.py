@@ -107,7 +107,11 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(self._source, device="cpu")
-            self._check_dimensions(int(model.get_sentence_embedding_dimension()))
+            # renamed get_embedding_dimension in sentence-transformers 6; older names kept
+            dimension_of = getattr(model, "get_embedding_dimension", None)
+            actual = (dimension_of or model.get_sentence_embedding_dimension)()
+            if actual is not None:
+                self._check_dimensions(int(actual))
             self._model = model
         return self._model
 
