@@ -1,0 +1,69 @@
+"""The ``documents`` row as the HTTP API shows it, and the S3 metadata of its object.
+
+Shared so that every service renders a document the same way (the query service joins
+documents for filenames; the processor reads the object metadata).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal, get_args
+from urllib.parse import quote, unquote
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "DOCUMENT_COLUMNS",
+    "STATUSES",
+    "Document",
+    "DocumentStatus",
+    "document_from_row",
+    "object_metadata",
+    "parse_object_metadata",
+]
+
+DocumentStatus = Literal["awaiting_upload", "queued", "processing", "completed", "failed"]
+STATUSES: tuple[str, ...] = get_args(DocumentStatus)
+
+DOCUMENT_COLUMNS = (
+    "id, filename, content_type, size_bytes, sha256, status, page_count, chunk_count,"
+    " error, created_at, updated_at, processed_at"
+)
+
+
+class Document(BaseModel):
+    """A document as the API returns it (ARCHITECTURE §4)."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int = Field(ge=0)
+    sha256: str | None = Field(description="hex SHA-256 of the bytes; null until uploaded")
+    status: DocumentStatus
+    page_count: int | None
+    chunk_count: int | None
+    error: str | None = Field(description="why processing failed, in words; null otherwise")
+    created_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None
+
+
+def document_from_row(row: Mapping[str, Any]) -> Document:
+    return Document.model_validate({name: row[name] for name in Document.model_fields})
+
+
+def object_metadata(*, document_id: uuid.UUID, tenant_id: str, filename: str) -> dict[str, str]:
+    """S3 user metadata for a document object (values percent-encoded: S3 wants ASCII)."""
+    return {
+        "document-id": str(document_id),
+        "tenant": quote(tenant_id, safe=""),
+        "filename": quote(filename, safe=""),
+    }
+
+
+def parse_object_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Inverse of :func:`object_metadata` (missing entries are left out)."""
+    return {name: unquote(value) for name, value in metadata.items()
+            if name in ("document-id", "tenant", "filename")}

@@ -1,0 +1,61 @@
+"""Named failures of the upload domain; routes map them to problem+json statuses."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DocumentNotFound",
+    "EmptyFile",
+    "FileTooLarge",
+    "InvalidCursor",
+    "InvalidFilename",
+    "MalformedUpload",
+    "StateConflict",
+    "StorageUnavailable",
+    "TooManyFiles",
+    "UnsupportedType",
+    "UploadError",
+]
+
+
+class UploadError(Exception):
+    """Base class; ``str(exc)`` is a message fit for the client."""
+
+
+class MalformedUpload(UploadError):
+    """The request body is not the multipart form the API expects (400)."""
+
+
+class InvalidCursor(UploadError):
+    """A pagination cursor this service did not issue (400)."""
+
+
+class FileTooLarge(UploadError):
+    """A file or the request body exceeds its configured cap (413)."""
+
+
+class UnsupportedType(UploadError):
+    """The bytes are not a PDF, UTF-8 text or Markdown (415)."""
+
+
+class EmptyFile(UploadError):
+    """A file with no bytes (422)."""
+
+
+class InvalidFilename(UploadError):
+    """Nothing usable remains of the filename once sanitised (422)."""
+
+
+class TooManyFiles(UploadError):
+    """More file parts than MAX_FILES_PER_REQUEST (422)."""
+
+
+class DocumentNotFound(UploadError):
+    """No such document for this tenant (404; another tenant's id looks the same)."""
+
+
+class StateConflict(UploadError):
+    """The document's status does not allow the operation (409)."""
+
+
+class StorageUnavailable(UploadError):
+    """S3 or SQS failed; nothing was left half-done (503)."""
