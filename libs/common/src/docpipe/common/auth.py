@@ -40,7 +40,12 @@ def tenant_from_claims(claims: Mapping[str, Any], *, tenant_claim: str) -> Princ
     tenant = claims.get(tenant_claim)
     if tenant is None:
         tenant = claims.get("sub")
-    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > _MAX_TENANT_LENGTH:
+    if (
+        not isinstance(tenant, str)
+        or not tenant.strip()
+        or len(tenant) > _MAX_TENANT_LENGTH
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in tenant)
+    ):
         raise AuthError(f"the token has no usable '{tenant_claim}' (or 'sub') claim")
     subject = claims.get("sub")
     return Principal(tenant_id=tenant, subject=subject if isinstance(subject, str) else None)

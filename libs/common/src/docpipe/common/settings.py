@@ -7,7 +7,7 @@ reads AWS at import time. Unsafe combinations fail at construction time.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,9 @@ class CommonSettings(BaseSettings):
     """Settings every service needs. Environment variable = field name upper-cased."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    #: Services with an HTTP surface validate their auth configuration at start-up.
+    serves_http: ClassVar[bool] = True
 
     # Database: DATABASE_URL locally; on AWS a Secrets Manager secret with
     # {"username", "password"[, "host", "port", "dbname"]} plus DATABASE_HOST/PORT/NAME.
@@ -64,9 +67,10 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_safe(self) -> CommonSettings:
-        if self.auth_mode == "none" and running_in_lambda():
+        if self.serves_http and self.auth_mode == "none" and running_in_lambda():
             raise ValueError("AUTH_MODE=none is for local development only; refused inside Lambda")
-        if self.auth_mode == "jwt" and not (self.jwt_secret or self.jwt_jwks_url):
+        has_jwt_key = bool(self.jwt_secret or self.jwt_jwks_url)
+        if self.serves_http and self.auth_mode == "jwt" and not has_jwt_key:
             raise ValueError("AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL")
         if not self.database_url and not self.database_secret_arn:
             raise ValueError("set DATABASE_URL (local) or DATABASE_SECRET_ARN (AWS)")

@@ -54,23 +54,39 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    status: int, detail: str, *, type_: str = "about:blank", headers: dict[str, str] | None = None,
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body = {"type": type_, "title": _TITLES.get(status, "Error"), "status": status,
-            "detail": detail, **extra}
+    body = {
+        "type": type_,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-         "type": str(e.get("type", ""))}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors()
     ]
-    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-    where = ".".join(p for p in first["loc"] if p not in {"body", "query", "path"})
-    return (f"{where}: {first['msg']}" if where else first["msg"]), errors
+    if not errors:
+        return "invalid request", errors
+    first = errors[0]
+    loc = first["loc"]
+    # Drop the location prefix only: a body field may itself be named "query" or "path".
+    where = ".".join(loc[1:] if loc[:1] and loc[0] in {"body", "query", "path"} else loc)
+    return (f"{where}: {first['msg']}" if where else str(first["msg"])), errors
 
 
 def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
@@ -91,7 +107,8 @@ def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -99,16 +116,22 @@ def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
         return problem_response(500, "an internal error occurred; it has been logged")
 
     @app.middleware("http")
-    async def _trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                     ) -> Response:
+    async def _trace(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         trace_id = request.headers.get("x-request-id") or new_trace_id()
         started = time.perf_counter()
         with bind(trace_id=trace_id):
             response = await call_next(request)
-            _log.info("request", extra={
-                "method": request.method, "path": request.url.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            _log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
         response.headers["x-trace-id"] = trace_id
         return response
 

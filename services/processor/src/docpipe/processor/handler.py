@@ -1,0 +1,123 @@
+"""Lambda entry point: SQS batches of S3 notifications (and plain S3 events).
+
+Returns ``{"batchItemFailures": [...]}`` so only the messages that must come back do
+(ReportBatchItemFailures). One event loop per process, kept across invocations, because
+the asyncpg pool and aioboto3 clients belong to the loop that created them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from docpipe.common.db import get_pool
+from docpipe.common.embeddings import Embedder, create_embedder
+from docpipe.common.ingest import enqueue_document
+from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
+from docpipe.processor.config import ProcessorSettings
+from docpipe.processor.events import (
+    MalformedMessage,
+    is_sqs_event,
+    iter_messages,
+    parse_s3_records,
+    parse_sqs_body,
+)
+from docpipe.processor.pipeline import RetryLater, process_object
+from docpipe.processor.store import reap_stale_documents
+
+__all__ = ["handle_event", "handler"]
+
+_log = get_logger("docpipe.processor")
+_loop: asyncio.AbstractEventLoop | None = None
+_settings: ProcessorSettings | None = None
+_embedder: Embedder | None = None
+_last_reap = 0.0
+REAP_INTERVAL_S = 60.0
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop.run_until_complete(handle_event(event))
+
+
+def _state() -> tuple[ProcessorSettings, Embedder]:
+    global _settings, _embedder
+    if _settings is None:
+        _settings = ProcessorSettings()
+        configure_logging(_settings.log_level)
+    if _embedder is None:
+        _embedder = create_embedder(_settings)
+    return _settings, _embedder
+
+
+async def handle_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    settings, embedder = _state()
+    if not event.get("Records"):  # s3:TestEvent delivered directly, or an empty batch
+        return {"batchItemFailures": []}
+    pool = await get_pool(settings)
+    await _reap_if_due(pool, settings)
+    if is_sqs_event(event):
+        failures = []
+        for message in iter_messages(event):
+            with bind(trace_id=new_trace_id(), message_id=message.message_id):
+                if not await _handle_message(message.body, settings, pool, embedder):
+                    failures.append({"itemIdentifier": message.message_id})
+        return {"batchItemFailures": failures}
+    # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
+    with bind(trace_id=new_trace_id()):
+        for created in parse_s3_records(event["Records"]):
+            await process_object(created, settings=settings, pool=pool, embedder=embedder)
+    return {"batchItemFailures": []}
+
+
+async def _handle_message(
+    body: str, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder
+) -> bool:
+    """True when the message is done with (processed, skipped or failed for good)."""
+    try:
+        for created in parse_sqs_body(body):
+            await process_object(created, settings=settings, pool=pool, embedder=embedder)
+    except MalformedMessage as exc:
+        # Kept, not dropped: it returns until maxReceiveCount moves it to the DLQ.
+        _log.error("malformed message", extra={"reason": str(exc)})
+        return False
+    except RetryLater as exc:
+        _log.warning("will retry", extra={"reason": str(exc)})
+        return False
+    except Exception:
+        _log.exception("unexpected failure; the message will be retried")
+        return False
+    return True
+
+
+async def _reap_if_due(pool: asyncpg.Pool, settings: ProcessorSettings) -> None:
+    """Recover documents whose worker died, at most once a minute per process."""
+    global _last_reap
+    if time.monotonic() - _last_reap < REAP_INTERVAL_S:
+        return
+    _last_reap = time.monotonic()
+    try:
+        rows = await reap_stale_documents(
+            pool,
+            lease=timedelta(seconds=settings.processing_lease_seconds),
+            max_attempts=settings.max_attempts,
+        )
+        for row in rows:
+            _log.warning(
+                "recovered a stale document",
+                extra={"document_id": str(row["document_id"]), "new_status": row["new_status"]},
+            )
+            if row["new_status"] == "queued" and settings.ingest_queue_url:
+                await enqueue_document(
+                    settings=settings, queue_url=settings.ingest_queue_url, key=row["storage_key"]
+                )
+    except Exception:
+        _log.exception("stale-document recovery failed; will try again later")

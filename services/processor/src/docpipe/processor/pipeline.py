@@ -1,0 +1,260 @@
+"""One object-created notification -> one document's chunks, or a reason it failed.
+
+download (size-capped) -> extract (isolated child process) -> chunk -> embed (cached,
+grouped, batched by the provider) -> write (one transaction). Permanent problems end the
+document ``failed`` with a reason; transient ones give the claim back and raise
+:class:`RetryLater` so SQS redelivers the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from docpipe.common.embeddings import Embedder
+from docpipe.common.keys import InvalidKey, parse_document_key
+from docpipe.common.logging import bind, current_trace_id, get_logger
+from docpipe.common.storage import ObjectMissing, ObjectTooLarge, get_object
+from docpipe.processor import store
+from docpipe.processor.chunking import Chunk, chunk_pages
+from docpipe.processor.config import ProcessorSettings
+from docpipe.processor.events import ObjectCreated
+from docpipe.processor.extraction import ExtractionError, ExtractionLimits, extract_pages
+
+__all__ = ["RetryLater", "process_object"]
+
+_log = get_logger("docpipe.processor")
+
+
+class RetryLater(Exception):
+    """The message should come back later (busy document, or a transient failure)."""
+
+
+class PermanentFailure(Exception):
+    """The document can never be processed as it is; the reason is shown to the user."""
+
+
+@dataclass
+class Report:
+    """The per-document summary: one JSON log line, in the spirit of a batch job report."""
+
+    document_id: str
+    attempt: int = 0
+    status: str = "skipped"
+    reason: str | None = None
+    bytes: int = 0
+    pages: int = 0
+    chunks: int = 0
+    embedding_calls: int = 0
+    embedded_texts: int = 0
+    cache_hits: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.timings_ms[stage] = round((time.perf_counter() - started) * 1000, 1)
+
+
+async def process_object(
+    created: ObjectCreated,
+    *,
+    settings: ProcessorSettings,
+    pool: asyncpg.Pool,
+    embedder: Embedder,
+) -> Report | None:
+    """Process one notification; None when it is not a docpipe document key."""
+    try:
+        key = parse_document_key(created.key, uploads_prefix=settings.uploads_prefix)
+    except InvalidKey:
+        _log.warning("ignoring an object outside the document layout", extra={"key": created.key})
+        return None
+    report = Report(document_id=str(key.document_id))
+    started = time.perf_counter()
+    with bind(document_id=report.document_id):
+        claim = await store.claim_document(
+            pool,
+            tenant_id=key.tenant_id,
+            document_id=key.document_id,
+            storage_key=created.key,
+            version=created.version,
+            lease=timedelta(seconds=settings.processing_lease_seconds),
+            max_attempts=settings.max_attempts,
+        )
+        report.attempt = claim.attempt
+        if claim.outcome is store.ClaimOutcome.BUSY:
+            raise RetryLater("another worker is processing this document")
+        if claim.outcome is not store.ClaimOutcome.CLAIMED or claim.token is None:
+            report.status = claim.outcome.value
+            _summary(report, started)
+            return report
+        ctx = _Run(settings, pool, embedder, key.tenant_id, key.document_id, claim.token, report)
+        try:
+            await ctx.run(created)
+        except PermanentFailure as exc:
+            report.status, report.reason = "failed", str(exc)
+            await store.fail_document(
+                pool,
+                tenant_id=key.tenant_id,
+                document_id=key.document_id,
+                token=claim.token,
+                reason=str(exc),
+                version=created.version,
+            )
+        except Exception as exc:
+            report.status, report.reason = "retry", f"{type(exc).__name__}: {exc}"
+            await _after_transient(ctx, created, exc)
+            _summary(report, started)
+            raise RetryLater(report.reason) from exc
+        _summary(report, started)
+        return report
+
+
+async def _after_transient(ctx: _Run, created: ObjectCreated, exc: Exception) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    try:
+        if ctx.report.attempt >= ctx.settings.max_attempts:
+            ctx.report.status = "failed"
+            await store.fail_document(
+                ctx.pool,
+                tenant_id=ctx.tenant_id,
+                document_id=ctx.document_id,
+                token=ctx.token,
+                version=created.version,
+                reason=f"processing failed after {ctx.report.attempt} attempts: {reason}",
+            )
+        else:
+            await store.release_document(
+                ctx.pool,
+                tenant_id=ctx.tenant_id,
+                document_id=ctx.document_id,
+                token=ctx.token,
+                reason=reason,
+            )
+    except Exception:  # the database itself may be what failed; the lease expires anyway
+        _log.exception("could not record the failed attempt")
+
+
+def _summary(report: Report, started: float) -> None:
+    report.timed("total", started)
+    _log.info(
+        "document processed", extra={"summary": report.__dict__, "trace_id": current_trace_id()}
+    )
+
+
+@dataclass
+class _Run:
+    settings: ProcessorSettings
+    pool: asyncpg.Pool
+    embedder: Embedder
+    tenant_id: str
+    document_id: Any
+    token: Any
+    report: Report
+
+    async def run(self, created: ObjectCreated) -> None:
+        data = await self._download(created)
+        sha256 = hashlib.sha256(data).hexdigest()
+        t = time.perf_counter()
+        limits = ExtractionLimits(
+            timeout_s=self.settings.extraction_timeout_seconds,
+            memory_mb=self.settings.extraction_memory_mb,
+            max_pages=self.settings.max_pages,
+        )
+        try:
+            extracted = await asyncio.to_thread(extract_pages, data, limits=limits)
+        except ExtractionError as exc:
+            raise PermanentFailure(exc.reason) from exc
+        self.report.timed("extract", t)
+        self.report.pages = extracted.page_count
+        t = time.perf_counter()
+        chunks = chunk_pages(
+            extracted.pages,
+            target_chars=self.settings.chunk_target_chars,
+            overlap_chars=self.settings.chunk_overlap_chars,
+        )
+        self.report.timed("chunk", t)
+        if not chunks:
+            raise PermanentFailure(
+                "no extractable text (a scanned or image-only document? OCR is not supported)"
+            )
+        t = time.perf_counter()
+        vectors = await self._embed(chunks)
+        self.report.timed("embed", t)
+        t = time.perf_counter()
+        refused = await store.complete_document(
+            self.pool,
+            tenant_id=self.tenant_id,
+            document_id=self.document_id,
+            token=self.token,
+            version=created.version,
+            sha256=sha256,
+            size_bytes=len(data),
+            page_count=extracted.page_count,
+            chunks=[
+                store.ChunkRow(
+                    ordinal=c.ordinal,
+                    page_start=c.page_start,
+                    page_end=c.page_end,
+                    text=c.text,
+                    content_sha256=c.content_sha256,
+                    embedding=vectors[c.content_sha256],
+                )
+                for c in chunks
+            ],
+        )
+        self.report.timed("write", t)
+        self.report.chunks = len(chunks)
+        self.report.status = "completed" if refused is None else "failed"
+        self.report.reason = refused
+
+    async def _download(self, created: ObjectCreated) -> bytes:
+        t = time.perf_counter()
+        try:
+            _, data = await get_object(
+                settings=self.settings,
+                key=created.key,
+                max_bytes=self.settings.max_document_bytes,
+                version_id=created.version_id,
+            )
+        except ObjectMissing as exc:
+            raise PermanentFailure("the uploaded object no longer exists") from exc
+        except ObjectTooLarge as exc:
+            raise PermanentFailure(f"the document is too large: {exc}") from exc
+        self.report.timed("download", t)
+        self.report.bytes = len(data)
+        return data
+
+    async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
+        """Embeddings by content hash: cached ones reused, the rest embedded in groups."""
+        hashes = list(dict.fromkeys(c.content_sha256 for c in chunks))
+        vectors = await store.cached_embeddings(
+            self.pool, tenant_id=self.tenant_id, model_id=self.embedder.model_id, hashes=hashes
+        )
+        self.report.cache_hits = len(vectors)
+        text_of = {c.content_sha256: c.text for c in chunks}
+        missing = [h for h in hashes if h not in vectors]
+        calls_before = self.embedder.stats.calls
+        group = self.settings.embedding_group_size
+        for start in range(0, len(missing), group):
+            batch = missing[start : start + group]
+            embedded = await self.embedder.embed(
+                [text_of[h] for h in batch], input_type="search_document"
+            )
+            fresh = dict(zip(batch, embedded, strict=True))
+            await store.store_embeddings(
+                self.pool,
+                tenant_id=self.tenant_id,
+                model_id=self.embedder.model_id,
+                embeddings=fresh,
+            )
+            vectors.update({h: np.asarray(v, dtype=np.float32) for h, v in fresh.items()})
+        self.report.embedding_calls = self.embedder.stats.calls - calls_before
+        self.report.embedded_texts = len(missing)
+        return vectors

@@ -1,0 +1,287 @@
+"""The processor's database work: claiming a document, caching embeddings, writing results.
+
+Delivery is at-least-once, so every step is safe to repeat: a claim is a lease on the
+document row (a token plus a start time), results are written only by the holder of the
+current token, and the write replaces the document's chunks in one transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+import numpy as np
+
+from docpipe.common.db import tenant_transaction
+from docpipe.common.keywords import keyword_text, tsvector_sql
+
+__all__ = [
+    "ChunkRow",
+    "Claim",
+    "ClaimOutcome",
+    "cached_embeddings",
+    "claim_document",
+    "complete_document",
+    "fail_document",
+    "reap_stale_documents",
+    "release_document",
+    "store_embeddings",
+]
+
+
+class ClaimOutcome(enum.Enum):
+    CLAIMED = "claimed"
+    MISSING = "missing"  # the document was deleted: nothing to do
+    DONE = "done"  # this object version already ended completed/failed: a duplicate delivery
+    BUSY = "busy"  # another worker holds a live lease: try again later
+    GAVE_UP = "gave_up"  # attempts exhausted: the document is now failed
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    token: uuid.UUID | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    ordinal: int
+    page_start: int
+    page_end: int
+    text: str
+    content_sha256: str
+    embedding: np.ndarray
+
+
+async def claim_document(
+    pool: asyncpg.Pool,
+    *,
+    tenant_id: str,
+    document_id: uuid.UUID,
+    storage_key: str,
+    version: str | None,
+    lease: timedelta,
+    max_attempts: int,
+) -> Claim:
+    async with tenant_transaction(pool, tenant_id) as conn:
+        row = await conn.fetchrow(
+            "select status, attempts, processed_version, storage_key,"
+            " processing_started_at > now() - $2::interval as lease_live"
+            " from documents where id = $1 for update",
+            document_id,
+            lease,
+        )
+        if row is None or row["storage_key"] != storage_key:
+            return Claim(ClaimOutcome.MISSING)
+        if (
+            row["status"] in ("completed", "failed")
+            and version is not None
+            and (row["processed_version"] == version)
+        ):
+            return Claim(ClaimOutcome.DONE)
+        if row["status"] == "processing" and row["lease_live"]:
+            return Claim(ClaimOutcome.BUSY)
+        if row["attempts"] >= max_attempts:
+            await _set_failed(
+                conn,
+                document_id=document_id,
+                reason=f"processing did not finish after {row['attempts']} attempts",
+                version=version,
+            )
+            return Claim(ClaimOutcome.GAVE_UP)
+        token = uuid.uuid4()
+        attempt = await conn.fetchval(
+            "update documents set status = 'processing', attempts = attempts + 1,"
+            " claim_token = $2, processing_started_at = now(), updated_at = now()"
+            " where id = $1 returning attempts",
+            document_id,
+            token,
+        )
+        return Claim(ClaimOutcome.CLAIMED, token=token, attempt=int(attempt))
+
+
+async def _set_failed(
+    conn: asyncpg.Connection, *, document_id: uuid.UUID, reason: str, version: str | None
+) -> None:
+    await conn.execute(
+        "update documents set status = 'failed', error = $2, processed_version = $3,"
+        " claim_token = null, processing_started_at = null, processed_at = now(),"
+        " updated_at = now() where id = $1",
+        document_id,
+        reason[:2000],
+        version,
+    )
+
+
+async def _holds_claim(
+    conn: asyncpg.Connection, *, document_id: uuid.UUID, token: uuid.UUID
+) -> bool:
+    current = await conn.fetchval(
+        "select claim_token from documents where id = $1 for update", document_id
+    )
+    return bool(current == token)
+
+
+async def fail_document(
+    pool: asyncpg.Pool,
+    *,
+    tenant_id: str,
+    document_id: uuid.UUID,
+    token: uuid.UUID,
+    reason: str,
+    version: str | None,
+) -> bool:
+    """End the document ``failed`` with a reason (only if this worker still holds it)."""
+    async with tenant_transaction(pool, tenant_id) as conn:
+        if not await _holds_claim(conn, document_id=document_id, token=token):
+            return False
+        await _set_failed(conn, document_id=document_id, reason=reason, version=version)
+        return True
+
+
+async def release_document(
+    pool: asyncpg.Pool, *, tenant_id: str, document_id: uuid.UUID, token: uuid.UUID, reason: str
+) -> None:
+    """Give a claim back after a transient failure, so the redelivery can claim at once."""
+    async with tenant_transaction(pool, tenant_id) as conn:
+        if await _holds_claim(conn, document_id=document_id, token=token):
+            await conn.execute(
+                "update documents set status = 'queued', claim_token = null,"
+                " processing_started_at = null, error = $2, updated_at = now() where id = $1",
+                document_id,
+                f"attempt failed, will retry: {reason}"[:2000],
+            )
+
+
+async def cached_embeddings(
+    pool: asyncpg.Pool, *, tenant_id: str, model_id: str, hashes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    async with tenant_transaction(pool, tenant_id) as conn:
+        rows = await conn.fetch(
+            "select content_sha256, embedding from embedding_cache"
+            " where model_id = $1 and content_sha256 = any($2::text[])",
+            model_id,
+            list(hashes),
+        )
+    return {r["content_sha256"]: r["embedding"] for r in rows}
+
+
+async def store_embeddings(
+    pool: asyncpg.Pool,
+    *,
+    tenant_id: str,
+    model_id: str,
+    embeddings: Mapping[str, Sequence[float]],
+) -> None:
+    """Cache embeddings as soon as a group is done, so a retry never pays for them again."""
+    if not embeddings:
+        return
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.executemany(
+            "insert into embedding_cache (tenant_id, model_id, content_sha256, embedding)"
+            " values ($1, $2, $3, $4) on conflict do nothing",
+            [
+                (tenant_id, model_id, digest, np.asarray(vector, dtype=np.float32))
+                for digest, vector in embeddings.items()
+            ],
+        )
+
+
+async def complete_document(
+    pool: asyncpg.Pool,
+    *,
+    tenant_id: str,
+    document_id: uuid.UUID,
+    token: uuid.UUID,
+    version: str | None,
+    sha256: str,
+    size_bytes: int,
+    page_count: int,
+    chunks: Sequence[ChunkRow],
+) -> str | None:
+    """Replace the document's chunks and mark it completed, in one transaction.
+
+    Returns None on success, or the reason the write was refused (the claim was lost, or
+    the same bytes already exist as another document of the tenant).
+    """
+    async with tenant_transaction(pool, tenant_id) as conn:
+        if not await _holds_claim(conn, document_id=document_id, token=token):
+            return "claim lost to another worker"
+        twin = await conn.fetchval(
+            "select id from documents where sha256 = $1 and id <> $2", sha256, document_id
+        )
+        if twin is not None:
+            reason = f"duplicate of document {twin} (same content)"
+            await _set_failed(conn, document_id=document_id, reason=reason, version=version)
+            return reason
+        await conn.execute("delete from chunks where document_id = $1", document_id)
+        await _insert_chunks(conn, tenant_id=tenant_id, document_id=document_id, chunks=chunks)
+        await conn.execute(
+            "update documents set status = 'completed', error = null, sha256 = $2,"
+            " size_bytes = $3, page_count = $4, chunk_count = $5, processed_version = $6,"
+            " claim_token = null, processing_started_at = null, processed_at = now(),"
+            " updated_at = now() where id = $1",
+            document_id,
+            sha256,
+            size_bytes,
+            page_count,
+            len(chunks),
+            version,
+        )
+        return None
+
+
+async def _insert_chunks(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    document_id: uuid.UUID,
+    chunks: Sequence[ChunkRow],
+) -> None:
+    """COPY into a temporary table, then one INSERT ... SELECT that builds the tsvectors."""
+    await conn.execute(
+        "create temporary table chunk_stage (id uuid, ordinal int, page_start int,"
+        " page_end int, text text, content_sha256 text, embedding vector, latin text, cjk text)"
+        " on commit drop"
+    )
+    records = []
+    for chunk in chunks:
+        words = keyword_text(chunk.text)
+        records.append(
+            (
+                uuid.uuid4(),
+                chunk.ordinal,
+                chunk.page_start,
+                chunk.page_end,
+                chunk.text,
+                chunk.content_sha256,
+                chunk.embedding,
+                words.latin,
+                words.cjk,
+            )
+        )
+    await conn.copy_records_to_table("chunk_stage", records=records)
+    await conn.execute(
+        "insert into chunks (id, tenant_id, document_id, ordinal, page_start, page_end, text,"
+        " content_sha256, embedding, keywords)"
+        f" select s.id, $1, $2, s.ordinal, s.page_start, s.page_end, s.text, s.content_sha256,"
+        f" s.embedding, {tsvector_sql('s.latin', 's.cjk')} from chunk_stage s",
+        tenant_id,
+        document_id,
+    )
+
+
+async def reap_stale_documents(
+    pool: asyncpg.Pool, *, lease: timedelta, max_attempts: int
+) -> list[asyncpg.Record]:
+    """Documents whose worker died: back to queued, or failed after the last attempt."""
+    async with pool.acquire() as conn:
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "select * from docpipe_reap_stale_documents($1, $2)", lease, max_attempts
+        )
+        return rows
