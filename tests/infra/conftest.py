@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import runpy
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,9 @@ def run_program(config: dict[str, str]) -> Inventory:
         root = pulumi.runtime.get_root_resource()
         assert root is not None
         root.outputs.clear()  # type: ignore[attr-defined]
-        runpy.run_path(str(PROGRAM), run_name="__main__")
+        with warnings.catch_warnings():  # pulumi_aws warns about types we do not use
+            warnings.simplefilter("ignore", DeprecationWarning)
+            runpy.run_path(str(PROGRAM), run_name="__main__")
         exported = dict(root.outputs)  # type: ignore[attr-defined]
         return pulumi.Output.from_input(exported).apply(inventory.outputs.update)
 
