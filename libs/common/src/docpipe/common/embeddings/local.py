@@ -71,7 +71,7 @@ def _nfkc(text: str) -> str:
     return "".join(parts)
 
 
-@lru_cache(maxsize=1 << 18)
+@lru_cache(maxsize=1 << 17)  # ~20 MB at most; a corpus vocabulary fits
 def _token_hash(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
 
