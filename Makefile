@@ -5,7 +5,7 @@ export XDG_RUNTIME_DIR ?= /tmp
 .PHONY: run test test-slow lint typecheck sync openapi bench
 
 sync:
-	$(UV) sync --all-packages --frozen
+	$(UV) sync --all-packages --frozen --inexact
 
 run: sync  ## the whole local stack in the foreground (Ctrl-C stops it)
 	$(UV) run --frozen docpipe up
