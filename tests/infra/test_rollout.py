@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -39,7 +39,7 @@ def _alias(lam_stub: Stubber, version: str, weights: dict[str, float] | None = N
 
 def _deployment(cd_stub: Stubber, deployment_id: str, status: str, **extra: Any) -> None:
     info = {"deploymentId": deployment_id, "status": status,
-            "createTime": datetime(2025, 1, 1, tzinfo=timezone.utc), **extra}
+            "createTime": datetime(2025, 1, 1, tzinfo=UTC), **extra}
     cd_stub.add_response("get_deployment", {"deploymentInfo": info},
                          {"deploymentId": deployment_id})
 

@@ -165,6 +165,15 @@ class _Section:
         return tuple(value)
 
 
+def _bool(value: Any) -> bool:
+    """Config set with `pulumi config set --path` arrives as a string."""
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value.lower() == "true"
+    return bool(value)
+
+
 def _service(name: str, raw: Mapping[str, Any]) -> ServiceSettings:
     s = _Section(f"services.{name}", raw)
     digest = str(raw.get("imageDigest") or "")
@@ -229,7 +238,7 @@ def _database(s: _Section) -> DatabaseSettings:
         max_capacity=float(s.get("maxCapacity")),
         seconds_until_auto_pause=int(s.get("secondsUntilAutoPause", 3600)),
         backup_retention_days=int(s.get("backupRetentionDays", 7)),
-        deletion_protection=bool(s.get("deletionProtection", True)),
+        deletion_protection=_bool(s.get("deletionProtection", True)),
         instance_count=int(s.get("instanceCount", 1)),
         app_password_version=int(s.get("appPasswordVersion", 1)),
     )
