@@ -150,6 +150,7 @@ if processor_settings.deployed:
             database_host=database.cluster.endpoint,
             database_port=database.cluster.port.apply(str),
             database_name=settings.database.database_name,
+            embedding_dimensions=settings.models.embedding_dimensions,
             master_secret_arn=database.master_secret_arn,
             app_secret_arn=database.app_secret.arn,
             app_secret_version_id=database.app_secret_version.version_id,

@@ -3,7 +3,9 @@ outputs, and the resource count per component."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,10 @@ def test_services_get_contract_environment(inventory: Any) -> None:
                      "EMBEDDING_DIMENSIONS"} <= env["processor"].keys()
     assert common | {"EMBEDDING_MODEL_ID", "ANSWER_MODEL_ID", "AUTH_MODE"} <= env["query"].keys()
     assert env["query"]["AUTH_MODE"] == env["upload"]["AUTH_MODE"] == "apigateway"
+    assert env["upload"]["CORS_ORIGINS"] == "http://localhost:5173"  # comma-separated
+    assert env["processor"]["MAX_ATTEMPTS"] == "5"  # = the queue's maxReceiveCount
+    assert int(env["processor"]["PROCESSING_LEASE_SECONDS"]) >= 300  # >= the Lambda timeout
+    assert env["migrations"]["EMBEDDING_DIMENSIONS"] == env["processor"]["EMBEDDING_DIMENSIONS"]
     assert "ANSWER_MODEL_ID" not in env["processor"] and "EMBEDDING_MODEL_ID" not in env["upload"]
 
 
@@ -113,3 +119,30 @@ def test_resource_count_per_component(inventory: Any) -> None:
     assert set(counts) == {"alerts", "network", "documents", "database", "upload", "processor",
                            "query", "migrations", "http"}
     assert counts["upload"] == counts["query"]
+
+
+@pytest.mark.parametrize(
+    ("function", "settings_class"),
+    [
+        ("upload-function", "docpipe.upload.config:UploadSettings"),
+        ("processor-function", "docpipe.processor.config:ProcessorSettings"),
+        ("query-function", "docpipe.query.config:QuerySettings"),
+        ("migrations-function", "docpipe.processor.config:ProcessorSettings"),
+    ],
+)
+def test_each_function_environment_satisfies_its_service_settings(
+    function: str, settings_class: str, inventory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract check: the deployed environment starts the service as it would in Lambda."""
+    module, _, name = settings_class.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    fn = next(r for r in inventory.of_type("aws:lambda/function:Function") if r.name == function)
+    for key in list(os.environ):
+        if key.startswith(("DATABASE_", "EMBEDDING_", "AUTH_", "JWT_", "CORS_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", fn.inputs["name"])
+    for key, value in fn.inputs["environment"]["variables"].items():
+        monkeypatch.setenv(key, value)
+    settings = cls()
+    assert settings.database_secret_arn
+    assert settings.embedding_dimensions == 1024

@@ -4,7 +4,6 @@ stack. Only ARNs and endpoints go here, never a secret value.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -46,7 +45,7 @@ def _http(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     return {
         "AUTH_MODE": "apigateway",
         "TENANT_CLAIM": settings.api.tenant_claim,
-        "CORS_ORIGINS": json.dumps(list(settings.api.cors_origins)),
+        "CORS_ORIGINS": ",".join(settings.api.cors_origins),
     }
 
 
@@ -68,10 +67,17 @@ def service_environment(
             "MAX_UPLOAD_BYTES": str(settings.documents.max_upload_bytes),
         }
     elif service == "processor":
-        env |= storage | _embedding(settings)
+        env |= storage | _embedding(settings) | {
+            "INGEST_QUEUE_URL": endpoints.queue_url,
+            # the last delivery marks the document failed, so attempts = SQS receives
+            "MAX_ATTEMPTS": str(settings.queue.max_receive_count),
+            "MAX_DOCUMENT_BYTES": str(settings.documents.max_upload_bytes),
+            "PROCESSING_LEASE_SECONDS": str(settings.services[service].timeout_seconds + 60),
+        }
     elif service == "query":
         env |= _embedding(settings) | _http(settings) | {
-            "ANSWER_MODEL_ID": settings.models.answer_model_id
+            "ANSWER_PROVIDER": "bedrock",
+            "ANSWER_MODEL_ID": settings.models.answer_model_id,
         }
     else:
         raise ValueError(f"unknown service {service!r}")

@@ -42,6 +42,7 @@ class MigrationsArgs:
     database_host: pulumi.Input[str]
     database_port: pulumi.Input[str]
     database_name: str
+    embedding_dimensions: int
     master_secret_arn: pulumi.Input[str]
     app_secret_arn: pulumi.Input[str]
     app_secret_version_id: pulumi.Input[str]
@@ -74,6 +75,9 @@ class Migrations(pulumi.ComponentResource):
                 environment={
                     "MASTER_SECRET_ARN": args.master_secret_arn,
                     "APP_DATABASE_SECRET_ARN": args.app_secret_arn,
+                    # the handler's settings require a database secret; it is the app one
+                    "DATABASE_SECRET_ARN": args.app_secret_arn,
+                    "EMBEDDING_DIMENSIONS": str(args.embedding_dimensions),
                     "DATABASE_HOST": args.database_host,
                     "DATABASE_PORT": args.database_port,
                     "DATABASE_NAME": args.database_name,
