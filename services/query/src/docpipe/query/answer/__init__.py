@@ -1,0 +1,17 @@
+"""Grounded answers: retrieve, then answer from the numbered sources only (Bedrock Converse),
+or quote the best passages offline (extractive)."""
+
+from docpipe.query.answer.bedrock import BedrockAnswerer
+from docpipe.query.answer.extractive import ExtractiveAnswerer
+from docpipe.query.answer.service import NOTHING_FOUND, answer_question, relevant_hits
+from docpipe.query.answer.types import Answer, Answerer
+
+__all__ = [
+    "NOTHING_FOUND",
+    "Answer",
+    "Answerer",
+    "BedrockAnswerer",
+    "ExtractiveAnswerer",
+    "answer_question",
+    "relevant_hits",
+]

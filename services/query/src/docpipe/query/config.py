@@ -1,0 +1,69 @@
+"""Query service settings (environment variables; see ARCHITECTURE §4, §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from docpipe.common.settings import CommonSettings
+
+__all__ = ["AnswerProvider", "FusionMethod", "QuerySettings"]
+
+AnswerProvider = Literal["auto", "bedrock", "extractive"]
+FusionMethod = Literal["rrf", "weighted"]
+
+
+class QuerySettings(CommonSettings):
+    """Retrieval and answer tuning. Defaults were chosen by measurement (docs/benchmarks)."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_query_chars: int = Field(default=2000, ge=16, le=100_000)
+    max_document_ids: int = Field(default=100, ge=1, le=1000)
+
+    # Vector leg (pgvector HNSW). ef_search is raised for filtered searches on pgvector < 0.8;
+    # filtered sets up to exact_search_max_rows chunks are searched exactly (no index).
+    ef_search: int = Field(default=40, ge=1, le=1000)
+    filtered_ef_search: int = Field(default=400, ge=1, le=1000)
+    exact_search_max_rows: int = Field(default=20_000, ge=0)
+    query_cache_size: int = Field(default=1024, ge=0)
+
+    # Fusion of the two legs: each leg contributes `candidates_per_leg` rows at most.
+    fusion: FusionMethod = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    vector_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    candidates_per_leg: int = Field(default=50, ge=1, le=500)
+
+    # Answers (POST /v1/answer).
+    answer_provider: AnswerProvider = "auto"
+    answer_model_id: str = "amazon.nova-pro-v1:0"
+    answer_max_tokens: int = Field(default=1024, ge=16, le=8192)
+    answer_temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    answer_min_similarity: float = Field(
+        default=0.3,
+        ge=-1.0,
+        le=1.0,
+        description="a chunk with no keyword match counts as relevant from this cosine"
+        " similarity up; below it the answer says nothing relevant was found",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_origins(self) -> QuerySettings:
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ValueError("CORS_ORIGINS: '*' cannot be combined with other origins")
+        return self
+
+    @property
+    def answers_with_bedrock(self) -> bool:
+        """Bedrock Converse when asked for, or by default when embeddings come from Bedrock."""
+        if self.answer_provider == "auto":
+            return self.embedding_provider == "bedrock"
+        return self.answer_provider == "bedrock"

@@ -1,0 +1,151 @@
+"""Vector leg: nearest chunks by cosine distance, still ``limit`` rows under a filter.
+
+pgvector applies WHERE clauses (the tenant's row-level security policy, a document
+filter) after the HNSW scan, so an index scan can return fewer rows than asked for.
+The plan, chosen per query:
+
+- a document filter matching at most ``exact_max_rows`` chunks: exact search over just
+  those rows (a materialised CTE keeps the planner off the index);
+- otherwise the index with ``hnsw.ef_search`` ≥ ``limit``, and on pgvector ≥ 0.8
+  ``hnsw.iterative_scan = relaxed_order`` (re-sorted afterwards);
+- if that comes back short while more rows match: on pgvector < 0.8 once more with a
+  large ``ef_search`` when the matching set is big, and finally exact search — so a
+  short answer always means there are no more matching chunks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import numpy as np
+
+from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
+from docpipe.query.pgvector_support import VectorSupport
+
+__all__ = ["VectorPlanner", "vector_search"]
+
+_MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+
+
+@dataclass(frozen=True)
+class VectorPlanner:
+    """Tuning of :func:`vector_search` (from QuerySettings)."""
+
+    ef_search: int = 40
+    filtered_ef_search: int = 400
+    exact_max_rows: int = 20_000
+
+
+def _filter(document_ids: Sequence[uuid.UUID] | None, param: str) -> str:
+    return f"where document_id = any({param}::uuid[])" if document_ids else ""
+
+
+def _index_sql(document_ids: Sequence[uuid.UUID] | None) -> str:
+    # MATERIALIZED keeps the (possibly relaxed-order) index scan as is; the outer query sorts.
+    return (
+        "with nn as materialized (select id, embedding <=> $1 as distance from chunks "
+        f"{_filter(document_ids, '$3')} order by distance limit $2) "
+        f"select {HIT_COLUMNS}, nn.distance from nn join chunks c on c.id = nn.id "
+        "join documents d on d.id = c.document_id order by nn.distance, c.id"
+    )
+
+
+def _exact_sql(document_ids: Sequence[uuid.UUID] | None) -> str:
+    # The materialised CTE has no ORDER BY, so no index scan can serve it: exact distances.
+    return (
+        "with candidates as materialized (select id, embedding <=> $1 as distance from chunks "
+        f"{_filter(document_ids, '$3')}), "
+        "nn as (select id, distance from candidates order by distance limit $2) "
+        f"select {HIT_COLUMNS}, nn.distance from nn join chunks c on c.id = nn.id "
+        "join documents d on d.id = c.document_id order by nn.distance, c.id"
+    )
+
+
+async def _run(
+    conn: asyncpg.Connection,
+    sql: str,
+    vector: np.ndarray,
+    limit: int,
+    document_ids: Sequence[uuid.UUID] | None,
+) -> list[asyncpg.Record]:
+    args: list[object] = [vector, limit]
+    if document_ids:
+        args.append(list(document_ids))
+    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+    return rows
+
+
+async def _count(conn: asyncpg.Connection, document_ids: Sequence[uuid.UUID] | None) -> int:
+    if document_ids:
+        sql = "select count(*) from chunks where document_id = any($1::uuid[])"
+        return int(await conn.fetchval(sql, list(document_ids)))
+    return int(await conn.fetchval("select count(*) from chunks"))
+
+
+async def _set_ef_search(conn: asyncpg.Connection, ef: int) -> None:
+    await conn.execute(
+        "select set_config('hnsw.ef_search', $1, true)", str(min(_MAX_EF_SEARCH, ef))
+    )
+
+
+async def _plan_rows(
+    conn: asyncpg.Connection,
+    *,
+    vector: np.ndarray,
+    limit: int,
+    document_ids: Sequence[uuid.UUID] | None,
+    support: VectorSupport,
+    planner: VectorPlanner,
+) -> tuple[str, list[asyncpg.Record]]:
+    """``(plan name, rows)``; the plan name is reported for tests and logs."""
+    if document_ids and await _count(conn, document_ids) <= planner.exact_max_rows:
+        return "exact", await _run(conn, _exact_sql(document_ids), vector, limit, document_ids)
+    plan = "index"
+    if support.iterative_scan:
+        plan = "iterative"
+        await conn.execute("select set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+    await _set_ef_search(conn, max(planner.ef_search, limit))
+    rows = await _run(conn, _index_sql(document_ids), vector, limit, document_ids)
+    if len(rows) >= limit:
+        return plan, rows
+    matching = await _count(conn, document_ids)
+    if matching <= len(rows):
+        return plan, rows
+    if not support.iterative_scan and matching > planner.exact_max_rows:
+        await _set_ef_search(conn, max(planner.filtered_ef_search, limit * 10))
+        rows = await _run(conn, _index_sql(document_ids), vector, limit, document_ids)
+        if len(rows) >= limit:
+            return "index-wide", rows
+    return "exact", await _run(conn, _exact_sql(document_ids), vector, limit, document_ids)
+
+
+async def vector_search(
+    conn: asyncpg.Connection,
+    *,
+    vector: Sequence[float],
+    limit: int,
+    document_ids: Sequence[uuid.UUID] | None,
+    support: VectorSupport,
+    planner: VectorPlanner,
+) -> tuple[str, list[Hit]]:
+    """``(plan, hits)``: up to ``limit`` nearest chunks visible in this transaction.
+
+    ``conn`` is inside a tenant transaction; settings are changed with ``is_local`` only.
+    """
+    query = np.asarray(vector, dtype=np.float32)
+    plan, rows = await _plan_rows(
+        conn,
+        vector=query,
+        limit=limit,
+        document_ids=document_ids,
+        support=support,
+        planner=planner,
+    )
+    hits = []
+    for row in rows:
+        similarity = 1.0 - float(row["distance"])
+        hits.append(hit_from_row(row, score=similarity, similarity=similarity))
+    return plan, hits
