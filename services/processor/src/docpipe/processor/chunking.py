@@ -39,11 +39,7 @@ class Chunk:
 
 
 _PARAGRAPH = "\n\n"
-# Patterns only match what they change (a lone space is left alone): 3x faster.
-_HSPACE = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
-_LINE_EDGES = re.compile(r" \n ?|\n ")
 _CJK_LINE_BREAK = re.compile(f"\n(?<={CJK_CHAR_CLASS}\n)(?={CJK_CHAR_CLASS})")
-_BLANK_LINES = re.compile(r"\n{3,}")
 # A sentence ends after ASCII .!? (plus closing quotes/brackets) and a space, or right
 # after CJK full stops; the match ends where the next sentence starts.
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*[ \n]|[。！？；][」』”’）]*\s?")
@@ -53,10 +49,15 @@ _JOINERS = frozenset("\u200c\u200d\ufe0e\ufe0f") | frozenset(map(chr, range(0x1F
 
 
 def _normalise(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", _PARAGRAPH)
-    text = _LINE_EDGES.sub("\n", _HSPACE.sub(" ", text))
-    text = _CJK_LINE_BREAK.sub("", text)
-    return _BLANK_LINES.sub(_PARAGRAPH, text).strip()
+    # str.split()/splitlines() run in C: several times faster than equivalent regexes.
+    lines: list[str] = []
+    for raw in text.replace("\f", _PARAGRAPH).splitlines():
+        line = " ".join(raw.split())
+        if line or (lines and lines[-1]):  # keep at most one blank line in a row
+            lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    return _CJK_LINE_BREAK.sub("", "\n".join(lines))
 
 
 def _joined(pages: Sequence[PageText]) -> tuple[str, list[int], list[int]]:
