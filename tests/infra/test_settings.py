@@ -78,9 +78,13 @@ def test_upload_role_is_limited_to_the_uploads_prefix() -> None:
         bucket_arn="arn:aws:s3:::b", uploads_prefix="uploads/", secret_arn="arn:s",
         queue_arn="arn:q",
     )
-    s3 = next(s for s in statements if s["Action"][0].startswith("s3:"))
+    s3 = next(s for s in statements if s["Sid"] == "UploadsReadWriteDelete")
     assert s3["Resource"] == ["arn:aws:s3:::b/uploads/*"]
-    assert sorted(s3["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert sorted(s3["Action"]) == [
+        "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
+    listing = next(s for s in statements if s["Sid"] == "ListUploadVersions")
+    assert listing["Resource"] == ["arn:aws:s3:::b"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*"]}}
 
 
 def test_subnets_fit_the_vpc() -> None:

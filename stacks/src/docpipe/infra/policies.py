@@ -124,10 +124,24 @@ def bedrock_model_arns(
 def upload_statements(
     *, bucket_arn: str, uploads_prefix: str, secret_arn: str, queue_arn: str
 ) -> list[Statement]:
-    """Put/get/delete under the uploads prefix (API and presigned POST), reprocess messages."""
+    """Put/get/delete under the uploads prefix (API and presigned POST), reprocess messages.
+
+    DELETE /v1/documents/{id} removes every version of the object (the bucket is
+    versioned), so it may list versions, but only under the uploads prefix.
+    """
     return [
-        _allow("UploadsReadWriteDelete", ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-               [_uploads(bucket_arn, uploads_prefix)]),
+        _allow(
+            "UploadsReadWriteDelete",
+            ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            [_uploads(bucket_arn, uploads_prefix)],
+        ),
+        {
+            "Sid": "ListUploadVersions",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucketVersions"],
+            "Resource": [bucket_arn],
+            "Condition": {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
+        },
         _allow("SendReprocessMessages", ["sqs:SendMessage"], [queue_arn]),
         _read_secret([secret_arn]),
     ]
