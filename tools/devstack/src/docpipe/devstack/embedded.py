@@ -109,18 +109,16 @@ def provision_aws(
     kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region}
     s3, sqs = boto3.client("s3", **kwargs), boto3.client("sqs", **kwargs)
     try:
-        s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
-        )
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     dlq_url = sqs.create_queue(
         QueueName=f"{queue}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
     )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     queue_url = sqs.create_queue(
         QueueName=queue,
         Attributes={
@@ -131,14 +129,17 @@ def provision_aws(
         },
     )["QueueUrl"]
     if notifications:
-        enable_notifications(s3=s3, sqs=sqs, bucket=bucket, queue_url=queue_url,
-                             uploads_prefix=uploads_prefix)
-    return AwsResources(endpoint_url=endpoint_url, bucket=bucket, queue_url=queue_url,
-                        dlq_url=dlq_url)
+        enable_notifications(
+            s3=s3, sqs=sqs, bucket=bucket, queue_url=queue_url, uploads_prefix=uploads_prefix
+        )
+    return AwsResources(
+        endpoint_url=endpoint_url, bucket=bucket, queue_url=queue_url, dlq_url=dlq_url
+    )
 
 
-def enable_notifications(*, s3: Any, sqs: Any, bucket: str, queue_url: str,
-                         uploads_prefix: str) -> None:
+def enable_notifications(
+    *, s3: Any, sqs: Any, bucket: str, queue_url: str, uploads_prefix: str
+) -> None:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
@@ -149,8 +150,9 @@ def enable_notifications(*, s3: Any, sqs: Any, bucket: str, queue_url: str,
                 {
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix",
-                                                        "Value": uploads_prefix}]}},
+                    "Filter": {
+                        "Key": {"FilterRules": [{"Name": "prefix", "Value": uploads_prefix}]}
+                    },
                 }
             ]
         },
