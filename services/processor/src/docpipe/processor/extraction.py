@@ -1,7 +1,8 @@
 """Document type detection and per-page text extraction.
 
-Types are detected by content, never by filename: a PDF has ``%PDF-`` within its
-first 1024 bytes (and MuPDF must agree it is a PDF); anything else must be text.
+Types are detected by content, never by filename: a PDF starts with ``%PDF-`` (after
+whitespace), or is binary with ``%PDF-`` within its first 1024 bytes (and MuPDF must agree
+it is a PDF); anything else must be text.
 
 Text encoding policy (strict, so nothing is silently garbled): UTF-8, with or without
 a byte-order mark, or UTF-16 with a byte-order mark. Other encodings (Big5, GBK,
@@ -193,11 +194,13 @@ def detect_content_type(head: bytes) -> str | None:
     """
     if not head:
         return None
-    if b"%PDF-" in head[:_PDF_MAGIC_WINDOW]:
+    if head.lstrip(b" \t\r\n\f").startswith(b"%PDF-"):
         return PDF
     text = _decode_head(head[:_SNIFF_BYTES])
     if text is None or _looks_binary(text):
-        return None
+        # Junk before the header is legal in a PDF, but a text file that merely mentions
+        # "%PDF-" is text (as the upload service decided when it accepted it).
+        return PDF if b"%PDF-" in head[:_PDF_MAGIC_WINDOW] else None
     return MARKDOWN if _looks_like_markdown(text) else PLAIN
 
 
