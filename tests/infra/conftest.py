@@ -5,6 +5,7 @@ owning component. Guardrail tests are plain assertions over that inventory.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import runpy
@@ -171,6 +172,9 @@ def dev_config(**digests: str) -> dict[str, str]:
 
 
 def run_program(config: dict[str, str]) -> Inventory:
+    # Pulumi's test runner uses the thread's current event loop; async tests that ran
+    # earlier in the session (pytest-asyncio) leave none set.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="docpipe", stack="dev", preview=False,
