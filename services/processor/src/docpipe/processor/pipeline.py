@@ -159,7 +159,7 @@ class _Run:
     report: Report
 
     async def run(self, created: ObjectCreated) -> None:
-        data = await self._download(created)
+        data, version = await self._download(created)
         sha256 = hashlib.sha256(data).hexdigest()
         t = time.perf_counter()
         limits = ExtractionLimits(
@@ -193,7 +193,7 @@ class _Run:
             tenant_id=self.tenant_id,
             document_id=self.document_id,
             token=self.token,
-            version=created.version,
+            version=version,
             sha256=sha256,
             size_bytes=len(data),
             page_count=extracted.page_count,
@@ -214,14 +214,18 @@ class _Run:
         self.report.status = "completed" if refused is None else "failed"
         self.report.reason = refused
 
-    async def _download(self, created: ObjectCreated) -> bytes:
+    async def _download(self, created: ObjectCreated) -> tuple[bytes, str | None]:
+        """The key's latest version and its id, whichever version the event announced.
+
+        Events may arrive out of order (a presigned form posted twice makes two versions):
+        processing the announced version could replace newer chunks with older ones.
+        """
         t = time.perf_counter()
         try:
-            _, data = await get_object(
+            info, data = await get_object(
                 settings=self.settings,
                 key=created.key,
                 max_bytes=self.settings.max_document_bytes,
-                version_id=created.version_id,
             )
         except ObjectMissing as exc:
             raise PermanentFailure("the uploaded object no longer exists") from exc
@@ -229,7 +233,7 @@ class _Run:
             raise PermanentFailure(f"the document is too large: {exc}") from exc
         self.report.timed("download", t)
         self.report.bytes = len(data)
-        return data
+        return data, info.version_id or info.etag or created.version
 
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """Embeddings by content hash: cached ones reused, the rest embedded in groups."""
