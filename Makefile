@@ -22,3 +22,25 @@ lint: sync
 
 typecheck: sync
 	$(UV) run --frozen mypy
+
+# Benchmarks (bench/): commands, not tests. Each prints tables + conditions and writes
+# bench/results/<name>.json, quoted by docs/benchmarks.md.
+BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start
+.PHONY: $(addprefix bench-,$(subst _,-,$(BENCHES)))
+
+bench: bench-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start  ## every benchmark (~30 min)
+
+bench-ingestion: sync
+	$(UV) run --frozen python -m bench.ingestion
+
+bench-embedding-efficiency: sync
+	$(UV) run --frozen python -m bench.embedding_efficiency
+
+bench-db-writes: sync
+	$(UV) run --frozen python -m bench.db_writes
+
+bench-query-latency: sync
+	$(UV) run --frozen python -m bench.query_latency
+
+bench-cold-start: sync
+	$(UV) run --frozen python -m bench.cold_start

@@ -9,7 +9,9 @@ talks to it over HTTP via ``BEDROCK_ENDPOINT_URL``. It serves
 
 Embeddings are deterministic functions of the text (:func:`fake_embedding`), so results
 can be checked. Tests can add latency, queue faults (429 ``ThrottlingException``, 5xx)
-and read per-model request counts and the peak number of requests in flight.
+and read per-model request counts and the peak number of requests in flight. A
+requests-per-minute quota (:meth:`BedrockServer.set_quota`) throttles like an account
+quota does: requests over it are answered 429 ``ThrottlingException``.
 It runs a stdlib ``ThreadingHTTPServer`` in a daemon thread, independent of the
 test's event loop.
 """
@@ -165,6 +167,25 @@ def default_reply(model_id: str, request: Mapping[str, Any]) -> str:
     return f"[{model_id}] {text[:200]}"
 
 
+class _TokenBucket:
+    """Requests-per-minute quota: ``rpm / 60`` tokens a second, at most ``burst`` saved."""
+
+    def __init__(self, rpm: int, burst: int | None) -> None:
+        self.rate = rpm / 60.0
+        self.capacity = float(burst if burst is not None else max(1, round(self.rate)))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
 class BedrockServer:
     """Start with ``with BedrockServer() as server:``; ``server.url`` is the endpoint."""
 
@@ -174,6 +195,7 @@ class BedrockServer:
         self._host = host
         self._lock = threading.Lock()
         self._faults: dict[str | None, deque[Fault]] = {}
+        self._quota: _TokenBucket | None = None
         self._in_flight: Counter[str] = Counter()
         self._peak: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
@@ -215,9 +237,20 @@ class BedrockServer:
         with self._lock:
             self._faults.setdefault(model_id, deque()).extend([fault] * count)
 
-    def reset(self) -> None:
-        """Forget recorded requests, peaks and pending faults; restore defaults."""
+    def set_quota(self, rpm: int | None, *, burst: int | None = None) -> None:
+        """Throttle to ``rpm`` accepted requests per minute (``None``: no quota).
+
+        A token bucket refilled at ``rpm / 60`` per second holding at most ``burst``
+        tokens (default: one second's worth), shared by every model: a request that
+        finds no token is answered 429 ``ThrottlingException`` and costs none.
+        """
         with self._lock:
+            self._quota = None if rpm is None else _TokenBucket(rpm, burst)
+
+    def reset(self) -> None:
+        """Forget recorded requests, peaks, pending faults and any quota; restore defaults."""
+        with self._lock:
+            self._quota = None
             self._faults.clear()
             self._peak.clear()
             self.requests.clear()
@@ -263,6 +296,8 @@ class BedrockServer:
                 queue = self._faults.get(key)
                 if queue:
                     return queue.popleft()
+            if self._quota is not None and not self._quota.take():
+                return THROTTLE
             return None
 
     def _leave(self, model_id: str, record: RecordedRequest) -> None:

@@ -1,0 +1,1 @@
+"""docpipe benchmarks: commands that print figures and conditions (never tests)."""

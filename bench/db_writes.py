@@ -1,0 +1,237 @@
+"""Database writes: chunks with vectors per second, the processor's store path vs row by row.
+
+Both paths write the same chunks (text, page span, content hash, vector, keyword
+tsvector) of one document inside one tenant transaction, on the production schema (HNSW
+and GIN indexes in place), as the services' role (row-level security applies):
+
+- **docpipe**: ``docpipe.processor.store.complete_document`` — COPY into a temporary
+  table, then one ``INSERT ... SELECT`` that builds the tsvectors;
+- **baseline**: one ``INSERT ... VALUES`` statement per chunk (same tsvector SQL).
+
+Runs alternate between the two paths; the median of the runs is reported. Each size is
+measured twice: on the production schema, and with the HNSW and GIN indexes dropped, which
+isolates what the COPY path saves (round trips, per-statement overhead) from the index
+maintenance both paths pay per row.
+
+    uv run python -m bench.db_writes [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import statistics
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from bench._conditions import conditions, print_conditions, print_table, write_results
+from bench._corpus import chunk_texts
+from bench._stack import Stack, create_database, embedded_stack
+
+__all__ = ["main"]
+
+TARGET_SPEEDUP = 10.0
+TENANT = "bench-writes"
+
+
+def _chunks(count: int, dimensions: int, seed: int) -> list[Any]:
+    from docpipe.processor.store import ChunkRow
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((count, dimensions)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = []
+    for n, text in enumerate(chunk_texts(count, seed=seed)):
+        text = f"[{seed}:{n}] {text}"
+        rows.append(
+            ChunkRow(
+                ordinal=n,
+                page_start=n // 2 + 1,
+                page_end=n // 2 + 1,
+                text=text,
+                content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                embedding=vectors[n],
+            )
+        )
+    return rows
+
+
+async def _new_document(pool: Any) -> tuple[uuid.UUID, uuid.UUID]:
+    """A queued document claimed by this run (the store path needs a live claim)."""
+    from docpipe.common.db import tenant_transaction
+    from docpipe.processor.store import ClaimOutcome, claim_document
+
+    doc_id = uuid.uuid4()
+    key = f"uploads/bench/{doc_id}"
+    async with tenant_transaction(pool, TENANT) as conn:
+        await conn.execute(
+            "insert into documents (id, tenant_id, filename, content_type, size_bytes,"
+            " storage_key, status) values ($1, $2, 'bench.txt', 'text/plain', 0, $3, 'queued')",
+            doc_id,
+            TENANT,
+            key,
+        )
+    claim = await claim_document(
+        pool,
+        tenant_id=TENANT,
+        document_id=doc_id,
+        storage_key=key,
+        version=None,
+        lease=timedelta(minutes=15),
+        max_attempts=5,
+    )
+    assert claim.outcome is ClaimOutcome.CLAIMED and claim.token is not None
+    return doc_id, claim.token
+
+
+async def docpipe_path(pool: Any, chunks: list[Any]) -> float:
+    from docpipe.processor.store import complete_document
+
+    doc_id, token = await _new_document(pool)
+    started = time.perf_counter()
+    refused = await complete_document(
+        pool,
+        tenant_id=TENANT,
+        document_id=doc_id,
+        token=token,
+        version=None,
+        sha256=hashlib.sha256(doc_id.bytes).hexdigest(),
+        size_bytes=0,
+        page_count=1,
+        chunks=chunks,
+    )
+    elapsed = time.perf_counter() - started
+    assert refused is None, refused
+    return elapsed
+
+
+async def row_by_row(pool: Any, chunks: list[Any]) -> float:
+    """The same transaction's work, one INSERT per chunk."""
+    from docpipe.common.db import tenant_transaction
+    from docpipe.common.keywords import keyword_text, tsvector_sql
+
+    doc_id, _ = await _new_document(pool)
+    sql = (
+        "insert into chunks (id, tenant_id, document_id, ordinal, page_start, page_end, text,"
+        f" content_sha256, embedding, keywords) values ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        f" {tsvector_sql('$10', '$11')})"
+    )
+    started = time.perf_counter()
+    async with tenant_transaction(pool, TENANT) as conn:
+        await conn.execute("delete from chunks where document_id = $1", doc_id)
+        for c in chunks:
+            words = keyword_text(c.text)
+            await conn.execute(
+                sql,
+                uuid.uuid4(),
+                TENANT,
+                doc_id,
+                c.ordinal,
+                c.page_start,
+                c.page_end,
+                c.text,
+                c.content_sha256,
+                c.embedding,
+                words.latin,
+                words.cjk,
+            )
+        await conn.execute(
+            "update documents set status = 'completed', chunk_count = $2, processed_at = now()"
+            " where id = $1",
+            doc_id,
+            len(chunks),
+        )
+    return time.perf_counter() - started
+
+
+async def measure(
+    stack: Stack, *, dimensions: int, count: int, runs: int, indexes: bool
+) -> dict[str, Any]:
+    import asyncpg
+
+    from docpipe.common.db import _init_connection
+
+    database = f"writes{dimensions}{'' if indexes else 'noidx'}"
+    dsn = await create_database(stack, database=database, dimensions=dimensions)
+    if not indexes:  # what the transport costs, without HNSW/GIN maintenance
+        admin = await asyncpg.connect(stack.pg.dsn(database=database))
+        await admin.execute("drop index chunks_embedding_hnsw; drop index chunks_keywords_gin")
+        await admin.close()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, init=_init_connection)
+    times: dict[str, list[float]] = {"docpipe": [], "row_by_row": []}
+    try:
+        await docpipe_path(pool, _chunks(200, dimensions, seed=1))  # warm caches and plans
+        for run in range(runs):
+            order = [("docpipe", docpipe_path), ("row_by_row", row_by_row)]
+            for name, path in order if run % 2 == 0 else order[::-1]:
+                chunks = _chunks(count, dimensions, seed=100 + 2 * run + (name == "row_by_row"))
+                times[name].append(await path(pool, chunks))
+    finally:
+        await pool.close()
+    d, b = statistics.median(times["docpipe"]), statistics.median(times["row_by_row"])
+    return {
+        "dimensions": dimensions,
+        "indexes": "HNSW + GIN (production schema)" if indexes else "none (dropped)",
+        "chunks_per_write": count,
+        "runs": runs,
+        "docpipe_s": times["docpipe"],
+        "row_by_row_s": times["row_by_row"],
+        "docpipe_chunks_per_s": count / d,
+        "row_by_row_chunks_per_s": count / b,
+        "speedup": b / d,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    count = 300 if args.quick else args.chunks
+    with embedded_stack("writes", aws=False) as stack:
+        results = [
+            asyncio.run(
+                measure(stack, dimensions=dims, count=count, runs=args.runs, indexes=indexes)
+            )
+            for indexes in (True, False)
+            for dims in (384, 1024)
+        ]
+    print_table(
+        f"Chunk writes with vectors, one document of {count:,} chunks per write (median of "
+        f"{args.runs} runs)",
+        [
+            {
+                "dimensions": r["dimensions"],
+                "indexes": r["indexes"],
+                "docpipe chunks/s (COPY + INSERT…SELECT)": r["docpipe_chunks_per_s"],
+                "row-by-row chunks/s": r["row_by_row_chunks_per_s"],
+                "speed-up": f"{r['speedup']:.1f}x",
+                "target": f">= {TARGET_SPEEDUP:g}x",
+            }
+            for r in results
+        ],
+    )
+    targets = {
+        f"speedup_{r['dimensions']}d"
+        + ("" if r["indexes"].startswith("HNSW") else "_no_indexes"): {
+            "target": TARGET_SPEEDUP,
+            "measured": r["speedup"],
+            "met": r["speedup"] >= TARGET_SPEEDUP,
+        }
+        for r in results
+    }
+    print("\nTargets:", json.dumps(targets, indent=2))
+    facts = conditions(quick=args.quick)
+    print_conditions(facts)
+    write_results("db_writes", {"results": results, "targets": targets, "conditions": facts})
+
+
+if __name__ == "__main__":
+    main()

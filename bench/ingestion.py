@@ -1,0 +1,441 @@
+"""Ingestion throughput through the real path, and the extraction/chunking stages alone.
+
+upload API (in-process ASGI) -> moto S3 -> S3 notification -> moto SQS -> a separate
+worker process calling the processor's Lambda handler (``bench._worker``) -> pgserver,
+with the ``local`` embedder. Scenarios, each with a fresh worker process:
+
+- ``pdf-500``: one generated 500-page text PDF;
+- ``corpus-200``: 200 documents (text, Markdown and PDFs of 2-40 pages);
+- ``pdf-1000``: one 1,000-page PDF, for the processor's peak memory.
+
+Peak RSS is the worker's own high-water mark and its extraction children's (getrusage),
+plus the largest sum over the process tree sampled from /proc every 20 ms.
+
+    uv run python -m bench.ingestion [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._conditions import (
+    conditions,
+    percentiles,
+    print_conditions,
+    print_table,
+    write_results,
+)
+from bench._corpus import document_text, pdf_bytes
+from bench._stack import Stack, create_database, embedded_stack
+
+__all__ = ["main"]
+
+TARGET_PAGES_PER_CORE_S = 100.0
+TARGET_PEAK_RSS_MB = 400.0
+Upload = tuple[str, bytes, str]
+
+
+# ------------------------------------------------------------------------------ corpus
+
+
+def corpus(count: int, *, seed: int = 11) -> list[Upload]:
+    """~70% text/Markdown of 3-40k characters, ~30% PDFs of 2-40 pages."""
+    rng = random.Random(seed)
+    docs: list[Upload] = []
+    for n in range(count):
+        kind = rng.random()
+        if kind < 0.3:
+            data = pdf_bytes(rng.randint(2, 40), seed=seed * 1000 + n)
+            docs.append((f"report-{n:03d}.pdf", data, "application/pdf"))
+        elif kind < 0.5:
+            text = f"# Guide {n}\n\n" + document_text(rng, chars=rng.randint(3000, 40000))
+            text = text.replace("\n\n", "\n\n## Part\n\n", 3)
+            docs.append((f"guide-{n:03d}.md", text.encode(), "text/markdown"))
+        else:
+            text = document_text(rng, chars=rng.randint(3000, 40000))
+            docs.append((f"notes-{n:03d}.txt", text.encode(), "text/plain"))
+    return docs
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and all its descendants, from /proc (0 if it is gone)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack.extend(int(c) for c in children)
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def _tree_pids(pid: int) -> list[int]:
+    pids, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        pids.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _RssSampler(threading.Thread):
+    """Peak RSS of the worker's process tree; CPU used by the PostgreSQL server meanwhile."""
+
+    def __init__(self, pid: int, postmaster: int | None, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak = pid, interval, 0.0
+        self.postmaster = postmaster
+        self._cpu_first: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+        self._halt = threading.Event()
+        self._sample_postgres(first=True)
+
+    def _sample_postgres(self, *, first: bool = False) -> None:
+        if self.postmaster is None:
+            return
+        for p in _tree_pids(self.postmaster):
+            cpu = _cpu_s(p)
+            if cpu is None:
+                continue
+            self._cpu_first.setdefault(p, cpu if first else 0.0)
+            self._cpu_last[p] = cpu
+
+    @property
+    def postgres_cpu_s(self) -> float:
+        return sum(self._cpu_last[p] - self._cpu_first[p] for p in self._cpu_last)
+
+    def run(self) -> None:
+        n = 0
+        while not self._halt.wait(self.interval):
+            self.peak = max(self.peak, _tree_rss_mb(self.pid))
+            n += 1
+            if n % 5 == 0:
+                self._sample_postgres()
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        self._sample_postgres()
+        return self.peak
+
+
+async def _upload_all(docs: list[Upload]) -> list[str]:
+    """POST /v1/documents through the upload app (in-process), 10 files per request."""
+    import httpx
+
+    from docpipe.upload.config import UploadSettings
+    from docpipe.upload.main import create_app
+
+    settings = UploadSettings(max_api_upload_bytes=64 * 1024 * 1024)  # type: ignore[call-arg]
+    ids: list[str] = []
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://upload") as client:
+        for start in range(0, len(docs), 10):
+            files = [("file", d) for d in docs[start : start + 10]]
+            response = await client.post("/v1/documents", files=files, timeout=120)
+            response.raise_for_status()
+            ids.extend(d["id"] for d in response.json()["documents"])
+    from docpipe.common.aws import close_clients
+    from docpipe.common.db import close_pool
+
+    await close_pool()
+    await close_clients()
+    return ids
+
+
+async def _document_rows(stack: Stack, ids: list[str]) -> list[dict[str, Any]]:
+    import uuid
+
+    import asyncpg
+
+    conn = await asyncpg.connect(stack.pg.admin_dsn)
+    try:
+        rows = await conn.fetch(
+            "select id, status, error, page_count, chunk_count, created_at, processed_at"
+            " from documents where id = any($1::uuid[])",
+            [uuid.UUID(i) for i in ids],
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]
+
+
+def _start_worker(stack: Stack, name: str, expect: int) -> tuple[subprocess.Popen[bytes], Path]:
+    out = stack.root / f"worker-{name}.json"
+    log = (stack.root / f"worker-{name}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench._worker", "--expect", str(expect), "--out", str(out)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "LOG_LEVEL": "INFO"},
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    deadline = time.monotonic() + 120
+    log_path = Path(log.name)
+    while b'"ready": true' not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker failed to start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return proc, out
+
+
+def run_scenario(stack: Stack, name: str, docs: list[Upload]) -> dict[str, Any]:
+    proc, out = _start_worker(stack, name, len(docs))
+    pidfile = Path(stack.pg.data_dir) / "postmaster.pid"
+    postmaster = int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+    sampler = _RssSampler(proc.pid, postmaster)
+    sampler.start()
+    started = time.time()
+    ids = asyncio.run(_upload_all(docs))
+    uploaded = time.time()
+    if proc.wait(timeout=3600) != 0:
+        raise RuntimeError(
+            f"worker failed: {(stack.root / f'worker-{name}.log').read_text()[-3000:]}"
+        )
+    tree_peak = sampler.stop()
+    report = json.loads(out.read_text())
+    rows = asyncio.run(_document_rows(stack, ids))
+    if not any(r["status"] == "completed" for r in rows):
+        log = (stack.root / f"worker-{name}.log").read_text()[-3000:]
+        raise RuntimeError(f"nothing completed: {[(r['status'], r['error']) for r in rows]}\n{log}")
+    report["postgres_cpu_s"] = sampler.postgres_cpu_s
+    return _scenario_figures(name, docs, rows, report, started, uploaded, tree_peak)
+
+
+def _scenario_figures(
+    name: str,
+    docs: list[Upload],
+    rows: list[dict[str, Any]],
+    report: dict[str, Any],
+    started: float,
+    uploaded: float,
+    tree_peak: float,
+) -> dict[str, Any]:
+    completed = [r for r in rows if r["status"] == "completed"]
+    pages = sum(r["page_count"] or 0 for r in completed)
+    chunks = sum(r["chunk_count"] or 0 for r in completed)
+    latencies = [(r["processed_at"] - r["created_at"]).total_seconds() for r in completed]
+    first = min(r["created_at"] for r in rows).timestamp()
+    last = max(r["processed_at"] for r in completed).timestamp()
+    wall = last - first
+    summaries = [s for s in report["summaries"] if s["status"] == "completed"]
+    stage = {
+        k: sum(s["timings_ms"].get(k, 0.0) for s in summaries) / 1000
+        for k in ("download", "extract", "chunk", "embed", "write", "total")
+    }
+    cpu = report["cpu_self_s"] + report["cpu_children_s"]
+    pg_cpu = report["postgres_cpu_s"]
+    busy = report["handler_busy_s"]
+    return {
+        "scenario": name,
+        "documents": len(docs),
+        "completed": len(completed),
+        "failed": [r["error"] for r in rows if r["status"] != "completed"],
+        "bytes": sum(len(d[1]) for d in docs),
+        "pages": pages,
+        "chunks": chunks,
+        "upload_s": uploaded - started,
+        "wall_s": wall,
+        "handler_busy_s": busy,
+        "worker_cpu_s": cpu,
+        "worker_cpu_self_s": report["cpu_self_s"],
+        "worker_cpu_children_s": report["cpu_children_s"],
+        "postgres_cpu_s": pg_cpu,
+        "pages_per_cpu_s_excl_embed_incl_postgres": pages
+        / max(1e-9, cpu + pg_cpu - stage["embed"]),
+        "stage_s": stage,
+        "pages_per_s_wall": pages / wall,
+        "chunks_per_s_wall": chunks / wall,
+        "pages_per_s_busy_excl_embed": pages / max(1e-9, busy - stage["embed"]),
+        "pages_per_cpu_s_excl_embed": pages / max(1e-9, cpu - stage["embed"]),
+        "pages_per_cpu_s": pages / cpu,
+        "time_to_completed_s": percentiles(latencies, (50, 95)),
+        "processing_time_s": percentiles(
+            [s["timings_ms"]["total"] / 1000 for s in summaries], (50, 95)
+        ),
+        "peak_rss_worker_mb": report["peak_rss_self_mb"],
+        "peak_rss_extraction_child_mb": report["peak_rss_children_mb"],
+        "peak_rss_tree_sampled_mb": tree_peak,
+        "worker_import_s": report["import_s"],
+    }
+
+
+def stages_alone(pdf: bytes, *, repeats: int = 3) -> dict[str, Any]:
+    """Extraction (parent + sandbox child) and chunking on the same PDF, outside the pipeline."""
+    from docpipe.processor.chunking import chunk_pages
+    from docpipe.processor.extraction import ExtractionLimits, extract_pages
+
+    limits = ExtractionLimits()
+    extract_wall, extract_cpu = [], []
+    result = None
+    for _ in range(repeats):
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        result = extract_pages(pdf, limits=limits)
+        extract_wall.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = (after.ru_utime + after.ru_stime) - (kids.ru_utime + kids.ru_stime)
+        extract_cpu.append(time.process_time() - cpu0 + child)
+    assert result is not None
+    chunk_wall, chunk_cpu = [], []
+    chunks: list[Any] = []
+    for _ in range(repeats + 2):
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        chunks = chunk_pages(result.pages, target_chars=1200, overlap_chars=200)
+        chunk_wall.append(time.perf_counter() - t0)
+        chunk_cpu.append(time.process_time() - cpu0)
+    pages = result.page_count
+    ew, ec = statistics.median(extract_wall), statistics.median(extract_cpu)
+    cw, cc = statistics.median(chunk_wall), statistics.median(chunk_cpu)
+    return {
+        "pages": pages,
+        "chunks": len(chunks),
+        "extract_wall_s": ew,
+        "extract_cpu_s": ec,
+        "extract_pages_per_s_wall": pages / ew,
+        "extract_pages_per_cpu_s": pages / ec,
+        "chunk_wall_s": cw,
+        "chunk_cpu_s": cc,
+        "chunk_pages_per_s_wall": pages / cw,
+        "chunk_pages_per_cpu_s": pages / cc,
+        "chunks_per_s_chunking": len(chunks) / cw,
+    }
+
+
+def _tables(stages: dict[str, Any], scenarios: list[dict[str, Any]]) -> None:
+    print_table(
+        "Stages alone (500-page PDF, median of runs)",
+        [
+            {
+                "stage": "extraction (sandbox child incl. start-up)",
+                "wall s": stages["extract_wall_s"],
+                "CPU s": stages["extract_cpu_s"],
+                "pages/s wall": stages["extract_pages_per_s_wall"],
+                "pages/CPU-s": stages["extract_pages_per_cpu_s"],
+            },
+            {
+                "stage": f"chunking ({stages['chunks']} chunks)",
+                "wall s": stages["chunk_wall_s"],
+                "CPU s": stages["chunk_cpu_s"],
+                "pages/s wall": stages["chunk_pages_per_s_wall"],
+                "pages/CPU-s": stages["chunk_pages_per_cpu_s"],
+            },
+        ],
+    )
+    print_table(
+        "End to end (upload API -> S3 -> SQS -> processor -> Postgres, local embedder)",
+        [
+            {
+                "scenario": s["scenario"],
+                "docs": s["documents"],
+                "pages": s["pages"],
+                "chunks": s["chunks"],
+                "wall s": s["wall_s"],
+                "pages/s": s["pages_per_s_wall"],
+                "chunks/s": s["chunks_per_s_wall"],
+                "pages/s excl. embed (busy)": s["pages_per_s_busy_excl_embed"],
+                "pages/CPU-s excl. embed": s["pages_per_cpu_s_excl_embed"],
+                "incl. Postgres CPU": s["pages_per_cpu_s_excl_embed_incl_postgres"],
+                "to completed p50 s": s["time_to_completed_s"]["p50"],
+                "p95 s": s["time_to_completed_s"]["p95"],
+                "peak RSS worker MB": s["peak_rss_worker_mb"],
+                "child MB": s["peak_rss_extraction_child_mb"],
+                "tree MB": s["peak_rss_tree_sampled_mb"],
+            }
+            for s in scenarios
+        ],
+    )
+    print_table(
+        "Where the processor's time goes (sum of per-document stage timings, s)",
+        [
+            {"scenario": s["scenario"], **s["stage_s"], "worker CPU s": s["worker_cpu_s"]}
+            for s in scenarios
+        ],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the bench")
+    args = parser.parse_args()
+    small, big, count = (50, 100, 20) if args.quick else (500, 1000, 200)
+
+    print(f"generating documents ({small}-page PDF, {count}-doc corpus, {big}-page PDF)…")
+    pdf_small = pdf_bytes(small, seed=500)
+    docs = corpus(count)
+    pdf_big = pdf_bytes(big, seed=1000)
+    with embedded_stack("ingest") as stack:
+        dsn = asyncio.run(create_database(stack, database="docpipe", dimensions=384))
+        os.environ["DATABASE_URL"] = dsn
+        stages = stages_alone(pdf_small)
+        scenarios = [
+            run_scenario(
+                stack, f"pdf-{small}", [(f"book-{small}.pdf", pdf_small, "application/pdf")]
+            ),
+            run_scenario(stack, f"corpus-{count}", docs),
+            run_scenario(stack, f"pdf-{big}", [(f"book-{big}.pdf", pdf_big, "application/pdf")]),
+        ]
+    _tables(stages, scenarios)
+    rss = max(s["peak_rss_tree_sampled_mb"] for s in scenarios if s["scenario"] == f"pdf-{big}")
+    key = "pages_per_cpu_s_excl_embed_incl_postgres"
+    targets = {
+        "pages_per_core_s_excl_embed": {
+            "target": TARGET_PAGES_PER_CORE_S,
+            "definition": "pages / (CPU-s: worker + extraction children + Postgres - embed)",
+            "measured_by_scenario": {s["scenario"]: s[key] for s in scenarios},
+            "wall_single_worker_excl_embed": {
+                s["scenario"]: s["pages_per_s_busy_excl_embed"] for s in scenarios
+            },
+            "met": all(s[key] >= TARGET_PAGES_PER_CORE_S for s in scenarios),
+        },
+        "peak_rss_mb_1000_pages": {
+            "target": TARGET_PEAK_RSS_MB,
+            "measured": rss,
+            "met": rss <= TARGET_PEAK_RSS_MB,
+        },
+    }
+    print("\nTargets:", json.dumps(targets, indent=2))
+    facts = conditions(quick=args.quick, embedder="local (feature hashing, 384-d)")
+    print_conditions(facts)
+    write_results(
+        "ingestion",
+        {"stages_alone": stages, "scenarios": scenarios, "targets": targets, "conditions": facts},
+    )
+
+
+if __name__ == "__main__":
+    main()
