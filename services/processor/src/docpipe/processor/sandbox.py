@@ -310,7 +310,13 @@ def _extract(out: IO[bytes], pymupdf: Any, data: bytes, header: dict[str, Any]) 
         reason = "the PDF is encrypted (password-protected)"
         _send(out, {"type": "error", "kind": "encrypted", "reason": reason})
         return
-    count = doc.page_count
+    try:
+        count = doc.page_count
+    except Exception as exc:  # e.g. "code=7: Invalid number of pages" (a looping page tree)
+        if _is_memory_error(exc):
+            raise
+        _send(out, {"type": "error", "kind": "corrupt", "reason": "the PDF's page tree is broken"})
+        return
     if count > header["max_pages"]:
         reason = f"the PDF has {count} pages; the limit is {header['max_pages']}"
         _send(out, {"type": "error", "kind": "too_many_pages", "reason": reason})
