@@ -286,7 +286,7 @@ def _page_counts(max_pages: int) -> Iterator[HostileFile]:
             ]
         )
         yield HostileFile(f"page-count/declared-{count}", data, "either")
-    # Kids listing the same page a million times.
+    # Kids listing the same page 200,000 times.
     many = b"4 0 R " * 200_000
     data = raw_pdf(
         [
@@ -297,7 +297,7 @@ def _page_counts(max_pages: int) -> Iterator[HostileFile]:
             _stream(_TEXT),
         ]
     )
-    yield HostileFile("page-count/same-page-200k-times", data, "failed", "pages")
+    yield HostileFile("page-count/same-page-200k-times", data, "failed", "page")
     doc = pymupdf.open()
     for _ in range(max_pages + 1):
         doc.new_page(width=100, height=100)
