@@ -426,3 +426,50 @@ async def test_tenant_filter_alone_still_returns_top_k(
     results = response.json()["results"]
     expected = [str(small.chunk_ids[i]) for i in np.argsort(-(vectors @ query))[:50]]
     assert [r["chunk_id"] for r in results] == expected
+
+
+# --- Lambda entry point ----------------------------------------------------------------------
+
+
+def test_lambda_handler_serves_api_gateway_events(migrated: EmbeddedPostgres, tenant: str) -> None:
+    """The Mangum handler in a fresh process (AUTH_MODE=apigateway: claims in the event);
+    importing the module builds nothing and imports no AWS or model library."""
+    script = """
+import json, sys
+import docpipe.query.main as main
+assert "app" not in vars(main)
+heavy = [m for m in ("aioboto3", "sentence_transformers", "torch") if m in sys.modules]
+assert not heavy, heavy
+def event(method, path, claims, body=None):
+    ctx = {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+           "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1",
+           "stage": "$default", "routeKey": "$default"}
+    if claims:
+        ctx["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+            "headers": {"host": "api.example.com", "content-type": "application/json"},
+            "requestContext": ctx, "body": json.dumps(body) if body else None,
+            "isBase64Encoded": False}
+query = {"query": "vacation", "mode": "hybrid"}
+out = [main.handler(event(*args), None) for args in [
+    ("GET", "/healthz", None), ("POST", "/v1/search", None, query),
+    ("POST", "/v1/search", {"tenant_id": sys.argv[1]}, query),
+    ("POST", "/v1/search", {"tenant_id": sys.argv[1]}, query)]]
+assert not any(r["isBase64Encoded"] for r in out)
+print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
+"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AUTH_MODE": "apigateway", "DATABASE_URL": migrated.app_dsn}
+    result = subprocess.run(
+        [sys.executable, "-c", script, tenant], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    responses = json.loads(result.stdout.strip().splitlines()[-1])
+    health, anonymous, first, second = [[status, json.loads(body)] for status, body in responses]
+    assert health == [200, {"status": "ok"}]
+    assert anonymous[0] == 401
+    assert first[0] == second[0] == 200 and first[1]["results"] == []

@@ -17,12 +17,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from docpipe.common.bedrock import (
-    BedrockError,
-    BedrockRequestError,
-    BedrockRuntime,
-    BedrockThrottled,
-)
 from docpipe.common.db import close_pool
 from docpipe.common.embeddings import (
     EmbeddingError,
@@ -33,8 +27,8 @@ from docpipe.common.embeddings import (
 )
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.openapi import use_problem_json
-from docpipe.common.web import install_common, problem_response
-from docpipe.query.answer import Answerer, BedrockAnswerer, ExtractiveAnswerer
+from docpipe.common.web import PROBLEM_JSON, install_common, problem_response
+from docpipe.query.answer import Answerer, ExtractiveAnswerer
 from docpipe.query.config import QuerySettings
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.routes import router
@@ -44,15 +38,30 @@ __all__ = ["app", "create_app", "handler"]  # noqa: F822 (app, handler: module _
 _log = get_logger("docpipe.query")
 
 
-def _answerer(settings: QuerySettings) -> Answerer:
-    if settings.answers_with_bedrock:
-        return BedrockAnswerer(
-            runtime=BedrockRuntime.from_settings(settings, read_timeout=25.0),
-            model_id=settings.answer_model_id,
-            max_tokens=settings.answer_max_tokens,
-            temperature=settings.answer_temperature,
+def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> Answerer:
+    """Bedrock's client library is imported only by a service configured to use it."""
+    from docpipe.common.bedrock import (
+        BedrockError,
+        BedrockRequestError,
+        BedrockRuntime,
+        BedrockThrottled,
+    )
+    from docpipe.query.answer.bedrock import BedrockAnswerer
+
+    async def bedrock_error(_: Request, exc: Exception) -> JSONResponse:
+        return _model_problem(
+            exc,
+            rejected=isinstance(exc, BedrockRequestError),
+            throttled=isinstance(exc, BedrockThrottled),
         )
-    return ExtractiveAnswerer()
+
+    app.add_exception_handler(BedrockError, bedrock_error)
+    return BedrockAnswerer(
+        runtime=BedrockRuntime.from_settings(settings, read_timeout=25.0),
+        model_id=settings.answer_model_id,
+        max_tokens=settings.answer_max_tokens,
+        temperature=settings.answer_temperature,
+    )
 
 
 @asynccontextmanager
@@ -65,14 +74,21 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await aclose()
 
 
-async def _upstream_error(_: Request, exc: Exception) -> JSONResponse:
-    """Embedding or answer model failures after retries: 503 (retry later) or 502."""
+def _model_problem(exc: Exception, *, rejected: bool, throttled: bool) -> JSONResponse:
+    """Embedding or answer model failures after retries: 502 (rejected) or 503 (retry later)."""
     _log.warning("model call failed", extra={"error": str(exc), "kind": type(exc).__name__})
-    if isinstance(exc, BedrockRequestError | EmbeddingRequestError):
+    if rejected:
         return problem_response(502, "the model service rejected the request")
-    throttled = isinstance(exc, BedrockThrottled | EmbeddingThrottled)
     headers = {"Retry-After": "2"} if throttled else None
     return problem_response(503, "the model service is unavailable; retry later", headers=headers)
+
+
+async def _embedding_error(_: Request, exc: Exception) -> JSONResponse:
+    return _model_problem(
+        exc,
+        rejected=isinstance(exc, EmbeddingRequestError),
+        throttled=isinstance(exc, EmbeddingThrottled),
+    )
 
 
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
@@ -89,10 +105,13 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app.state.query_embeddings = QueryEmbeddings(
         create_embedder(settings), maxsize=settings.query_cache_size
     )
-    app.state.answerer = _answerer(settings)
     install_common(app, cors_origins=settings.cors_origins)
-    app.add_exception_handler(BedrockError, _upstream_error)
-    app.add_exception_handler(EmbeddingError, _upstream_error)
+    app.state.answerer = (
+        _install_bedrock_answerer(app, settings)
+        if settings.answers_with_bedrock
+        else ExtractiveAnswerer()
+    )
+    app.add_exception_handler(EmbeddingError, _embedding_error)
     app.include_router(router)
     use_problem_json(app)
     return app
@@ -106,8 +125,10 @@ def _app() -> FastAPI:
 @cache
 def _handler() -> Any:
     from mangum import Mangum
+    from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-    return Mangum(_app(), lifespan="off")
+    # problem+json is text: without it Mangum would base64-encode every error body.
+    return Mangum(_app(), lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
-"""Grounded answers: retrieve, then answer from the numbered sources only (Bedrock Converse),
-or quote the best passages offline (extractive)."""
+"""Grounded answers: retrieve, then answer from the numbered sources only (Bedrock Converse,
+:mod:`docpipe.query.answer.bedrock`, imported only when configured), or quote the best
+passages offline (extractive)."""
 
-from docpipe.query.answer.bedrock import BedrockAnswerer
 from docpipe.query.answer.extractive import ExtractiveAnswerer
 from docpipe.query.answer.service import NOTHING_FOUND, answer_question, relevant_hits
 from docpipe.query.answer.types import Answer, Answerer
@@ -10,7 +10,6 @@ __all__ = [
     "NOTHING_FOUND",
     "Answer",
     "Answerer",
-    "BedrockAnswerer",
     "ExtractiveAnswerer",
     "answer_question",
     "relevant_hits",
