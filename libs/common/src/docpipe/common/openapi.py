@@ -56,14 +56,29 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def _declare_unparseable_body(operation: dict[str, Any]) -> None:
+    """FastAPI answers 400 when a body cannot be parsed at all (e.g. JSON that is not UTF-8),
+    before any route runs; without this, that answer is missing from the document."""
+    operation.setdefault("responses", {}).setdefault(
+        "400",
+        {
+            "description": _DESCRIPTIONS[400],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        },
+    )
+
+
 def use_problem_json(app: FastAPI) -> None:
     """Serve error responses in the OpenAPI document as ``application/problem+json``."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         schema = generate()  # cached by FastAPI; the rewrite below is idempotent
+        has_problem = "Problem" in schema.get("components", {}).get("schemas", {})
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                if has_problem and "requestBody" in operation:
+                    _declare_unparseable_body(operation)
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if status[:1] in "45" and "application/json" in content:
