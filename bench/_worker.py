@@ -16,11 +16,15 @@ import json
 import logging
 import os
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["finish_worker", "main", "run_worker", "start_worker"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Summaries(logging.Handler):
@@ -45,6 +49,42 @@ def _usage() -> dict[str, float]:
         "peak_rss_self_mb": me.ru_maxrss / 1024,
         "peak_rss_children_mb": kids.ru_maxrss / 1024,
     }
+
+
+def start_worker(
+    folder: Path, name: str, *, expect: int, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a worker (parent side) and wait until it polls; returns (process, report path)."""
+    out, log_path = folder / f"worker-{name}.json", folder / f"worker-{name}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench._worker", "--expect", str(expect), "--out", str(out)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LOG_LEVEL": "INFO", **(env or {})},
+            cwd=ROOT,
+        )
+    deadline = time.monotonic() + 120
+    while b'"ready": true' not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"worker failed to start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return proc, out
+
+
+def finish_worker(proc: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
+    """Wait for the worker to exit; its report."""
+    if proc.wait(timeout=3600) != 0:
+        log = out.with_suffix(".log").read_text()[-3000:]
+        raise RuntimeError(f"worker failed: {log}")
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def run_worker(folder: Path, name: str, *, expect: int, env: dict[str, str]) -> dict[str, Any]:
+    proc, out = start_worker(folder, name, expect=expect, env=env)
+    return finish_worker(proc, out)
 
 
 def main() -> None:

@@ -29,7 +29,13 @@ from typing import Any
 
 from bench._conditions import conditions, print_conditions, print_table, write_results
 from bench._first_request import MODULES
-from bench._stack import Stack, create_database, embedded_stack
+from bench._stack import (
+    Stack,
+    create_database,
+    embedded_stack,
+    use_compiled_bytecode,
+    warm_bytecode,
+)
 
 __all__ = ["main"]
 
@@ -45,12 +51,18 @@ def _python(code: str, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def import_times(module: str, runs: int) -> dict[str, Any]:
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    inner, outer = [], []
+    code = (
+        "import time; t, c = time.perf_counter(), time.process_time(); "
+        f"import {module}; "
+        "print(time.perf_counter() - t, time.process_time() - c)"
+    )
+    inner, cpu, outer = [], [], []
     for _ in range(runs):
         t = time.perf_counter()
-        inner.append(float(_python(code).stdout.strip()))
+        wall_s, cpu_s = map(float, _python(code).stdout.split())
         outer.append(time.perf_counter() - t)
+        inner.append(wall_s)
+        cpu.append(cpu_s)
     bare = [0.0] * 3
     for i in range(3):
         t = time.perf_counter()
@@ -61,6 +73,7 @@ def import_times(module: str, runs: int) -> dict[str, Any]:
         "runs": runs,
         "import_s_median": statistics.median(inner),
         "import_s_min": min(inner),
+        "import_cpu_s_median": statistics.median(cpu),
         "import_s_all": inner,
         "process_s_median": statistics.median(outer),
         "bare_interpreter_s_median": statistics.median(bare),
@@ -68,7 +81,11 @@ def import_times(module: str, runs: int) -> dict[str, Any]:
 
 
 def top_imports(module: str, count: int = 10) -> list[dict[str, Any]]:
-    """The largest cumulative import times, outermost first among nested packages."""
+    """The direct imports of ``module`` with the largest cumulative time.
+
+    ``-X importtime`` prints post-order (children before their parent, one indentation
+    step deeper), so the module's subtree is the run of deeper lines just above its own.
+    """
     stderr = _python(f"import {module}", "-X", "importtime").stderr
     entries = []
     for line in stderr.splitlines():
@@ -76,18 +93,16 @@ def top_imports(module: str, count: int = 10) -> list[dict[str, Any]]:
         if m:
             depth = (len(m.group(3)) - 1) // 2
             entries.append(
-                {
-                    "module": m.group(4),
-                    "cumulative_ms": int(m.group(2)) / 1000,
-                    "self_ms": int(m.group(1)) / 1000,
-                    "depth": depth,
-                }
-            )
-    total = max((e["cumulative_ms"] for e in entries if e["module"] == module), default=0.0)
-    # Third-party roots and our own modules: depth-0 entries are what `import module` pulled in.
-    roots = [e for e in entries if e["depth"] == 0 and e["module"] != module]
-    roots.sort(key=lambda e: -e["cumulative_ms"])
-    return [{"total_ms": total, **e} for e in roots[:count]]
+                {"module": m.group(4), "cumulative_ms": int(m.group(2)) / 1000,
+                 "self_ms": int(m.group(1)) / 1000, "depth": depth}
+            )  # fmt: skip
+    end = max(i for i, e in enumerate(entries) if e["module"] == module and e["depth"] == 0)
+    start = end
+    while start > 0 and entries[start - 1]["depth"] > 0:
+        start -= 1
+    direct = [e for e in entries[start:end] if e["depth"] == 1]
+    direct.sort(key=lambda e: -e["cumulative_ms"])
+    return direct[:count]
 
 
 async def _put_document(stack: Stack) -> tuple[str, str]:
@@ -141,6 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    bytecode = use_compiled_bytecode()
+    warm_bytecode("docpipe.upload.main", "docpipe.query.main", "docpipe.processor.handler")
     imports = [import_times(m, args.runs) for m in MODULES.values()]
     tops = {m: top_imports(m) for m in MODULES.values()}
     with embedded_stack("cold") as stack:
@@ -157,6 +174,7 @@ def main() -> None:
                 "module": i["module"],
                 "import s": i["import_s_median"],
                 "min s": i["import_s_min"],
+                "import CPU s": i["import_cpu_s_median"],
                 "interpreter + import s": i["process_s_median"],
                 "bare interpreter s": i["bare_interpreter_s_median"],
                 "first invocation s": by_module[service]["first_s"],
@@ -188,7 +206,7 @@ def main() -> None:
         for service, i in zip(MODULES, imports, strict=True)
     }
     print("\nTargets:", json.dumps(targets, indent=2))
-    facts = conditions(runs=args.runs)
+    facts = conditions(runs=args.runs, bytecode=bytecode)
     print_conditions(facts)
     write_results(
         "cold_start",

@@ -32,7 +32,13 @@ import numpy as np
 
 from bench._conditions import conditions, print_conditions, print_table, write_results
 from bench._corpus import chunk_texts
-from bench._stack import Stack, create_database, embedded_stack
+from bench._stack import (
+    Stack,
+    create_database,
+    embedded_stack,
+    use_compiled_bytecode,
+    warm_bytecode,
+)
 
 __all__ = ["main"]
 
@@ -194,6 +200,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    bytecode = use_compiled_bytecode()
+    warm_bytecode("docpipe.processor.store")
     count = 300 if args.quick else args.chunks
     with embedded_stack("writes", aws=False) as stack:
         results = [
@@ -228,7 +236,7 @@ def main() -> None:
         for r in results
     }
     print("\nTargets:", json.dumps(targets, indent=2))
-    facts = conditions(quick=args.quick)
+    facts = conditions(quick=args.quick, bytecode=bytecode)
     print_conditions(facts)
     write_results("db_writes", {"results": results, "targets": targets, "conditions": facts})
 

@@ -1,9 +1,9 @@
 """Embedding-call efficiency against the local Bedrock-format server (the sanctioned stand-in).
 
 Documents go in through the upload API (in-process) -> moto S3 -> SQS -> the processor's
-handler (in-process, ``tests.support.pump``), with ``EMBEDDING_PROVIDER=bedrock`` pointed
-at ``tests.support.bedrock_server`` (simulated latency, injected throttling, a
-requests-per-minute quota). Measured:
+Lambda handler in a worker process (``bench._worker``), with ``EMBEDDING_PROVIDER=bedrock``
+pointed at ``tests.support.bedrock_server`` running in this process (simulated latency,
+injected throttling, a requests-per-minute quota). Measured:
 
 1. InvokeModel calls per 1,000 chunks for Cohere Embed v4 (96 texts per call) and Titan
    Text v2 (one text per call, run concurrently up to ``EMBEDDING_MAX_CONCURRENCY``), with
@@ -20,14 +20,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import time
 from typing import Any
 
 from bench._conditions import conditions, print_conditions, print_table, write_results
 from bench._corpus import chunk_texts
-from bench._stack import Stack, create_database, embedded_stack
+from bench._stack import (
+    Stack,
+    create_database,
+    embedded_stack,
+    use_compiled_bytecode,
+    warm_bytecode,
+)
+from bench._worker import finish_worker, start_worker
 
 __all__ = ["main"]
 
@@ -37,49 +43,34 @@ DIMENSIONS = 1024
 TARGET_COHERE_CALLS_PER_1000 = 11
 
 
-class _Summaries(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.items: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        summary = getattr(record, "summary", None)
-        if isinstance(summary, dict):
-            self.items.append(summary)
-
-
 def _text_with_chunks(chunks: int, *, seed: int) -> str:
-    """Distinct paragraphs of 800-1,100 characters: the chunker makes one chunk of each."""
-    return "\n\n".join(
+    """Distinct paragraphs, as many as make exactly ``chunks`` chunks (or just under)."""
+    from docpipe.processor.chunking import chunk_pages
+    from docpipe.processor.extraction import PageText
+
+    paragraphs = [
         f"Clause {n}. {text}"
         for n, text in enumerate(chunk_texts(chunks, seed=seed, low=800, high=1100))
-    )
+    ]
+
+    def count(k: int) -> int:
+        return len(chunk_pages([PageText(1, "\n\n".join(paragraphs[:k]))]))
+
+    low, high = 1, len(paragraphs)  # the chunk count never falls as paragraphs are added
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if count(mid) <= chunks else (low, mid - 1)
+    return "\n\n".join(paragraphs[:low])
 
 
-def _configure(server_url: str, model_id: str, concurrency: int) -> None:
-    os.environ.update(
-        {
-            "EMBEDDING_PROVIDER": "bedrock",
-            "EMBEDDING_MODEL_ID": model_id,
-            "EMBEDDING_DIMENSIONS": str(DIMENSIONS),
-            "EMBEDDING_MAX_CONCURRENCY": str(concurrency),
-            "BEDROCK_ENDPOINT_URL": server_url,
-        }
-    )
-
-
-async def _fresh_processor() -> None:
-    """Make the processor re-read its settings and build a new embedder (and pool)."""
-    from docpipe.common.db import close_pool
-    from docpipe.processor import handler
-
-    if handler._embedder is not None:
-        from docpipe.common.embeddings import close_embedder
-
-        await close_embedder(handler._embedder)
-    handler._settings = None
-    handler._embedder = None
-    await close_pool()
+def _processor_env(server_url: str, model_id: str, concurrency: int) -> dict[str, str]:
+    return {
+        "EMBEDDING_PROVIDER": "bedrock",
+        "EMBEDDING_MODEL_ID": model_id,
+        "EMBEDDING_DIMENSIONS": str(DIMENSIONS),
+        "EMBEDDING_MAX_CONCURRENCY": str(concurrency),
+        "BEDROCK_ENDPOINT_URL": server_url,
+    }
 
 
 async def _upload(client: Any, name: str, text: str) -> str:
@@ -91,38 +82,27 @@ async def _upload(client: Any, name: str, text: str) -> str:
     return doc_id
 
 
-async def _document(client: Any, doc_id: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/documents/{doc_id}")
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
+async def _processed(stack: Stack, name: str, env: dict[str, str], send: Any) -> dict[str, Any]:
+    """Start a processor worker process, ``await send()``, and return the document's summary.
 
-
-async def _ingest(stack: Stack, client: Any, name: str, text: str) -> tuple[str, dict[str, Any]]:
-    from tests.support.pump import pump_queue
-
-    doc_id = await _upload(client, name, text)
-    await pump_queue(stack.aws, rounds=50)
-    doc = await _document(client, doc_id)
-    if doc["status"] != "completed":
-        raise RuntimeError(f"{name}: {doc['status']}: {doc['error']}")
-    return doc_id, doc
-
-
-async def _reprocess(stack: Stack, client: Any, doc_id: str) -> dict[str, Any]:
-    from tests.support.pump import pump_queue
-
-    response = await client.post(f"/v1/documents/{doc_id}/reprocess")
-    response.raise_for_status()
-    await pump_queue(stack.aws, rounds=50)
-    return await _document(client, doc_id)
+    The processor runs in its own process, so the Bedrock stand-in (threads in this
+    process) never competes with it for a GIL.
+    """
+    proc, out = await asyncio.to_thread(start_worker, stack.root, name, expect=1, env=env)
+    await send()
+    report = await asyncio.to_thread(finish_worker, proc, out)
+    finished = [s for s in report["summaries"] if s["status"] in ("completed", "failed")]
+    summary = finished[-1] if finished else {"status": "missing", "all": report["summaries"]}
+    if summary["status"] != "completed":
+        raise RuntimeError(f"{name}: {summary}")
+    summary_typed: dict[str, Any] = summary
+    return summary_typed
 
 
 async def calls_per_thousand(
     stack: Stack,
     client: Any,
     server: Any,
-    summaries: _Summaries,
     *,
     model_id: str,
     chunks: int,
@@ -131,35 +111,40 @@ async def calls_per_thousand(
     concurrency: int,
 ) -> dict[str, Any]:
     """One document of about ``chunks`` chunks, then the same document reprocessed."""
-    _configure(server.url, model_id, concurrency)
-    await _fresh_processor()
+    env = _processor_env(server.url, model_id, concurrency)
     server.reset()
     server.latency = latency
     server.fail_next(throttles)
-    t = time.perf_counter()
-    doc_id, doc = await _ingest(
-        stack, client, f"{model_id}-{chunks}.txt", _text_with_chunks(chunks, seed=len(model_id))
-    )
-    elapsed = time.perf_counter() - t
+    text = _text_with_chunks(chunks, seed=len(model_id))
+    ids: list[str] = []
+
+    async def upload() -> None:
+        ids.append(await _upload(client, f"{model_id}-{chunks}.txt", text))
+
+    first = await _processed(stack, f"{model_id}-first", env, upload)
     ok = server.calls(model_id, ok=True)
     throttled = server.calls(model_id, ok=False)
     peak = server.max_in_flight(model_id)
-    embed_s = summaries.items[-1]["timings_ms"]["embed"] / 1000
-    again = await _reprocess(stack, client, doc_id)
-    assert again["status"] == "completed", again
+
+    async def reprocess() -> None:
+        response = await client.post(f"/v1/documents/{ids[0]}/reprocess")
+        response.raise_for_status()
+
+    again = await _processed(stack, f"{model_id}-again", env, reprocess)
     return {
         "model": model_id,
-        "chunks": doc["chunk_count"],
+        "chunks": first["chunks"],
         "successful_calls": ok,
-        "calls_per_1000_chunks": ok * 1000 / doc["chunk_count"],
+        "calls_per_1000_chunks": ok * 1000 / first["chunks"],
         "throttled_responses": throttled,
         "max_in_flight": peak,
         "configured_concurrency": concurrency,
         "simulated_latency_ms": latency * 1000,
-        "embed_stage_s": embed_s,
-        "document_s": elapsed,
+        "embed_stage_s": first["timings_ms"]["embed"] / 1000,
+        "document_s": first["timings_ms"]["total"] / 1000,
         "reingest_calls": server.calls(model_id, ok=True) - ok,
-        "reingest_cache_hits": summaries.items[-1]["cache_hits"],
+        "reingest_embedding_calls_logged": again["embedding_calls"],
+        "reingest_cache_hits": again["cache_hits"],
     }
 
 
@@ -216,7 +201,6 @@ async def ten_thousand(
     stack: Stack,
     client: Any,
     server: Any,
-    summaries: _Summaries,
     *,
     chunks: int,
     rpm: int,
@@ -224,23 +208,23 @@ async def ten_thousand(
     baseline_sample: int,
     concurrency: int,
 ) -> dict[str, Any]:
-    _configure(server.url, COHERE_V4, concurrency)
-    await _fresh_processor()
+    env = _processor_env(server.url, COHERE_V4, concurrency)
     await _drop_vector_index(stack)
     server.reset()
     server.latency = latency
     server.set_quota(rpm)
     text = _text_with_chunks(chunks, seed=99)
-    t = time.perf_counter()
-    _, doc = await _ingest(stack, client, "ten-thousand.txt", text)
-    document_s = time.perf_counter() - t
-    summary = summaries.items[-1]
+
+    async def upload() -> None:
+        await _upload(client, "ten-thousand.txt", text)
+
+    summary = await _processed(stack, "ten-thousand", env, upload)
     product = {
-        "chunks": doc["chunk_count"],
+        "chunks": summary["chunks"],
         "successful_calls": server.calls(COHERE_V4, ok=True),
         "throttled_responses": server.calls(COHERE_V4, ok=False),
         "embed_stage_s": summary["timings_ms"]["embed"] / 1000,
-        "document_s": document_s,
+        "document_s": summary["timings_ms"]["total"] / 1000,
     }
     from docpipe.processor.chunking import chunk_pages
     from docpipe.processor.extraction import PageText
@@ -272,26 +256,24 @@ async def ten_thousand(
 async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
+    from docpipe.common.aws import close_clients
+    from docpipe.common.db import close_pool
     from docpipe.upload.config import UploadSettings
     from docpipe.upload.main import create_app
     from tests.support.bedrock_server import BedrockServer
 
-    summaries = _Summaries()
-    processor_log = logging.getLogger("docpipe.processor")
-    processor_log.addHandler(summaries)
-    processor_log.setLevel(logging.INFO)
-    processor_log.propagate = False  # keep the summaries out of the printed report
     settings = UploadSettings(max_api_upload_bytes=256 * 1024 * 1024)  # type: ignore[call-arg]
     transport = httpx.ASGITransport(app=create_app(settings))
     per_k = 200 if args.quick else 1000
     with BedrockServer() as server:
-        async with httpx.AsyncClient(transport=transport, base_url="http://upload") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://upload", timeout=300
+        ) as client:
             rows = [
                 await calls_per_thousand(
                     stack,
                     client,
                     server,
-                    summaries,
                     model_id=model,
                     chunks=per_k,
                     latency=0.05,
@@ -304,16 +286,13 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 stack,
                 client,
                 server,
-                summaries,
                 chunks=1000 if args.quick else 10_000,
                 rpm=args.rpm,
                 latency=0.1,
                 baseline_sample=100 if args.quick else (10**9 if args.full_baseline else 1000),
                 concurrency=4,
             )
-    await _fresh_processor()
-    from docpipe.common.aws import close_clients
-
+    await close_pool()
     await close_clients()
     return {"calls_per_1000": rows, "ten_thousand": big}
 
@@ -328,6 +307,8 @@ def main() -> None:
     )
     parser.add_argument("--rpm", type=int, default=600, help="simulated requests-per-minute quota")
     args = parser.parse_args()
+    bytecode = use_compiled_bytecode()
+    warm_bytecode("docpipe.processor.handler", "docpipe.upload.main", "aioboto3")
     with embedded_stack("embed") as stack:
         os.environ["DATABASE_URL"] = asyncio.run(
             create_database(stack, database="docpipe", dimensions=DIMENSIONS)
@@ -404,7 +385,9 @@ def main() -> None:
     }
     print("\nTargets:", json.dumps(targets, indent=2))
     facts = conditions(
-        quick=args.quick, bedrock="tests/support/bedrock_server.py (local, Bedrock wire format)"
+        quick=args.quick,
+        bedrock="tests/support/bedrock_server.py (local, Bedrock wire format)",
+        bytecode=bytecode,
     )
     print_conditions(facts)
     write_results("embedding_efficiency", {**results, "targets": targets, "conditions": facts})

@@ -23,8 +23,6 @@ import os
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -38,7 +36,14 @@ from bench._conditions import (
     write_results,
 )
 from bench._corpus import document_text, pdf_bytes
-from bench._stack import Stack, create_database, embedded_stack
+from bench._stack import (
+    Stack,
+    create_database,
+    embedded_stack,
+    use_compiled_bytecode,
+    warm_bytecode,
+)
+from bench._worker import finish_worker, start_worker
 
 __all__ = ["main"]
 
@@ -194,27 +199,8 @@ async def _document_rows(stack: Stack, ids: list[str]) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def _start_worker(stack: Stack, name: str, expect: int) -> tuple[subprocess.Popen[bytes], Path]:
-    out = stack.root / f"worker-{name}.json"
-    log = (stack.root / f"worker-{name}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench._worker", "--expect", str(expect), "--out", str(out)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "LOG_LEVEL": "INFO"},
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    deadline = time.monotonic() + 120
-    log_path = Path(log.name)
-    while b'"ready": true' not in log_path.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker failed to start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.05)
-    return proc, out
-
-
 def run_scenario(stack: Stack, name: str, docs: list[Upload]) -> dict[str, Any]:
-    proc, out = _start_worker(stack, name, len(docs))
+    proc, out = start_worker(stack.root, name, expect=len(docs))
     pidfile = Path(stack.pg.data_dir) / "postmaster.pid"
     postmaster = int(pidfile.read_text().split()[0]) if pidfile.exists() else None
     sampler = _RssSampler(proc.pid, postmaster)
@@ -222,12 +208,10 @@ def run_scenario(stack: Stack, name: str, docs: list[Upload]) -> dict[str, Any]:
     started = time.time()
     ids = asyncio.run(_upload_all(docs))
     uploaded = time.time()
-    if proc.wait(timeout=3600) != 0:
-        raise RuntimeError(
-            f"worker failed: {(stack.root / f'worker-{name}.log').read_text()[-3000:]}"
-        )
-    tree_peak = sampler.stop()
-    report = json.loads(out.read_text())
+    try:
+        report = finish_worker(proc, out)
+    finally:
+        tree_peak = sampler.stop()
     rows = asyncio.run(_document_rows(stack, ids))
     if not any(r["status"] == "completed" for r in rows):
         log = (stack.root / f"worker-{name}.log").read_text()[-3000:]
@@ -392,6 +376,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the bench")
     args = parser.parse_args()
+    bytecode = use_compiled_bytecode()
+    warm_bytecode(
+        "docpipe.processor.handler", "docpipe.processor.sandbox", "pymupdf", "docpipe.upload.main"
+    )
     small, big, count = (50, 100, 20) if args.quick else (500, 1000, 200)
 
     print(f"generating documents ({small}-page PDF, {count}-doc corpus, {big}-page PDF)…")
@@ -429,7 +417,9 @@ def main() -> None:
         },
     }
     print("\nTargets:", json.dumps(targets, indent=2))
-    facts = conditions(quick=args.quick, embedder="local (feature hashing, 384-d)")
+    facts = conditions(
+        quick=args.quick, embedder="local (feature hashing, 384-d)", bytecode=bytecode
+    )
     print_conditions(facts)
     write_results(
         "ingestion",

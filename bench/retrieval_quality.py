@@ -63,7 +63,7 @@ INSTALL_HINT = (
 FILES_PER_REQUEST = 10
 CONCURRENCY = 4  # concurrent upload requests, and processor batches in flight
 K = 10
-WEIGHTS = (0.3, 0.5, 0.7)
+WEIGHTS = (0.5, 0.6, 0.7)
 
 
 # --- dataset and metrics -----------------------------------------------------------------
@@ -223,7 +223,8 @@ async def run_search_modes(
         "hybrid RRF": ("hybrid", {"fusion": "rrf"}),
     }
     for w in WEIGHTS:
-        configs[f"hybrid weighted w={w}"] = ("hybrid", {"fusion": "weighted", "vector_weight": w})
+        label = f"hybrid weighted w={w}" + (" (default)" if w == 0.6 else "")
+        configs[label] = ("hybrid", {"fusion": "weighted", "vector_weight": w})
     runs: dict[str, dict[str, list[str]]] = {}
     latency: dict[str, dict[str, float]] = {}
     for name, (mode, overrides) in configs.items():
