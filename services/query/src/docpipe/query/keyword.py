@@ -42,16 +42,14 @@ def _bm25_sql(params: BM25, filtered: bool) -> str:
     k1, b = float(params.k1), float(params.b)
     keep = " where m.document_id = any($4::uuid[])" if filtered else ""
     return f"""
-with q as (
-    select {tsquery_sql("$1", "$2")} as tsq,
-           tsvector_to_array({tsvector_sql("$1", "$2")}) as terms
-),
+with q as (select tsvector_to_array({tsvector_sql("$1", "$2")}) as terms),
 corpus as (
     select count(*)::float8 as n, greatest(avg(length(keywords)), 1)::float8 as avgdl
     from chunks
 ),
 m as materialized (
-    select c.id, c.document_id, c.keywords from chunks c, q where c.keywords @@ q.tsq
+    select c.id, c.document_id, c.keywords from chunks c
+    where c.keywords @@ {tsquery_sql("$1", "$2")}
 ),
 tf as (
     select m.id, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 as tf

@@ -35,9 +35,9 @@ class Retriever:
     pool: asyncpg.Pool
     embeddings: QueryEmbeddings
     planner: VectorPlanner
-    fusion: FusionMethod = "rrf"
+    fusion: FusionMethod = "weighted"
     rrf_k: int = 60
-    vector_weight: float = 0.5
+    vector_weight: float = 0.6
     candidates_per_leg: int = 50
 
     async def search(
