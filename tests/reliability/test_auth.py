@@ -28,7 +28,7 @@ from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.reliability.conftest import reload
+from tests.reliability.conftest import drain, reload
 from tests.support.pump import pump_queue
 
 SECRET = "reliability-auth-secret-0123456789abcdef"
@@ -167,11 +167,15 @@ async def clients(
 
 @pytest.fixture
 async def victim(
-    clients: dict[str, httpx.AsyncClient], rel_aws: AwsResources, processor_env: pytest.MonkeyPatch
+    clients: dict[str, httpx.AsyncClient],
+    rel_aws: AwsResources,
+    sqs: Any,
+    processor_env: pytest.MonkeyPatch,
 ) -> tuple[str, str]:
     """Tenant B and one of its documents, processed (it has chunks to leak)."""
     tenant = f"victim-{uuid.uuid4().hex[:8]}"
     reload(processor_env)
+    drain(sqs, rel_aws.queue_url)  # earlier scenarios' notifications are not this test's
     response = await clients["upload"].post(
         "/v1/documents",
         headers=_auth(_hs(_claims(tenant))),
