@@ -7,12 +7,18 @@ reads AWS at import time. Unsafe combinations fail at construction time.
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["AuthMode", "CommonSettings", "EmbeddingProvider", "running_in_lambda"]
+__all__ = [
+    "AuthMode",
+    "CommonSettings",
+    "EmbeddingProvider",
+    "HttpServiceSettings",
+    "running_in_lambda",
+]
 
 AuthMode = Literal["none", "jwt", "apigateway"]
 EmbeddingProvider = Literal["local", "sentence-transformers", "bedrock"]
@@ -76,4 +82,24 @@ class CommonSettings(BaseSettings):
             raise ValueError("set DATABASE_URL (local) or DATABASE_SECRET_ARN (AWS)")
         if not self.uploads_prefix.endswith("/"):
             raise ValueError("UPLOADS_PREFIX must end with '/'")
+        return self
+
+
+class HttpServiceSettings(CommonSettings):
+    """Settings of a service with an HTTP API (upload, query)."""
+
+    #: Browser origins allowed by CORS: comma-separated; ``*`` only on its own.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_origins(self) -> HttpServiceSettings:
+        if "*" in self.cors_origins and len(self.cors_origins) > 1:
+            raise ValueError("CORS_ORIGINS: '*' cannot be combined with other origins")
         return self

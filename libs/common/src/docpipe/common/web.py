@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,7 @@ __all__ = [
     "PROBLEM_JSON",
     "ProblemError",
     "install_common",
+    "lazy_app",
     "principal_from_request",
     "problem_response",
 ]
@@ -154,3 +156,35 @@ def principal_from_request(request: Request, settings: CommonSettings) -> Princi
         authorization=request.headers.get("authorization"),
         lambda_event=event if isinstance(event, dict) else None,
     )
+
+
+def lazy_app(create_app: Callable[[], FastAPI]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that builds ``app`` and ``handler`` on first access.
+
+    Importing a service's ``main`` then reads no environment and opens nothing, while
+    uvicorn (``module:app``) and the Lambda runtime (``module.handler``) get them as
+    usual, and a missing or unsafe setting still fails at start-up.
+    """
+
+    @cache
+    def app() -> FastAPI:
+        return create_app()
+
+    @cache
+    def handler() -> Any:
+        from mangum import Mangum
+        from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+
+        # problem+json is text: without it Mangum would base64-encode every error body.
+        return Mangum(
+            app(), lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON]
+        )
+
+    def module_getattr(name: str) -> Any:
+        if name == "app":
+            return app()
+        if name == "handler":
+            return handler()
+        raise AttributeError(name)
+
+    return module_getattr

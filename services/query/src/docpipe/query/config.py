@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field
 
-from docpipe.common.settings import CommonSettings
+from docpipe.common.settings import HttpServiceSettings
 
 __all__ = ["AnswerProvider", "FusionMethod", "QuerySettings"]
 
@@ -15,10 +14,9 @@ AnswerProvider = Literal["auto", "bedrock", "extractive"]
 FusionMethod = Literal["rrf", "weighted"]
 
 
-class QuerySettings(CommonSettings):
+class QuerySettings(HttpServiceSettings):
     """Retrieval and answer tuning. Defaults were chosen by measurement (docs/benchmarks)."""
 
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_query_chars: int = Field(default=2000, ge=16, le=100_000)
     max_document_ids: int = Field(default=100, ge=1, le=1000)
 
@@ -49,19 +47,6 @@ class QuerySettings(CommonSettings):
         description="a chunk with no keyword match counts as relevant from this cosine"
         " similarity up; below it the answer says nothing relevant was found",
     )
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
-
-    @model_validator(mode="after")
-    def _check_origins(self) -> QuerySettings:
-        if "*" in self.cors_origins and len(self.cors_origins) > 1:
-            raise ValueError("CORS_ORIGINS: '*' cannot be combined with other origins")
-        return self
 
     @property
     def answers_with_bedrock(self) -> bool:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-import asyncpg
 from fastapi import Depends, Request
 
-from docpipe.common.auth import Principal
-from docpipe.common.db import get_pool
-from docpipe.common.web import ProblemError, principal_from_request
+from docpipe.common.deps import PoolDep, TenantDep
 from docpipe.query.answer import Answerer
 from docpipe.query.config import QuerySettings
 from docpipe.query.query_embeddings import QueryEmbeddings
@@ -26,29 +23,10 @@ def get_settings(request: Request) -> QuerySettings:
 SettingsDep = Annotated[QuerySettings, Depends(get_settings)]
 
 
-def current_principal(request: Request, settings: SettingsDep) -> Principal:
-    return principal_from_request(request, settings)
-
-
-def current_tenant(principal: Annotated[Principal, Depends(current_principal)]) -> str:
-    return principal.tenant_id
-
-
-TenantDep = Annotated[str, Depends(current_tenant)]
-
-
-async def database_pool(settings: SettingsDep, _: TenantDep) -> asyncpg.Pool:
-    """The pool (after authentication: an anonymous caller never touches the database)."""
-    try:
-        return await get_pool(settings)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise ProblemError(503, "the database is unavailable; retry later") from exc
-
-
 def get_retriever(
     request: Request,
     settings: SettingsDep,
-    pool: Annotated[asyncpg.Pool, Depends(database_pool)],
+    pool: PoolDep,
 ) -> Retriever:
     return Retriever(
         pool=pool,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -27,7 +25,7 @@ from docpipe.common.embeddings import (
 )
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.openapi import use_problem_json
-from docpipe.common.web import PROBLEM_JSON, install_common, problem_response
+from docpipe.common.web import install_common, lazy_app, problem_response
 from docpipe.query.answer import Answerer, ExtractiveAnswerer
 from docpipe.query.config import QuerySettings
 from docpipe.query.query_embeddings import QueryEmbeddings
@@ -117,23 +115,4 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     return app
 
 
-@cache
-def _app() -> FastAPI:
-    return create_app()
-
-
-@cache
-def _handler() -> Any:
-    from mangum import Mangum
-    from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
-
-    # problem+json is text: without it Mangum would base64-encode every error body.
-    return Mangum(_app(), lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])
-
-
-def __getattr__(name: str) -> Any:
-    if name == "app":
-        return _app()
-    if name == "handler":
-        return _handler()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_app(create_app)

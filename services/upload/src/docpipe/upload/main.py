@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -20,7 +18,7 @@ from docpipe.common.aws import close_clients
 from docpipe.common.db import close_pool
 from docpipe.common.logging import configure_logging
 from docpipe.common.openapi import use_problem_json
-from docpipe.common.web import PROBLEM_JSON, install_common, problem_response
+from docpipe.common.web import install_common, lazy_app, problem_response
 from docpipe.upload import exceptions as errors
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.routes import router
@@ -71,24 +69,4 @@ def create_app(settings: UploadSettings | None = None) -> FastAPI:
     return app
 
 
-@cache
-def _app() -> FastAPI:
-    return create_app()
-
-
-@cache
-def _handler() -> Any:
-    from mangum import Mangum
-    from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
-
-    # problem+json is text: without this, Mangum would base64-encode error bodies.
-    return Mangum(_app(), lifespan="off",
-                  text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])
-
-
-def __getattr__(name: str) -> Any:
-    if name == "app":
-        return _app()
-    if name == "handler":
-        return _handler()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_app(create_app)
