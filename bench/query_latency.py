@@ -401,7 +401,14 @@ async def _measure_size(
     ef_search = QuerySettings(database_url=dsn).ef_search
     port = free_port()
     proc = _start_service(stack, dsn, port)
-    result: dict[str, Any] = {"chunks": size, "ef_search": ef_search, "modes": {}}
+    from bench._conditions import _git_commit
+
+    result: dict[str, Any] = {
+        "chunks": size,
+        "ef_search": ef_search,
+        "modes": {},
+        "code_at_start": _git_commit(),
+    }
     try:
         for mode in MODES:
             service = await service_latency(
