@@ -1,19 +1,34 @@
 """Keyword leg: full-text matches over the application-tokenized ``chunks.keywords``, BM25-ranked.
 
 The query goes through the same tokenizer as the chunks (:mod:`docpipe.common.keywords`:
-English stemming and stop words, CJK character bigrams), its terms are ORed, and the
-GIN index finds the matching chunks. Those are ranked with Okapi BM25 computed in SQL
-from the tsvectors themselves (``ts_rank`` is not BM25: it has no inverse document
-frequency, so a common word counts as much as a rare one):
+English stemming and stop words, CJK character bigrams); any query term matches, and the
+GIN index finds the matching chunks. They are ranked with Okapi BM25 in SQL (``ts_rank``
+is not BM25: it has no inverse document frequency, so a common word counts as much as a
+rare one). The corpus statistics come from tables that triggers on ``chunks`` keep exact
+(migration ``0002_keyword_stats``), so a query reads O(query terms) statistics rows,
+never the tenant's whole corpus:
 
-- term frequency ``tf``: the number of positions of the lexeme in the chunk's tsvector;
-- document frequency ``df``: how many of the tenant's chunks contain the term — exactly
-  the matches of the OR query that contain it, so it costs nothing beyond the match;
-- ``N`` and the average chunk length: the tenant's chunks (row-level security scopes
-  every count to the caller); chunk length = its number of distinct lexemes.
+- ``N`` and the average chunk length: ``keyword_corpus_stats`` (chunk length = its number
+  of distinct lexemes, the generated column ``chunks.keyword_length``);
+- document frequency ``df``: ``keyword_term_stats``, one row per (tenant, lexeme);
+- term frequency ``tf``: the number of positions of the lexeme in the candidate's
+  tsvector (``setweight`` + ``ts_filter`` cut the tsvector down to the query's lexemes
+  first, so scoring a candidate costs O(query terms), not O(its lexemes)).
 
-``idf = ln(1 + (N − df + 0.5) / (df + 0.5))`` (Lucene's, never negative). With a
-document filter the statistics stay tenant-wide; only the ranked rows are filtered.
+``idf = ln(1 + (N − df + 0.5) / (df + 0.5))`` (Lucene's, never negative). Row-level
+security scopes every statistic to the caller's tenant; with a document filter they stay
+tenant-wide and only the candidates are filtered.
+
+**Candidate budget.** A query with a very common term matches a large part of the corpus,
+and scoring every match is O(matches). The candidates are therefore the chunks containing
+the *rarest* query terms whose summed ``df`` stays within :attr:`BM25.candidate_budget`
+(always at least the rarest term), topped up from the other terms' matches when they are
+fewer than the requested number; every candidate is then scored with full BM25 over all
+query terms. A chunk containing only common terms can only be missed when the rare terms
+already supply more candidates than the budget allows — and such a chunk scores below
+every chunk that adds a rare term to the same common ones. Under the budget (most queries,
+and every query on a small corpus) the ranking is exact. With a document filter the
+candidates are all matches inside those documents (bounded by their size), no budget.
 """
 
 from __future__ import annotations
@@ -29,6 +44,8 @@ from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
 
 __all__ = ["BM25", "keyword_search"]
 
+_TENANT = "current_setting('app.tenant_id', true)"
+
 
 @dataclass(frozen=True)
 class BM25:
@@ -36,34 +53,71 @@ class BM25:
 
     k1: float = 1.2
     b: float = 0.75
+    candidate_budget: int = 10_000
+    """Most matches fetched through the rarest query terms before scoring (see module doc)."""
 
 
 def _bm25_sql(params: BM25, filtered: bool) -> str:
-    k1, b = float(params.k1), float(params.b)
-    keep = " where m.document_id = any($4::uuid[])" if filtered else ""
+    k1, b, budget = float(params.k1), float(params.b), int(params.candidate_budget)
+    if filtered:
+        candidates = f"""
+cand as materialized (
+    select c.id, c.keywords, c.keyword_length from chunks c
+    where c.document_id = any($4::uuid[]) and c.keywords @@ {tsquery_sql("$1", "$2")}
+),"""
+    else:
+        candidates = f"""
+pick as (
+    select string_agg(quoted, ' | ') filter (where picked)::tsquery as rare,
+           string_agg(quoted, ' | ') filter (where not picked)::tsquery as rest
+    from (
+        select '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted,
+               rarity = 1 or cum_df <= {budget} as picked
+        from terms
+    ) t
+),
+rare as materialized (
+    select * from docpipe_keyword_matches((select rare from pick), null, null)
+),
+cand as (
+    select * from rare
+    union all
+    select * from docpipe_keyword_matches(
+        (select rest from pick), (select rare from pick),
+        greatest($3 - (select count(*) from rare), 0)
+    )
+),"""
     return f"""
 with q as (select tsvector_to_array({tsvector_sql("$1", "$2")}) as terms),
 corpus as (
-    select count(*)::float8 as n, greatest(avg(length(keywords)), 1)::float8 as avgdl
-    from chunks
+    select greatest(s.chunk_count, 1)::float8 as n,
+           greatest(s.keyword_length::float8 / greatest(s.chunk_count, 1), 1) as avgdl
+    from keyword_corpus_stats s where s.tenant_id = {_TENANT}
 ),
-m as materialized (
-    select c.id, c.document_id, c.keywords from chunks c
-    where c.keywords @@ {tsquery_sql("$1", "$2")}
+terms as materialized (
+    select t.lexeme, ln(1 + (corpus.n - t.df + 0.5) / (t.df + 0.5)) as idf,
+           sum(t.df) over (order by t.df, t.lexeme) as cum_df,
+           row_number() over (order by t.df, t.lexeme) as rarity
+    from keyword_term_stats t, q, corpus
+    where t.tenant_id = {_TENANT} and t.lexeme = any(q.terms)
 ),
-tf as (
-    select m.id, u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 as tf
-    from m, q, unnest(m.keywords) u where u.lexeme = any(q.terms)
-),
-df as (select lexeme, count(*)::float8 as df from tf group by lexeme),
+{candidates}
 ranked as (
-    select m.id, sum(
-        ln(1 + (corpus.n - df.df + 0.5) / (df.df + 0.5))
-        * tf.tf * {k1 + 1} / (tf.tf + {k1} * (1 - {b} + {b} * length(m.keywords) / corpus.avgdl))
+    select cand.id, sum(
+        terms.idf * u.tf * {k1 + 1}
+        / (u.tf + {k1} * (1 - {b} + {b} * cand.keyword_length / corpus.avgdl))
     ) as rank
-    from m join tf on tf.id = m.id join df on df.lexeme = tf.lexeme cross join corpus{keep}
-    group by m.id
-    order by rank desc, m.id limit $3
+    from cand
+    cross join lateral (
+        select u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 as tf
+        from unnest(ts_filter(
+            setweight(cand.keywords, 'A', (select array_agg(lexeme) from terms)), '{{a}}'
+        )) u
+    ) u
+    join terms on terms.lexeme = u.lexeme
+    cross join corpus
+    group by cand.id
+    order by rank desc, cand.id limit $3
 )
 select {HIT_COLUMNS}, ranked.rank from ranked join chunks c on c.id = ranked.id
 join documents d on d.id = c.document_id order by ranked.rank desc, c.id
