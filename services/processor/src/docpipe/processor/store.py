@@ -33,6 +33,13 @@ __all__ = [
 ]
 
 
+#: Client-side timeout of the statements that write a whole document's chunks. Index
+#: maintenance (HNSW, GIN) grows with the chunk count: a 1,000-chunk document can take
+#: longer than the pool's 60 s default on a busy database, and a timeout there would fail
+#: every attempt alike. Bounded by the function's own timeout (Lambda: 900 s).
+WRITE_TIMEOUT_S = 600.0
+
+
 class ClaimOutcome(enum.Enum):
     CLAIMED = "claimed"
     MISSING = "missing"  # the document was deleted: nothing to do
@@ -219,7 +226,9 @@ async def complete_document(
             reason = f"duplicate of document {twin} (same content)"
             await _set_failed(conn, document_id=document_id, reason=reason, version=version)
             return reason
-        await conn.execute("delete from chunks where document_id = $1", document_id)
+        await conn.execute(
+            "delete from chunks where document_id = $1", document_id, timeout=WRITE_TIMEOUT_S
+        )
         await _insert_chunks(conn, tenant_id=tenant_id, document_id=document_id, chunks=chunks)
         await conn.execute(
             "update documents set status = 'completed', error = null, sha256 = $2,"
@@ -265,7 +274,7 @@ async def _insert_chunks(
                 words.cjk,
             )
         )
-    await conn.copy_records_to_table("chunk_stage", records=records)
+    await conn.copy_records_to_table("chunk_stage", records=records, timeout=WRITE_TIMEOUT_S)
     await conn.execute(
         "insert into chunks (id, tenant_id, document_id, ordinal, page_start, page_end, text,"
         " content_sha256, embedding, keywords)"
@@ -273,6 +282,7 @@ async def _insert_chunks(
         f" s.embedding, {tsvector_sql('s.latin', 's.cjk')} from chunk_stage s",
         tenant_id,
         document_id,
+        timeout=WRITE_TIMEOUT_S,
     )
 
 
