@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import statistics
@@ -57,7 +58,8 @@ CHUNKS_PER_DOCUMENT = 50
 MODES = ("vector", "keyword", "hybrid")
 TARGETS = {"hybrid_p95_ms_100k": 50.0, "p50_growth": 2.0, "overhead": 1.5, "recall": 0.95}
 ROOT = Path(__file__).resolve().parents[1]
-WARMUP_BUDGET_S = 30.0
+WARMUP_BUDGET_S = 15.0
+REQUEST_TIMEOUT_S = 60.0
 EF_SWEEP = (40, 100, 200, 400, 800)
 
 
@@ -256,21 +258,33 @@ async def service_latency(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
         took: list[float] = []
+        errors: list[str] = []
 
         async def one(i: int) -> None:
-            r = await client.post(
-                "/v1/search",
-                json={"query": qs[i % len(qs)], "mode": mode, "top_k": top_k},
-                timeout=30,
-            )
-            r.raise_for_status()
+            body = {"query": qs[i % len(qs)], "mode": mode, "top_k": top_k}
+            try:
+                r = await client.post("/v1/search", json=body, timeout=REQUEST_TIMEOUT_S)
+            except httpx.TimeoutException:
+                errors.append("client timeout")
+                return
+            if r.status_code != 200:
+                errors.append(f"HTTP {r.status_code}")
+                return
             took.append(r.json()["took_ms"])
 
         # Warm-up: fills the query-embedding cache (and the server's pool, plans, caches).
         await _closed_loop(len(qs), concurrency, one, budget_s=WARMUP_BUDGET_S)
         took.clear()
+        errors.clear()
         latencies, wall = await _closed_loop(n, concurrency, one, budget_s=budget_s)
-    return _stats(latencies, wall, server_took_ms=statistics.median(took))
+    ok = len(took)
+    return _stats(
+        latencies,
+        wall,
+        server_took_ms=statistics.median(took) if took else float("nan"),
+        ok=ok,
+        errors=dict(collections.Counter(errors)),
+    )
 
 
 def _stats(latencies: list[float], wall: float, **extra: Any) -> dict[str, Any]:
@@ -305,12 +319,24 @@ async def sql_latency(
     from docpipe.query.vector import VectorPlanner, vector_search
 
     pool = await asyncpg.create_pool(
-        dsn, min_size=concurrency, max_size=concurrency, init=_init_connection
+        dsn,
+        min_size=concurrency,
+        max_size=concurrency,
+        init=_init_connection,
+        command_timeout=REQUEST_TIMEOUT_S,
     )
     planner = VectorPlanner(ef_search=ef_search)
     limit = top_k if mode != "hybrid" else max(top_k, 50)
 
+    errors: list[str] = []
+
     async def one(i: int) -> None:
+        try:
+            await _legs(i)
+        except (TimeoutError, asyncpg.PostgresError) as exc:
+            errors.append(type(exc).__name__)
+
+    async def _legs(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
             if mode != "vector":
                 await keyword_search(conn, query=qs[i % len(qs)], limit=limit, document_ids=None)
@@ -327,10 +353,11 @@ async def sql_latency(
 
     try:
         await _closed_loop(len(qs), concurrency, one, budget_s=WARMUP_BUDGET_S)
+        errors.clear()
         latencies, wall = await _closed_loop(n, concurrency, one, budget_s=budget_s)
     finally:
         await pool.close()
-    return _stats(latencies, wall)
+    return _stats(latencies, wall, errors=dict(collections.Counter(errors)))
 
 
 async def recall_at_10(
@@ -593,10 +620,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--recall-queries", type=int, default=200)
+    parser.add_argument("--recall-queries", type=int, default=100)
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument(
-        "--budget", type=float, default=90.0, help="seconds per (size, mode, path) measurement"
+        "--budget", type=float, default=45.0, help="seconds per (size, mode, path) measurement"
     )
     args = parser.parse_args()
     bytecode = use_compiled_bytecode()
