@@ -365,12 +365,17 @@ async def recall_at_10(
 ) -> list[dict[str, Any]]:
     """HNSW top-10 vs exact top-10 (sequential scan) for each query vector."""
     sql = "select id from chunks order by embedding <=> $1 limit 10"
+    # A different statement text for the exact pass: asyncpg caches prepared statements,
+    # and a generic plan cached with index scans off would make the "HNSW" pass exact too.
+    exact_sql = sql + " -- exact"
     exact: list[set[Any]] = []
     async with admin.transaction():
         await admin.execute("set local enable_indexscan = off")
         await admin.execute("set local enable_bitmapscan = off")
         for v in vectors:
-            exact.append({r["id"] for r in await admin.fetch(sql, np.asarray(v, dtype=np.float32))})
+            exact.append(
+                {r["id"] for r in await admin.fetch(exact_sql, np.asarray(v, dtype=np.float32))}
+            )
     rows = []
     for ef in ef_values:
         found, times = [], []
