@@ -1,6 +1,9 @@
 # Developer one-liners. The README quick start shows two of them: `make run` and `make test`.
 UV := $(shell scripts/ensure-uv)
 export XDG_RUNTIME_DIR ?= /tmp
+# Compile bytecode at install, as the images do: each PDF is extracted by a fresh
+# interpreter, which would otherwise recompile PyMuPDF (~4 s) where bytecode is not written.
+export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: run test test-slow lint typecheck sync openapi bench
 
