@@ -384,3 +384,22 @@ async def test_candidate_budget_keeps_rare_term_matches_and_top_k(
             conn, query="leave handbook", limit=50, document_ids=None, bm25=tight
         )
         assert {h.chunk_id for h in everything} == set(reference)
+
+
+async def test_a_budget_below_every_terms_df_prefers_chunks_with_all_terms(
+    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, tenant: str
+) -> None:
+    doc = await _new_document(admin_conn, tenant)
+    await _process(app_pool, tenant=tenant, doc_id=doc, texts=CORPUS)
+    capped = BM25(candidate_budget=1)  # 'annual' (df 2) and 'leave' (df 5) both exceed it
+    async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
+        reference = await _reference_bm25(conn, "annual leave", BM25())
+        hits = await keyword_search(
+            conn, query="annual leave", limit=4, document_ids=None, bm25=capped
+        )
+    # The chunk with both terms first, then the rarest term's, then the rest up to top_k.
+    assert hits[0].chunk_id == max(reference, key=lambda k: reference[k])
+    assert "annual" in hits[0].text.lower() and "leave" in hits[0].text.lower()
+    assert len(hits) == 4 and any("handbook" in h.text for h in hits)
+    for hit in hits:
+        assert hit.score == pytest.approx(reference[hit.chunk_id], rel=1e-9)

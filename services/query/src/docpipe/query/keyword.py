@@ -20,15 +20,20 @@ security scopes every statistic to the caller's tenant; with a document filter t
 tenant-wide and only the candidates are filtered.
 
 **Candidate budget.** A query with a very common term matches a large part of the corpus,
-and scoring every match is O(matches). The candidates are therefore the chunks containing
-the *rarest* query terms whose summed ``df`` stays within :attr:`BM25.candidate_budget`
-(always at least the rarest term), topped up from the other terms' matches when they are
-fewer than the requested number; every candidate is then scored with full BM25 over all
-query terms. A chunk containing only common terms can only be missed when the rare terms
-already supply more candidates than the budget allows — and such a chunk scores below
-every chunk that adds a rare term to the same common ones. Under the budget (most queries,
-and every query on a small corpus) the ranking is exact. With a document filter the
-candidates are all matches inside those documents (bounded by their size), no budget.
+and scoring a match costs tens of microseconds, so candidates are bounded by
+:attr:`BM25.candidate_budget`: the chunks containing the *rarest* query terms whose summed
+``df`` stays within it, topped up from the other terms' matches when they are fewer than
+requested. When even the rarest term is more frequent than the budget, the chunks
+containing every query term come first, then the rarest term's, up to the budget (and the
+other terms' only to reach the requested number). Every candidate is scored with full
+BM25 over all query terms, so below the budget the ranking is exact. With a document
+filter the candidates are all matches inside those documents, with no budget.
+
+**Why the matches come from ``docpipe_keyword_matches``.** Under row-level security the
+planner must apply a policy before any non-LEAKPROOF condition, and ``tsvector @@ tsquery``
+is not LEAKPROOF: queried as ``docpipe_app`` it never drives the GIN index (every search
+was a sequential scan). That SECURITY DEFINER function (migration 0002) runs the match as
+the maintenance role and applies the caller's ``app.tenant_id`` itself.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ class BM25:
 
     k1: float = 1.2
     b: float = 0.75
-    candidate_budget: int = 10_000
+    candidate_budget: int = 1_000
     """Most matches fetched through the rarest query terms before scoring (see module doc)."""
 
 
@@ -68,23 +73,45 @@ cand as materialized (
     else:
         candidates = f"""
 pick as (
-    select string_agg(quoted, ' | ') filter (where picked)::tsquery as rare,
-           string_agg(quoted, ' | ') filter (where not picked)::tsquery as rest
+    select case when capped then all_terms else rare end as first,
+           case when capped then {budget} end as first_limit,
+           case when capped then rarest else rest end as second,
+           case when capped then greatest({budget}, $3) else $3 end as wanted,
+           case when capped then others end as third,
+           rarest
     from (
-        select '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted,
-               rarity = 1 or cum_df <= {budget} as picked
-        from terms
-    ) t
+        select min(df) > {budget} as capped,
+               string_agg(quoted, ' | ') filter (where picked)::tsquery as rare,
+               string_agg(quoted, ' | ') filter (where not picked)::tsquery as rest,
+               string_agg(quoted, ' | ') filter (where rarity = 1)::tsquery as rarest,
+               string_agg(quoted, ' | ') filter (where rarity > 1)::tsquery as others,
+               case when count(*) > 1 then string_agg(quoted, ' & ')::tsquery end as all_terms
+        from (
+            select df, rarity, cum_df <= {budget} as picked,
+                   '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
+            from terms
+        ) t
+    ) p
 ),
-rare as materialized (
-    select * from docpipe_keyword_matches((select rare from pick), null, null)
+first as materialized (
+    select * from docpipe_keyword_matches(
+        (select first from pick), null, (select first_limit from pick)
+    )
+),
+second as materialized (
+    select * from docpipe_keyword_matches(
+        (select second from pick), (select first from pick),
+        greatest((select wanted from pick) - (select count(*) from first), 0)
+    )
 ),
 cand as (
-    select * from rare
+    select * from first
+    union all
+    select * from second
     union all
     select * from docpipe_keyword_matches(
-        (select rest from pick), (select rare from pick),
-        greatest($3 - (select count(*) from rare), 0)
+        (select third from pick), (select rarest from pick),
+        greatest($3 - (select count(*) from first) - (select count(*) from second), 0)
     )
 ),"""
     return f"""
@@ -95,7 +122,7 @@ corpus as (
     from keyword_corpus_stats s where s.tenant_id = {_TENANT}
 ),
 terms as materialized (
-    select t.lexeme, ln(1 + (corpus.n - t.df + 0.5) / (t.df + 0.5)) as idf,
+    select t.lexeme, t.df, ln(1 + (corpus.n - t.df + 0.5) / (t.df + 0.5)) as idf,
            sum(t.df) over (order by t.df, t.lexeme) as cum_df,
            row_number() over (order by t.df, t.lexeme) as rarity
     from keyword_term_stats t, q, corpus
