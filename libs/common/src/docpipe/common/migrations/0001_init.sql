@@ -18,6 +18,9 @@ $$;
 -- The migrating user must be able to SET ROLE to give the maintenance functions their owner
 -- (PostgreSQL 16 grants CREATEROLE users only ADMIN on roles they create).
 grant docpipe_maintenance to current_user;
+-- A function's new owner needs CREATE on its schema (superusers skip that check, Aurora's
+-- master user does not). The role cannot log in: it acts only through those functions.
+grant create on schema public to docpipe_maintenance;
 
 create table documents (
     id                    uuid primary key,
