@@ -119,9 +119,7 @@ services = {
             settings=settings.services[name],
             rollout=settings.rollout,
             placement=placement,
-            environment=service_environment(
-                service=name, settings=settings, endpoints=endpoints
-            ),
+            environment=service_environment(service=name, settings=settings, endpoints=endpoints),
             statements=statements[name],
             alarm_topic_arn=alerts.topic.arn,
             log_retention_days=settings.alerts.log_retention_days,

@@ -86,28 +86,43 @@ def _state(args: MockResourceArgs) -> dict[str, Any]:  # noqa: C901 - one branch
     if typ == "aws:s3/bucket:Bucket":
         out = {"bucket": name, "arn": f"arn:aws:s3:::{name}"}
     elif typ == "aws:sqs/queue:Queue":
-        out = {"arn": _arn("sqs", name), "name": name,
-               "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"}
+        out = {
+            "arn": _arn("sqs", name),
+            "name": name,
+            "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
+        }
     elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
         out["prefixListId"] = "pl-61a54008"
     elif typ in ("aws:ec2/subnet:Subnet", "aws:ec2/securityGroup:SecurityGroup"):
         kind = "subnet" if typ.endswith("Subnet") else "security-group"
         out["arn"] = _arn("ec2", f"{kind}/{args.name}-id")
     elif typ == "aws:rds/cluster:Cluster":
-        out |= {"endpoint": f"{name}.cluster-cabc123.{REGION}.rds.amazonaws.com", "port": 5432,
-                "engineVersion": inputs.get("engineVersion"),
-                "masterUserSecrets": [{"secretArn": _arn("secretsmanager",
-                                                         f"secret:rds!cluster-{name}-AbCdEf"),
-                                       "kmsKeyId": "", "secretStatus": "active"}]}
+        out |= {
+            "endpoint": f"{name}.cluster-cabc123.{REGION}.rds.amazonaws.com",
+            "port": 5432,
+            "engineVersion": inputs.get("engineVersion"),
+            "masterUserSecrets": [
+                {
+                    "secretArn": _arn("secretsmanager", f"secret:rds!cluster-{name}-AbCdEf"),
+                    "kmsKeyId": "",
+                    "secretStatus": "active",
+                }
+            ],
+        }
     elif typ == "aws:lambda/function:Function":
-        out |= {"arn": _arn("lambda", f"function:{name}"), "version": "1",
-                "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
-                             f"{_arn('lambda', f'function:{name}')}/invocations"}
+        out |= {
+            "arn": _arn("lambda", f"function:{name}"),
+            "version": "1",
+            "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+            f"{_arn('lambda', f'function:{name}')}/invocations",
+        }
     elif typ == "aws:lambda/alias:Alias":
         out["arn"] = _arn("lambda", f"function:{inputs['functionName']}:{inputs['name']}")
     elif typ == "aws:apigatewayv2/api:Api":
-        out |= {"apiEndpoint": f"https://{args.name}-id.execute-api.{REGION}.amazonaws.com",
-                "executionArn": _arn("execute-api", f"{args.name}-id")}
+        out |= {
+            "apiEndpoint": f"https://{args.name}-id.execute-api.{REGION}.amazonaws.com",
+            "executionArn": _arn("execute-api", f"{args.name}-id"),
+        }
     elif typ == "aws:ecr/repository:Repository":
         out["repositoryUrl"] = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -141,8 +156,12 @@ class RecordingMocks(Mocks):
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
-                    "userId": "AIDAEXAMPLE", "id": ACCOUNT}, []
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+                "userId": "AIDAEXAMPLE",
+                "id": ACCOUNT,
+            }, []
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
 
@@ -156,7 +175,9 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         self.options[response.urn] = (
-            request.parent, list(request.ignoreChanges), list(request.dependencies)
+            request.parent,
+            list(request.ignoreChanges),
+            list(request.dependencies),
         )
         return response
 
@@ -167,8 +188,9 @@ def dev_config(**digests: str) -> dict[str, str]:
     services = raw["docpipe:services"]
     for service, digest in digests.items():
         services[service]["imageDigest"] = digest
-    return {key: value if isinstance(value, str) else json.dumps(value)
-            for key, value in raw.items()}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()
+    }
 
 
 def run_program(config: dict[str, str]) -> Inventory:
@@ -177,8 +199,7 @@ def run_program(config: dict[str, str]) -> Inventory:
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="docpipe", stack="dev", preview=False,
-                             monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project="docpipe", stack="dev", preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(config)
 
     inventory = Inventory()
@@ -200,11 +221,19 @@ def run_program(config: dict[str, str]) -> Inventory:
         name = urn.split("::")[-1]
         inputs, custom = mocks.inputs[(typ, name)]
         parent, ignore_changes, dependencies = monitor.options[urn]
-        inventory.resources.append(Resource(
-            urn=urn, type=typ, name=name, inputs=inputs, outputs=dict(registration.state),
-            parent=parent, custom=custom, ignore_changes=ignore_changes,
-            dependencies=dependencies,
-        ))
+        inventory.resources.append(
+            Resource(
+                urn=urn,
+                type=typ,
+                name=name,
+                inputs=inputs,
+                outputs=dict(registration.state),
+                parent=parent,
+                custom=custom,
+                ignore_changes=ignore_changes,
+                dependencies=dependencies,
+            )
+        )
     return inventory
 
 

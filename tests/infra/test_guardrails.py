@@ -21,8 +21,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 Inv = Any  # conftest.Inventory (not importable by name from a test module)
 ALIAS = "live"
-DEV_CONFIG = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())["config"]
+DEV_CONFIG = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())[
+    "config"
+]
 SECRETISH = re.compile(r"PASSWORD|PASSWD|TOKEN|PRIVATE|SECRET(?!_ARN)", re.IGNORECASE)
 
 
@@ -59,29 +60,44 @@ def s3_violations(inv: Inv) -> list[str]:
 
     blocks = by_bucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     policies = by_bucket("aws:s3/bucketPolicy:BucketPolicy")
-    sse = by_bucket("aws:s3/bucketServerSideEncryptionConfiguration:"
-                    "BucketServerSideEncryptionConfiguration")
+    sse = by_bucket(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
     versioning = by_bucket("aws:s3/bucketVersioning:BucketVersioning")
     lifecycle = by_bucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     ownership = by_bucket("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
     for bucket in sorted(buckets):
         block = blocks.get(bucket, {})
-        out += [f"{bucket}: public access block {flag} is not true" for flag in (
-            "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-            if block.get(flag) is not True]
+        out += [
+            f"{bucket}: public access block {flag} is not true"
+            for flag in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+            if block.get(flag) is not True
+        ]
         rules = lifecycle.get(bucket, {}).get("rules", [])
         checks = {
             "bucket policy does not deny non-TLS requests": _denies_plain_http(
-                policies.get(bucket, {}).get("policy", '{"Statement": []}')),
+                policies.get(bucket, {}).get("policy", '{"Statement": []}')
+            ),
             "no default encryption": bool(sse.get(bucket, {}).get("rules")),
-            "versioning not enabled": versioning.get(bucket, {}).get(
-                "versioningConfiguration", {}).get("status") == "Enabled",
+            "versioning not enabled": versioning.get(bucket, {})
+            .get("versioningConfiguration", {})
+            .get("status")
+            == "Enabled",
             "no lifecycle for noncurrent versions": any(
-                "noncurrentVersionExpiration" in r for r in rules),
+                "noncurrentVersionExpiration" in r for r in rules
+            ),
             "no lifecycle for incomplete multipart uploads": any(
-                "abortIncompleteMultipartUpload" in r for r in rules),
-            "ACLs not disabled (BucketOwnerEnforced)": ownership.get(bucket, {}).get(
-                "rule", {}).get("objectOwnership") == "BucketOwnerEnforced",
+                "abortIncompleteMultipartUpload" in r for r in rules
+            ),
+            "ACLs not disabled (BucketOwnerEnforced)": ownership.get(bucket, {})
+            .get("rule", {})
+            .get("objectOwnership")
+            == "BucketOwnerEnforced",
         }
         out += [f"{bucket}: {problem}" for problem, ok in checks.items() if not ok]
     for cors in inv.of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"):
@@ -98,17 +114,20 @@ def sqs_violations(inv: Inv) -> list[str]:
     out: list[str] = []
     queues = inv.of_type("aws:sqs/queue:Queue")
     by_arn = {q.outputs["arn"]: q for q in queues}
-    processor = next(f for f in inv.of_type("aws:lambda/function:Function")
-                     if f.name == "processor-function")
+    processor = next(
+        f for f in inv.of_type("aws:lambda/function:Function") if f.name == "processor-function"
+    )
     for queue in queues:
         if not (queue.inputs.get("sqsManagedSseEnabled") or queue.inputs.get("kmsMasterKeyId")):
             out.append(f"{queue.name}: not encrypted")
     sources = [q for q in queues if "redrivePolicy" in q.inputs]
     if not sources:
         out.append("no queue has a dead-letter queue")
-    alarms = {(a.inputs["metricName"], a.inputs["dimensions"]["QueueName"]): a.inputs
-              for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-              if a.inputs["namespace"] == "AWS/SQS"}
+    alarms = {
+        (a.inputs["metricName"], a.inputs["dimensions"]["QueueName"]): a.inputs
+        for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a.inputs["namespace"] == "AWS/SQS"
+    }
     for queue in sources:
         redrive = _json(queue.inputs["redrivePolicy"])
         dlq = by_arn.get(redrive["deadLetterTargetArn"])
@@ -124,14 +143,21 @@ def sqs_violations(inv: Inv) -> list[str]:
 def _dead_letter_violations(queue: Any, dlq: Any, processor: Any, alarms: Any) -> list[str]:
     depth = alarms.get(("ApproximateNumberOfMessagesVisible", dlq.outputs["name"]), {})
     checks = {
-        f"{dlq.name}: retention not longer than {queue.name}'s":
-            dlq.inputs["messageRetentionSeconds"] > queue.inputs["messageRetentionSeconds"],
-        f"{queue.name}: visibility timeout < 6 x processor timeout":
-            queue.inputs["visibilityTimeoutSeconds"] >= 6 * processor.inputs["timeout"],
+        f"{dlq.name}: retention not longer than {queue.name}'s": dlq.inputs[
+            "messageRetentionSeconds"
+        ]
+        > queue.inputs["messageRetentionSeconds"],
+        f"{queue.name}: visibility timeout < 6 x processor timeout": queue.inputs[
+            "visibilityTimeoutSeconds"
+        ]
+        >= 6 * processor.inputs["timeout"],
         f"{dlq.name}: no alarm on depth > 0": depth.get("threshold") == 0
-            and depth.get("comparisonOperator") == "GreaterThanThreshold",
-        f"{queue.name}: no alarm on oldest message age":
-            ("ApproximateAgeOfOldestMessage", queue.outputs["name"]) in alarms,
+        and depth.get("comparisonOperator") == "GreaterThanThreshold",
+        f"{queue.name}: no alarm on oldest message age": (
+            "ApproximateAgeOfOldestMessage",
+            queue.outputs["name"],
+        )
+        in alarms,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -141,24 +167,27 @@ def _dead_letter_violations(queue: Any, dlq: Any, processor: Any, alarms: Any) -
 
 def rds_violations(inv: Inv, *, deletion_protection: bool) -> list[str]:
     out: list[str] = []
-    database_sgs = {f"{g.name}-id" for g in inv.of_type("aws:ec2/securityGroup:SecurityGroup")
-                    if g.name.endswith("-database")}
+    database_sgs = {
+        f"{g.name}-id"
+        for g in inv.of_type("aws:ec2/securityGroup:SecurityGroup")
+        if g.name.endswith("-database")
+    }
     for cluster in inv.of_type("aws:rds/cluster:Cluster"):
         i = cluster.inputs
         checks = {
             "storage not encrypted": i.get("storageEncrypted") is True,
             "backups < 7 days": i.get("backupRetentionPeriod", 0) >= 7,
-            "deletion protection differs from config":
-                i.get("deletionProtection") is deletion_protection,
+            "deletion protection differs from config": i.get("deletionProtection")
+            is deletion_protection,
             "master password not managed by RDS": i.get("manageMasterUserPassword") is True
-                and "masterPassword" not in i,
+            and "masterPassword" not in i,
             "IAM auth disabled": i.get("iamDatabaseAuthenticationEnabled") is True,
             "not aurora-postgresql 16.x": i.get("engine") == "aurora-postgresql"
-                and str(i.get("engineVersion", "")).startswith("16."),
+            and str(i.get("engineVersion", "")).startswith("16."),
             "not serverless v2": "serverlessv2ScalingConfiguration" in i,
-            "security groups other than the database group":
-                set(i.get("vpcSecurityGroupIds", [])) <= database_sgs
-                and bool(i.get("vpcSecurityGroupIds")),
+            "security groups other than the database group": set(i.get("vpcSecurityGroupIds", []))
+            <= database_sgs
+            and bool(i.get("vpcSecurityGroupIds")),
         }
         out += [f"{cluster.name}: {problem}" for problem, ok in checks.items() if not ok]
     for instance in inv.of_type("aws:rds/clusterInstance:ClusterInstance"):
@@ -174,8 +203,9 @@ def rds_violations(inv: Inv, *, deletion_protection: bool) -> list[str]:
 
 def lambda_violations(inv: Inv) -> list[str]:
     out: list[str] = []
-    log_groups = {g.inputs["name"]: g.inputs for g in inv.of_type(
-        "aws:cloudwatch/logGroup:LogGroup")}
+    log_groups = {
+        g.inputs["name"]: g.inputs for g in inv.of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
     for fn in inv.of_type("aws:lambda/function:Function"):
         i = fn.inputs
         vpc = i.get("vpcConfig", {})
@@ -184,15 +214,17 @@ def lambda_violations(inv: Inv) -> list[str]:
             "not in the VPC": bool(vpc.get("subnetIds") and vpc.get("securityGroupIds")),
             "X-Ray tracing not active": i.get("tracingConfig", {}).get("mode") == "Active",
             "not arm64": i.get("architectures") == ["arm64"],
-            "image not pinned by digest": i.get("packageType") == "Image" and bool(
-                re.search(r"@sha256:[0-9a-f]{64}$", i.get("imageUri", ""))),
+            "image not pinned by digest": i.get("packageType") == "Image"
+            and bool(re.search(r"@sha256:[0-9a-f]{64}$", i.get("imageUri", ""))),
             "no log group with retention": bool(group.get("retentionInDays")),
         }
         out += [f"{fn.name}: {problem}" for problem, ok in checks.items() if not ok]
-        out += [f"{fn.name}: environment variable {key} looks like a secret"
-                for key, value in i.get("environment", {}).get("variables", {}).items()
-                if SECRETISH.search(key) or (isinstance(value, str) and SECRETISH.search(value)
-                                             and not value.startswith("arn:"))]
+        out += [
+            f"{fn.name}: environment variable {key} looks like a secret"
+            for key, value in i.get("environment", {}).get("variables", {}).items()
+            if SECRETISH.search(key)
+            or (isinstance(value, str) and SECRETISH.search(value) and not value.startswith("arn:"))
+        ]
     for permission in inv.of_type("aws:lambda/permission:Permission"):
         p = permission.inputs
         if p.get("principal") in (None, "*") or not p.get("sourceArn"):
@@ -222,7 +254,8 @@ def api_violations(inv: Inv) -> list[str]:
     for route in inv.of_type("aws:apigatewayv2/route:Route"):
         public = route.inputs["routeKey"] == "GET /healthz"
         authorized = route.inputs.get("authorizationType") == "JWT" and route.inputs.get(
-            "authorizerId")
+            "authorizerId"
+        )
         if not public and not authorized:
             out.append(f"{route.inputs['routeKey']}: no JWT authorizer")
     for authorizer in inv.of_type("aws:apigatewayv2/authorizer:Authorizer"):
@@ -271,10 +304,15 @@ def alias_wiring_violations(inv: Inv) -> list[str]:
 def rollout_violations(inv: Inv) -> list[str]:
     """Every deployed service: alias left to CodeDeploy, canary group with rollback on alarms."""
     out: list[str] = []
-    groups = {g.inputs["appName"]: g.inputs for g in inv.of_type(
-        "aws:codedeploy/deploymentGroup:DeploymentGroup")}
-    alarms = {a.inputs["name"]: a.inputs for a in inv.of_type(
-        "aws:cloudwatch/metricAlarm:MetricAlarm") if "name" in a.inputs}
+    groups = {
+        g.inputs["appName"]: g.inputs
+        for g in inv.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup")
+    }
+    alarms = {
+        a.inputs["name"]: a.inputs
+        for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if "name" in a.inputs
+    }
     for alias in inv.of_type("aws:lambda/alias:Alias"):
         fn = alias.inputs["functionName"]
         if not {"functionVersion", "routingConfig"} <= set(alias.ignore_changes):
@@ -285,13 +323,21 @@ def rollout_violations(inv: Inv) -> list[str]:
             continue
         rollback = group.get("autoRollbackConfiguration", {})
         if not rollback.get("enabled") or set(rollback.get("events", [])) != {
-                "DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}:
+            "DEPLOYMENT_FAILURE",
+            "DEPLOYMENT_STOP_ON_ALARM",
+        }:
             out.append(f"{fn}: automatic rollback incomplete")
         watched = group.get("alarmConfiguration", {}).get("alarms", [])
-        metrics = {alarms[name]["metricName"] for name in watched if name in alarms
-                   and alarms[name]["dimensions"].get("FunctionName") == fn}
+        metrics = {
+            alarms[name]["metricName"]
+            for name in watched
+            if name in alarms and alarms[name]["dimensions"].get("FunctionName") == fn
+        }
         if not group.get("alarmConfiguration", {}).get("enabled") or metrics != {
-                "Errors", "Throttles", "Duration"}:
+            "Errors",
+            "Throttles",
+            "Duration",
+        }:
             out.append(f"{fn}: deployment group does not watch its own errors/throttles/duration")
     return out
 
@@ -301,8 +347,9 @@ def rollout_violations(inv: Inv) -> list[str]:
 
 def ecr_violations(inv: Inv) -> list[str]:
     out: list[str] = []
-    with_lifecycle = {p.inputs["repository"] for p in inv.of_type(
-        "aws:ecr/lifecyclePolicy:LifecyclePolicy")}
+    with_lifecycle = {
+        p.inputs["repository"] for p in inv.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    }
     for repo in inv.of_type("aws:ecr/repository:Repository"):
         if repo.inputs.get("imageTagMutability") != "IMMUTABLE":
             out.append(f"{repo.name}: tags are mutable")
@@ -322,7 +369,7 @@ def _allow_problems(statement: dict[str, Any]) -> list[str]:
         "NotAction/NotResource": "NotAction" not in statement and "NotResource" not in statement,
         f"wildcard action {actions}": not any("*" in action for action in actions),
         f"resource * for {actions}": "*" not in _as_list(statement.get("Resource", []))
-            or set(actions) <= UNSCOPABLE_ACTIONS,
+        or set(actions) <= UNSCOPABLE_ACTIONS,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -367,13 +414,14 @@ def _ingress_problems(r: dict[str, Any]) -> list[str]:
     group = r["securityGroupId"]
     checks = {
         "ingress not limited to a peer security group": r.get("cidrIpv4") not in OPEN
-            and r.get("cidrIpv6") not in OPEN and bool(r.get("referencedSecurityGroupId")),
-        "database reachable on a port other than 5432":
-            not group.endswith("-database-id") or r.get("fromPort") == 5432,
-        "endpoints reachable on a port other than 443":
-            not group.endswith("-endpoints-id") or r.get("fromPort") == 443,
+        and r.get("cidrIpv6") not in OPEN
+        and bool(r.get("referencedSecurityGroupId")),
+        "database reachable on a port other than 5432": not group.endswith("-database-id")
+        or r.get("fromPort") == 5432,
+        "endpoints reachable on a port other than 443": not group.endswith("-endpoints-id")
+        or r.get("fromPort") == 443,
         "not a single TCP port": r.get("fromPort") == r.get("toPort")
-            and r.get("ipProtocol") == "tcp",
+        and r.get("ipProtocol") == "tcp",
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -386,11 +434,16 @@ def _private_network_violations(inv: Inv) -> list[str]:
     for subnet in inv.of_type("aws:ec2/subnet:Subnet"):
         if subnet.inputs.get("mapPublicIpOnLaunch") is not False:
             out.append(f"{subnet.name}: public subnet")
-    for forbidden in ("aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway",
-                      "aws:ec2/eip:Eip"):
+    for forbidden in (
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/natGateway:NatGateway",
+        "aws:ec2/eip:Eip",
+    ):
         out += [f"{r.name}: {forbidden} in a private-only network" for r in inv.of_type(forbidden)]
-    endpoints = {e.inputs["serviceName"].split(".")[-1]: e.inputs for e in inv.of_type(
-        "aws:ec2/vpcEndpoint:VpcEndpoint")}
+    endpoints = {
+        e.inputs["serviceName"].split(".")[-1]: e.inputs
+        for e in inv.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    }
     for service in ("secretsmanager", "bedrock-runtime", "sqs"):
         endpoint = endpoints.get(service, {})
         if endpoint.get("vpcEndpointType") != "Interface" or not endpoint.get("privateDnsEnabled"):
@@ -401,13 +454,19 @@ def _private_network_violations(inv: Inv) -> list[str]:
 
 
 def alarm_violations(inv: Inv) -> list[str]:
-    return [f"{a.name}: alarm notifies nobody" for a in inv.of_type(
-        "aws:cloudwatch/metricAlarm:MetricAlarm") if not a.inputs.get("alarmActions")]
+    return [
+        f"{a.name}: alarm notifies nobody"
+        for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if not a.inputs.get("alarmActions")
+    ]
 
 
 def log_retention_violations(inv: Inv) -> list[str]:
-    return [f"{g.name}: logs kept forever" for g in inv.of_type(
-        "aws:cloudwatch/logGroup:LogGroup") if not g.inputs.get("retentionInDays")]
+    return [
+        f"{g.name}: logs kept forever"
+        for g in inv.of_type("aws:cloudwatch/logGroup:LogGroup")
+        if not g.inputs.get("retentionInDays")
+    ]
 
 
 def config_violations(config: dict[str, Any]) -> list[str]:
@@ -443,10 +502,12 @@ GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
     "s3": s3_violations,
     "sqs": sqs_violations,
     "rds": lambda inv: rds_violations(
-        inv, deletion_protection=DEV_CONFIG["docpipe:database"]["deletionProtection"]),
+        inv, deletion_protection=DEV_CONFIG["docpipe:database"]["deletionProtection"]
+    ),
     "lambda": lambda_violations,
     "plaintext-secrets": lambda inv: plaintext_secret_violations(
-        inv, "mock-generated-app-password-0123456789"),
+        inv, "mock-generated-app-password-0123456789"
+    ),
     "api": api_violations,
     "alias-wiring": alias_wiring_violations,
     "rollout": rollout_violations,
@@ -475,6 +536,7 @@ def _first(inv: Inv, type_: str, name: str | None = None) -> dict[str, Any]:
 def _set(type_: str, key: str, value: Any, name: str | None = None) -> Callable[[Inv], None]:
     def mutate(inv: Inv) -> None:
         _first(inv, type_, name)[key] = value
+
     return mutate
 
 
@@ -484,13 +546,16 @@ def _policy_statement(statement: dict[str, Any]) -> Callable[[Inv], None]:
         document = json.loads(policy["policy"])
         document["Statement"].append(statement)
         policy["policy"] = json.dumps(document)
+
     return mutate
 
 
 def _env(key: str, value: str) -> Callable[[Inv], None]:
     def mutate(inv: Inv) -> None:
-        _first(inv, "aws:lambda/function:Function", "upload-function")[
-            "environment"]["variables"][key] = value
+        _first(inv, "aws:lambda/function:Function", "upload-function")["environment"]["variables"][
+            key
+        ] = value
+
     return mutate
 
 
@@ -518,52 +583,103 @@ def _attach_full_access(inv: Inv) -> None:
 
 
 SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
-    ("s3", "public policy allowed", _set(
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "blockPublicPolicy", False)),
-    ("s3", "CORS any origin", lambda inv: _first(
-        inv, "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")["corsRules"][0].update(
-        allowedOrigins=["*"])),
-    ("sqs", "unencrypted DLQ", _set("aws:sqs/queue:Queue", "sqsManagedSseEnabled", False,
-                                    "documents-dlq")),
-    ("sqs", "short visibility", _set("aws:sqs/queue:Queue", "visibilityTimeoutSeconds", 300,
-                                     "documents-queue")),
-    ("rds", "public instance", _set("aws:rds/clusterInstance:ClusterInstance",
-                                    "publiclyAccessible", True)),
+    (
+        "s3",
+        "public policy allowed",
+        _set("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "blockPublicPolicy", False),
+    ),
+    (
+        "s3",
+        "CORS any origin",
+        lambda inv: _first(inv, "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")[
+            "corsRules"
+        ][0].update(allowedOrigins=["*"]),
+    ),
+    (
+        "sqs",
+        "unencrypted DLQ",
+        _set("aws:sqs/queue:Queue", "sqsManagedSseEnabled", False, "documents-dlq"),
+    ),
+    (
+        "sqs",
+        "short visibility",
+        _set("aws:sqs/queue:Queue", "visibilityTimeoutSeconds", 300, "documents-queue"),
+    ),
+    (
+        "rds",
+        "public instance",
+        _set("aws:rds/clusterInstance:ClusterInstance", "publiclyAccessible", True),
+    ),
     ("rds", "unencrypted", _set("aws:rds/cluster:Cluster", "storageEncrypted", False)),
     ("rds", "plain master password", _set("aws:rds/cluster:Cluster", "masterPassword", "hunter2")),
-    ("lambda", "no tracing", _set("aws:lambda/function:Function", "tracingConfig",
-                                  {"mode": "PassThrough"})),
+    (
+        "lambda",
+        "no tracing",
+        _set("aws:lambda/function:Function", "tracingConfig", {"mode": "PassThrough"}),
+    ),
     ("lambda", "outside the VPC", _set("aws:lambda/function:Function", "vpcConfig", {})),
-    ("lambda", "image by tag", _set("aws:lambda/function:Function", "imageUri",
-                                    "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/q:latest")),
+    (
+        "lambda",
+        "image by tag",
+        _set(
+            "aws:lambda/function:Function",
+            "imageUri",
+            "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/q:latest",
+        ),
+    ),
     ("lambda", "public permission", _set("aws:lambda/permission:Permission", "principal", "*")),
     ("lambda", "secret in env", _env("JWT_SECRET", "s3cr3t")),
-    ("plaintext-secrets", "password in env", _env(
-        "DATABASE_URL", "postgresql://docpipe_app:mock-generated-app-password-0123456789@db/x")),
+    (
+        "plaintext-secrets",
+        "password in env",
+        _env(
+            "DATABASE_URL", "postgresql://docpipe_app:mock-generated-app-password-0123456789@db/x"
+        ),
+    ),
     ("api", "route without authorizer", _route_without_auth),
     ("api", "no access logs", _set("aws:apigatewayv2/stage:Stage", "accessLogSettings", {})),
-    ("alias-wiring", "integration on bare function", lambda inv: _first(
-        inv, "aws:apigatewayv2/integration:Integration").update(
-        integrationUri="arn:aws:lambda:ap-northeast-1:123456789012:function:docpipe-dev-query")),
-    ("alias-wiring", "ESM above reserved concurrency", lambda inv: _first(
-        inv, "aws:lambda/eventSourceMapping:EventSourceMapping").update(
-        scalingConfig={"maximumConcurrency": 50})),
+    (
+        "alias-wiring",
+        "integration on bare function",
+        lambda inv: _first(inv, "aws:apigatewayv2/integration:Integration").update(
+            integrationUri="arn:aws:lambda:ap-northeast-1:123456789012:function:docpipe-dev-query"
+        ),
+    ),
+    (
+        "alias-wiring",
+        "ESM above reserved concurrency",
+        lambda inv: _first(inv, "aws:lambda/eventSourceMapping:EventSourceMapping").update(
+            scalingConfig={"maximumConcurrency": 50}
+        ),
+    ),
     ("rollout", "alias fought over", _alias_fought_over),
-    ("rollout", "no rollback on alarm", lambda inv: _first(
-        inv, "aws:codedeploy/deploymentGroup:DeploymentGroup").update(
-        autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]})),
-    ("ecr", "mutable tags", _set("aws:ecr/repository:Repository", "imageTagMutability",
-                                 "MUTABLE")),
-    ("iam", "wildcard action", _policy_statement(
-        {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::x/*"]})),
-    ("iam", "wildcard resource", _policy_statement(
-        {"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": "*"})),
+    (
+        "rollout",
+        "no rollback on alarm",
+        lambda inv: _first(inv, "aws:codedeploy/deploymentGroup:DeploymentGroup").update(
+            autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
+        ),
+    ),
+    ("ecr", "mutable tags", _set("aws:ecr/repository:Repository", "imageTagMutability", "MUTABLE")),
+    (
+        "iam",
+        "wildcard action",
+        _policy_statement({"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::x/*"]}),
+    ),
+    (
+        "iam",
+        "wildcard resource",
+        _policy_statement({"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": "*"}),
+    ),
     ("iam", "FullAccess attached", lambda inv: _attach_full_access(inv)),
     ("network", "open ingress", _ingress_from_anywhere),
     ("network", "public subnet", _set("aws:ec2/subnet:Subnet", "mapPublicIpOnLaunch", True)),
     ("alarms", "silent alarm", _set("aws:cloudwatch/metricAlarm:MetricAlarm", "alarmActions", [])),
-    ("log-retention", "logs forever", _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays",
-                                           None)),
+    (
+        "log-retention",
+        "logs forever",
+        _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays", None),
+    ),
 ]
 
 

@@ -20,8 +20,17 @@ HANDLERS = {
     "processor": "docpipe.processor.handler.handler",
     "query": "docpipe.query.main.handler",
 }
-DEV_ONLY = {"pulumi", "pulumi-aws", "pulumi-random", "moto", "pgserver", "pytest", "hypothesis",
-            "sentence-transformers", "torch"}
+DEV_ONLY = {
+    "pulumi",
+    "pulumi-aws",
+    "pulumi-random",
+    "moto",
+    "pgserver",
+    "pytest",
+    "hypothesis",
+    "sentence-transformers",
+    "torch",
+}
 
 
 def _dockerfile(service: str) -> str:
@@ -55,12 +64,27 @@ def _closure(service: str) -> set[str]:
     if uv is None:
         pytest.skip("uv not on PATH")
     result = subprocess.run(
-        [uv, "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-hashes",
-         "--package", f"docpipe-{service}"],
-        cwd=REPO, check=True, capture_output=True, text=True, timeout=60,
+        [
+            uv,
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-workspace",
+            "--no-hashes",
+            "--package",
+            f"docpipe-{service}",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    return {line.split("==")[0].strip().lower() for line in result.stdout.splitlines()
-            if "==" in line and not line.startswith("#")}
+    return {
+        line.split("==")[0].strip().lower()
+        for line in result.stdout.splitlines()
+        if "==" in line and not line.startswith("#")
+    }
 
 
 def test_dependency_closures_are_per_service() -> None:

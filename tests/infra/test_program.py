@@ -18,8 +18,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS = REPO / "libs/common/src/docpipe/common/migrations"
-DIGESTS = {"upload": "sha256:" + "a" * 64, "processor": "sha256:" + "b" * 64,
-           "query": "sha256:" + "c" * 64}
+DIGESTS = {
+    "upload": "sha256:" + "a" * 64,
+    "processor": "sha256:" + "b" * 64,
+    "query": "sha256:" + "c" * 64,
+}
 
 
 def _fingerprints(inv: Any) -> dict[str, str]:
@@ -62,8 +65,11 @@ def test_bootstrap_stage_creates_repositories_only(bootstrap_inventory: Any) -> 
 
 
 def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) -> None:
-    fn = next(r for r in inventory.of_type("aws:lambda/function:Function")
-              if r.name == "migrations-function")
+    fn = next(
+        r
+        for r in inventory.of_type("aws:lambda/function:Function")
+        if r.name == "migrations-function"
+    )
     assert fn.inputs["imageConfig"] == {"commands": [MIGRATE_HANDLER]}
     assert fn.inputs["imageUri"].endswith("/processor-repository-0a1b2c3@" + DIGESTS["processor"])
     env = fn.inputs["environment"]["variables"]
@@ -71,8 +77,7 @@ def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) ->
     assert env["APP_DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
     invocation = inventory.of_type("aws:lambda/invocation:Invocation")[0]
     assert invocation.inputs["functionName"] == fn.inputs["name"]
-    assert invocation.inputs["triggers"]["migrations"] == migrations_fingerprint(
-        sql_dir=MIGRATIONS)
+    assert invocation.inputs["triggers"]["migrations"] == migrations_fingerprint(sql_dir=MIGRATIONS)
     assert "app_secret_version" in invocation.inputs["triggers"]
     instance = inventory.of_type("aws:rds/clusterInstance:ClusterInstance")[0]
     assert instance.urn in invocation.dependencies
@@ -86,24 +91,49 @@ def test_migration_fingerprint_follows_sql(tmp_path: Path) -> None:
 
 
 def test_outputs(inventory: Any) -> None:
-    expected = {"api_url", "bucket", "queue_url", "dlq_url", "database_endpoint",
-                "database_master_secret_arn", "database_app_secret_arn"}
+    expected = {
+        "api_url",
+        "bucket",
+        "queue_url",
+        "dlq_url",
+        "database_endpoint",
+        "database_master_secret_arn",
+        "database_app_secret_arn",
+    }
     for service in ("upload", "processor", "query"):
-        expected |= {f"{service}_repository_url", f"{service}_function_name",
-                     f"{service}_alias_name"}
+        expected |= {
+            f"{service}_repository_url",
+            f"{service}_function_name",
+            f"{service}_alias_name",
+        }
     assert expected <= inventory.outputs.keys()
     assert all(inventory.outputs[key] for key in expected)
     assert inventory.outputs["query_alias_name"] == "live"
 
 
 def test_services_get_contract_environment(inventory: Any) -> None:
-    env = {r.name.removesuffix("-function"): r.inputs["environment"]["variables"]
-           for r in inventory.of_type("aws:lambda/function:Function")}
+    env = {
+        r.name.removesuffix("-function"): r.inputs["environment"]["variables"]
+        for r in inventory.of_type("aws:lambda/function:Function")
+    }
     common = {"DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME"}
-    assert common | {"DOCUMENTS_BUCKET", "UPLOADS_PREFIX", "INGEST_QUEUE_URL", "AUTH_MODE",
-                     "TENANT_CLAIM", "CORS_ORIGINS"} <= env["upload"].keys()
-    assert common | {"DOCUMENTS_BUCKET", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL_ID",
-                     "EMBEDDING_DIMENSIONS"} <= env["processor"].keys()
+    assert (
+        common
+        | {
+            "DOCUMENTS_BUCKET",
+            "UPLOADS_PREFIX",
+            "INGEST_QUEUE_URL",
+            "AUTH_MODE",
+            "TENANT_CLAIM",
+            "CORS_ORIGINS",
+        }
+        <= env["upload"].keys()
+    )
+    assert (
+        common
+        | {"DOCUMENTS_BUCKET", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL_ID", "EMBEDDING_DIMENSIONS"}
+        <= env["processor"].keys()
+    )
     assert common | {"EMBEDDING_MODEL_ID", "ANSWER_MODEL_ID", "AUTH_MODE"} <= env["query"].keys()
     assert env["query"]["AUTH_MODE"] == env["upload"]["AUTH_MODE"] == "apigateway"
     assert env["upload"]["CORS_ORIGINS"] == "http://localhost:5173"  # comma-separated
@@ -116,8 +146,17 @@ def test_services_get_contract_environment(inventory: Any) -> None:
 def test_resource_count_per_component(inventory: Any) -> None:
     counts = Counter(inventory.owner(r) for r in inventory.custom())
     print("resources per component:", dict(sorted(counts.items())))
-    assert set(counts) == {"alerts", "network", "documents", "database", "upload", "processor",
-                           "query", "migrations", "http"}
+    assert set(counts) == {
+        "alerts",
+        "network",
+        "documents",
+        "database",
+        "upload",
+        "processor",
+        "query",
+        "migrations",
+        "http",
+    }
     assert counts["upload"] == counts["query"]
 
 

@@ -13,12 +13,14 @@ from docpipe.infra.network import subnet_cidrs
 from docpipe.infra.settings import load_settings
 
 DEV = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())[
-    "config"]
+    "config"
+]
 
 
 def _load(**overrides: dict[str, Any]) -> Any:
-    sections = {key.split(":", 1)[1]: value for key, value in DEV.items()
-                if key.startswith("docpipe:")}
+    sections = {
+        key.split(":", 1)[1]: value for key, value in DEV.items() if key.startswith("docpipe:")
+    }
     for section, values in overrides.items():
         sections[section] = {**sections[section], **values}
     return load_settings(stack="dev", region="ap-northeast-1", read=sections.get)
@@ -34,8 +36,11 @@ def test_dev_config_loads() -> None:
 @pytest.mark.parametrize(
     ("section", "values", "message"),
     [
-        ("services", {"query": {"imageDigest": "latest", "memoryMb": 1, "timeoutSeconds": 1}},
-         "sha256"),
+        (
+            "services",
+            {"query": {"imageDigest": "latest", "memoryMb": 1, "timeoutSeconds": 1}},
+            "sha256",
+        ),
         ("queue", {"maxReceiveCount": 3}, "at least 5"),
         ("network", {"availabilityZones": ["ap-northeast-1a"]}, "exactly two"),
         ("database", {"engineVersion": None}, "engineVersion is required"),
@@ -59,11 +64,15 @@ def test_processor_concurrency_bounded_by_reservation() -> None:
 
 def test_bedrock_arns_for_foundation_models_and_inference_profiles() -> None:
     assert policies.bedrock_model_arns(
-        model_id="cohere.embed-v4:0", region="ap-northeast-1", account_id="1",
+        model_id="cohere.embed-v4:0",
+        region="ap-northeast-1",
+        account_id="1",
         inference_regions=["ap-northeast-1"],
     ) == ["arn:aws:bedrock:ap-northeast-1::foundation-model/cohere.embed-v4:0"]
     arns = policies.bedrock_model_arns(
-        model_id="apac.amazon.nova-pro-v1:0", region="ap-northeast-1", account_id="1",
+        model_id="apac.amazon.nova-pro-v1:0",
+        region="ap-northeast-1",
+        account_id="1",
         inference_regions=["ap-northeast-1", "ap-southeast-2"],
     )
     assert arns == [
@@ -75,13 +84,19 @@ def test_bedrock_arns_for_foundation_models_and_inference_profiles() -> None:
 
 def test_upload_role_is_limited_to_the_uploads_prefix() -> None:
     statements = policies.upload_statements(
-        bucket_arn="arn:aws:s3:::b", uploads_prefix="uploads/", secret_arn="arn:s",
+        bucket_arn="arn:aws:s3:::b",
+        uploads_prefix="uploads/",
+        secret_arn="arn:s",
         queue_arn="arn:q",
     )
     s3 = next(s for s in statements if s["Sid"] == "UploadsReadWriteDelete")
     assert s3["Resource"] == ["arn:aws:s3:::b/uploads/*"]
     assert sorted(s3["Action"]) == [
-        "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:GetObject",
+        "s3:PutObject",
+    ]
     listing = next(s for s in statements if s["Sid"] == "ListUploadVersions")
     assert listing["Resource"] == ["arn:aws:s3:::b"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["uploads/*"]}}

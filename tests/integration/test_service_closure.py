@@ -37,6 +37,8 @@ SERVICES = {
     ),
 }
 
+SECRET_ARN = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:docpipe-app-AbCdEf"
+
 CHECK = """
 import importlib, importlib.util, sys
 module, attribute, forbidden = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -100,7 +102,7 @@ def test_service_installs_alone_and_imports_its_handler(
         "AWS_LAMBDA_FUNCTION_NAME": f"{package}-closure-test",
         "AWS_REGION": "ap-northeast-1",
         "AUTH_MODE": "apigateway",
-        "DATABASE_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:docpipe-app-AbCdEf",
+        "DATABASE_SECRET_ARN": SECRET_ARN,
         "DATABASE_HOST": "db.internal",
         "DOCUMENTS_BUCKET": "docpipe-documents",
         "INGEST_QUEUE_URL": "https://sqs.ap-northeast-1.amazonaws.com/123456789012/ingest",

@@ -35,8 +35,10 @@ from tests.conftest import TEST_DIMENSIONS
 from tests.support.s3_post_policy import policy_violation
 
 SECRET = "upload-test-secret-0123456789abcdef"
-PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-       b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 MARKDOWN = b"# Handbook\n\n- item one\n- item two\n\nSee [the policy](https://example.com).\n"
 PROBLEM_JSON = "application/problem+json"
 
@@ -65,16 +67,23 @@ def s3(aws: AwsResources) -> Any:
 @pytest.fixture
 def settings(migrated: EmbeddedPostgres, aws: AwsResources, own_queue: str) -> UploadSettings:
     return UploadSettings(  # type: ignore[call-arg]
-        auth_mode="jwt", jwt_secret=SECRET, ingest_queue_url=own_queue,
-        max_api_upload_bytes=64 * 1024, max_upload_bytes=1024 * 1024, max_files_per_request=3,
+        auth_mode="jwt",
+        jwt_secret=SECRET,
+        ingest_queue_url=own_queue,
+        max_api_upload_bytes=64 * 1024,
+        max_upload_bytes=1024 * 1024,
+        max_files_per_request=3,
         cors_origins="https://app.example.com",
     )
 
 
 async def make_client(settings: UploadSettings, tenant: str | None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token(tenant)}"} if tenant else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings)),
-                             base_url="http://upload.test", headers=headers)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(settings)),
+        base_url="http://upload.test",
+        headers=headers,
+    )
 
 
 @pytest.fixture
@@ -91,15 +100,24 @@ async def upload(client: httpx.AsyncClient, *files: tuple[str, bytes]) -> httpx.
 async def raw_upload(client: httpx.AsyncClient, filename: bytes, data: bytes) -> httpx.Response:
     """A hand-built multipart body: httpx (like browsers) percent-encodes control characters
     in filenames, but a hostile client need not."""
-    body = (b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="' + filename
-            + b'"\r\nContent-Type: text/plain\r\n\r\n' + data + b"\r\n--b0undary--\r\n")
-    return await client.post("/v1/documents", content=body,
-                             headers={"content-type": "multipart/form-data; boundary=b0undary"})
+    body = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="'
+        + filename
+        + b'"\r\nContent-Type: text/plain\r\n\r\n'
+        + data
+        + b"\r\n--b0undary--\r\n"
+    )
+    return await client.post(
+        "/v1/documents",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
 
 
 def key_of(settings: UploadSettings, tenant: str, document_id: str) -> str:
-    return document_key(uploads_prefix=settings.uploads_prefix, tenant_id=tenant,
-                        document_id=uuid.UUID(document_id))
+    return document_key(
+        uploads_prefix=settings.uploads_prefix, tenant_id=tenant, document_id=uuid.UUID(document_id)
+    )
 
 
 def versions(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -128,17 +146,22 @@ async def test_healthz_needs_no_auth(settings: UploadSettings) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def test_requests_without_valid_token_are_401(
-    settings: UploadSettings, tenant: str
-) -> None:
+async def test_requests_without_valid_token_are_401(settings: UploadSettings, tenant: str) -> None:
     async with await make_client(settings, None) as anonymous:
-        for method, path in [("GET", "/v1/documents"), ("GET", f"/v1/documents/{uuid.uuid4()}"),
-                             ("POST", "/v1/documents"), ("POST", "/v1/uploads"),
-                             ("DELETE", f"/v1/documents/{uuid.uuid4()}"),
-                             ("POST", f"/v1/documents/{uuid.uuid4()}/reprocess")]:
+        for method, path in [
+            ("GET", "/v1/documents"),
+            ("GET", f"/v1/documents/{uuid.uuid4()}"),
+            ("POST", "/v1/documents"),
+            ("POST", "/v1/uploads"),
+            ("DELETE", f"/v1/documents/{uuid.uuid4()}"),
+            ("POST", f"/v1/documents/{uuid.uuid4()}/reprocess"),
+        ]:
             assert_problem(await anonymous.request(method, path), 401)
-        bad = jwt.encode({"tenant_id": tenant, "exp": int(time.time()) + 60}, "wrong-secret-x"
-                         * 3, algorithm="HS256")
+        bad = jwt.encode(
+            {"tenant_id": tenant, "exp": int(time.time()) + 60},
+            "wrong-secret-x" * 3,
+            algorithm="HS256",
+        )
         response = await anonymous.get("/v1/documents", headers={"Authorization": f"Bearer {bad}"})
         assert_problem(response, 401)
         assert response.headers["www-authenticate"] == "Bearer"
@@ -152,17 +175,21 @@ async def test_openapi_declares_problem_json_for_every_error(client: httpx.Async
     for operation in operations:
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):
-                assert list(response["content"]) == [PROBLEM_JSON], (operation["operationId"])
+                assert list(response["content"]) == [PROBLEM_JSON], operation["operationId"]
     upload_op = document["paths"]["/v1/documents"]["post"]
     assert "multipart/form-data" in upload_op["requestBody"]["content"]
 
 
 async def test_cors_preflight_allows_configured_origin(client: httpx.AsyncClient) -> None:
-    response = await client.options("/v1/documents", headers={
-        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+    response = await client.options(
+        "/v1/documents",
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+    )
     assert response.headers["access-control-allow-origin"] == "https://app.example.com"
-    other = await client.options("/v1/documents", headers={
-        "Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"})
+    other = await client.options(
+        "/v1/documents",
+        headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in other.headers
 
 
@@ -189,8 +216,9 @@ assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], json.loads(r["body"])] for r in out]))
 """
     env = {**os.environ, "AUTH_MODE": "apigateway", "DATABASE_URL": migrated.app_dsn}
-    result = subprocess.run([sys.executable, "-c", script, tenant], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script, tenant], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (health, anonymous, listed) = json.loads(result.stdout.strip().splitlines()[-1])
     assert health == [200, {"status": "ok"}]
@@ -229,16 +257,22 @@ async def test_upload_stores_row_and_object_with_safe_key_and_metadata(
 
 
 async def test_upload_detects_types_from_bytes_not_names(client: httpx.AsyncClient) -> None:
-    response = await upload(client, ("report.txt", PDF + uuid.uuid4().bytes.hex().encode()),
-                            ("notes.txt", MARKDOWN + unique_text()),
-                            ("readme.md", unique_text("plain")))
+    response = await upload(
+        client,
+        ("report.txt", PDF + uuid.uuid4().bytes.hex().encode()),
+        ("notes.txt", MARKDOWN + unique_text()),
+        ("readme.md", unique_text("plain")),
+    )
     assert response.status_code == 202, response.text
     types = [d["content_type"] for d in response.json()["documents"]]
     assert types == ["application/pdf", "text/markdown", "text/markdown"]
 
 
 async def test_duplicate_bytes_return_existing_document_without_new_object(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
     admin_conn: asyncpg.Connection,
 ) -> None:
     data = unique_text("dup")
@@ -259,7 +293,10 @@ async def test_duplicate_bytes_return_existing_document_without_new_object(
 
 
 async def test_concurrent_identical_uploads_make_one_document(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
     admin_conn: asyncpg.Connection,
 ) -> None:
     data = unique_text("race")
@@ -284,12 +321,16 @@ async def test_concurrent_identical_uploads_make_one_document(
         ([(f"f{i}.txt", f"file {i}".encode()) for i in range(4)], 422),
         ([("big.txt", b"a" * (64 * 1024))], 413),
     ],
-    ids=["empty", "png", "latin1", "exe-as-pdf", "dots", "one-bad-of-two",
-         "too-many", "too-large"],
+    ids=["empty", "png", "latin1", "exe-as-pdf", "dots", "one-bad-of-two", "too-many", "too-large"],
 )
 async def test_rejected_uploads_store_nothing(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
-    admin_conn: asyncpg.Connection, files: list[tuple[str, bytes]], status: int,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
+    admin_conn: asyncpg.Connection,
+    files: list[tuple[str, bytes]],
+    status: int,
 ) -> None:
     assert_problem(await upload(client, *files), status)
     assert await tenant_rows(admin_conn, tenant) == 0
@@ -306,15 +347,32 @@ async def test_filenames_with_nothing_left_are_422(
 
 
 async def test_malformed_multipart_requests_are_400_or_415(client: httpx.AsyncClient) -> None:
-    assert_problem(await client.post("/v1/documents", data={"other": "x"},
-                                     files=[("attachment", ("a.txt", b"text"))]), 400)
-    assert_problem(await client.post("/v1/documents", data={"file": "not a file"},
-                                     files=[("x", ("a.txt", b"t"))]), 400)
-    assert_problem(await client.post("/v1/documents", content=b"--x\r\n",
-                                     headers={"content-type": "multipart/form-data"}), 400)
-    assert_problem(await client.post("/v1/documents", content=b"garbage",
-                                     headers={"content-type": "multipart/form-data; boundary=b",
-                                              "content-length": "7"}), 400)
+    assert_problem(
+        await client.post(
+            "/v1/documents", data={"other": "x"}, files=[("attachment", ("a.txt", b"text"))]
+        ),
+        400,
+    )
+    assert_problem(
+        await client.post(
+            "/v1/documents", data={"file": "not a file"}, files=[("x", ("a.txt", b"t"))]
+        ),
+        400,
+    )
+    assert_problem(
+        await client.post(
+            "/v1/documents", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}
+        ),
+        400,
+    )
+    assert_problem(
+        await client.post(
+            "/v1/documents",
+            content=b"garbage",
+            headers={"content-type": "multipart/form-data; boundary=b", "content-length": "7"},
+        ),
+        400,
+    )
     assert_problem(await client.post("/v1/documents", json={"file": "x"}), 415)
 
 
@@ -322,12 +380,18 @@ async def test_oversized_bodies_are_cut_off_by_length_or_by_counting(
     client: httpx.AsyncClient, admin_conn: asyncpg.Connection, tenant: str
 ) -> None:
     boundary = "bnd"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"big.txt\"\r\nContent-Type: text/plain\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
+    ).encode()
     declared = await client.post(
-        "/v1/documents", content=head + b"a" * 10,
-        headers={"content-type": f"multipart/form-data; boundary={boundary}",
-                 "content-length": str(10 * 1024 * 1024)})
+        "/v1/documents",
+        content=head + b"a" * 10,
+        headers={
+            "content-type": f"multipart/form-data; boundary={boundary}",
+            "content-length": str(10 * 1024 * 1024),
+        },
+    )
     assert "10485760" not in assert_problem(declared, 413)["detail"]
     sent = 0
 
@@ -358,17 +422,22 @@ async def test_failed_object_write_removes_the_row_and_answers_503(
 
 
 async def test_other_tenants_documents_are_404_everywhere(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
     admin_conn: asyncpg.Connection,
 ) -> None:
     doc = (await upload(client, ("mine.txt", unique_text()))).json()["documents"][0]
     async with await make_client(settings, f"{tenant}-intruder") as intruder:
-        for method, path in [("GET", f"/v1/documents/{doc['id']}"),
-                             ("DELETE", f"/v1/documents/{doc['id']}"),
-                             ("POST", f"/v1/documents/{doc['id']}/reprocess")]:
+        for method, path in [
+            ("GET", f"/v1/documents/{doc['id']}"),
+            ("DELETE", f"/v1/documents/{doc['id']}"),
+            ("POST", f"/v1/documents/{doc['id']}/reprocess"),
+        ]:
             body = assert_problem(await intruder.request(method, path), 404)
             missing = assert_problem(
-                await intruder.request(method, path.replace(doc["id"], str(uuid.uuid4()))), 404)
+                await intruder.request(method, path.replace(doc["id"], str(uuid.uuid4()))), 404
+            )
             assert body["title"] == missing["title"]
         assert (await intruder.get("/v1/documents")).json()["documents"] == []
     assert await tenant_rows(admin_conn, tenant) == 1
@@ -386,16 +455,24 @@ async def test_invalid_ids_and_list_parameters_are_rejected(client: httpx.AsyncC
 async def test_list_pages_through_every_document_exactly_once(
     client: httpx.AsyncClient, tenant: str, admin_conn: asyncpg.Connection
 ) -> None:
-    uploaded = [(await upload(client, (f"d{i}.txt", unique_text(str(i))))).json()["documents"][0]
-                for i in range(3)]
+    uploaded = [
+        (await upload(client, (f"d{i}.txt", unique_text(str(i))))).json()["documents"][0]
+        for i in range(3)
+    ]
     same_instant = datetime(2024, 1, 1, tzinfo=UTC)
     for i in range(4):  # rows sharing created_at exercise the id tie-breaker
         doc_id = uuid.uuid4()
         await admin_conn.execute(
             "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
             " storage_key, status, created_at) values ($1, $2, $3, 'text/plain', 1, $4, $5,"
-            " 'failed', $6)", doc_id, tenant, f"old{i}.txt", hashlib.sha256(doc_id.bytes)
-            .hexdigest(), f"uploads/test/{doc_id}", same_instant)
+            " 'failed', $6)",
+            doc_id,
+            tenant,
+            f"old{i}.txt",
+            hashlib.sha256(doc_id.bytes).hexdigest(),
+            f"uploads/test/{doc_id}",
+            same_instant,
+        )
     seen, cursor, pages = [], None, 0
     while True:
         params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
@@ -420,11 +497,15 @@ async def test_list_pages_through_every_document_exactly_once(
 
 
 async def test_delete_removes_every_version_chunks_and_unshared_cache(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
     admin_conn: asyncpg.Connection,
 ) -> None:
-    doc, keep = (await upload(client, ("gone.txt", unique_text("gone")),
-                              ("keep.txt", unique_text("keep")))).json()["documents"]
+    doc, keep = (
+        await upload(client, ("gone.txt", unique_text("gone")), ("keep.txt", unique_text("keep")))
+    ).json()["documents"]
     key = key_of(settings, tenant, doc["id"])
     s3.put_object(Bucket=settings.documents_bucket, Key=key, Body=b"second version")
     assert len(versions(s3, settings.documents_bucket, key)) == 2
@@ -437,25 +518,45 @@ async def test_delete_removes_every_version_chunks_and_unshared_cache(
             "insert into chunks (id, tenant_id, document_id, ordinal, page_start, page_end, text,"
             " content_sha256, embedding, keywords) values ($1, $2, $3, $4, 1, 1, $5, $6, $7,"
             " to_tsvector('simple', $5))",
-            uuid.uuid4(), tenant, uuid.UUID(document_id), ordinal, text, sha, vector)
+            uuid.uuid4(),
+            tenant,
+            uuid.UUID(document_id),
+            ordinal,
+            text,
+            sha,
+            vector,
+        )
         await admin_conn.execute(
             "insert into embedding_cache (tenant_id, model_id, content_sha256, embedding)"
-            " values ($1, 'm', $2, $3) on conflict do nothing", tenant, sha, vector)
+            " values ($1, 'm', $2, $3) on conflict do nothing",
+            tenant,
+            sha,
+            vector,
+        )
 
     response = await client.delete(f"/v1/documents/{doc['id']}")
     assert response.status_code == 204 and response.content == b""
     assert versions(s3, settings.documents_bucket, key) == []
-    assert await admin_conn.fetchval("select count(*) from documents where id = $1",
-                                     uuid.UUID(doc["id"])) == 0
-    assert await admin_conn.fetchval("select count(*) from chunks where document_id = $1",
-                                     uuid.UUID(doc["id"])) == 0
-    cached = await admin_conn.fetch("select content_sha256 from embedding_cache"
-                                    " where tenant_id = $1", tenant)
+    assert (
+        await admin_conn.fetchval(
+            "select count(*) from documents where id = $1", uuid.UUID(doc["id"])
+        )
+        == 0
+    )
+    assert (
+        await admin_conn.fetchval(
+            "select count(*) from chunks where document_id = $1", uuid.UUID(doc["id"])
+        )
+        == 0
+    )
+    cached = await admin_conn.fetch(
+        "select content_sha256 from embedding_cache where tenant_id = $1", tenant
+    )
     assert [r["content_sha256"] for r in cached] == [hashlib.sha256(b"shared").hexdigest()]
     assert_problem(await client.get(f"/v1/documents/{doc['id']}"), 404)
     assert_problem(await client.delete(f"/v1/documents/{doc['id']}"), 404)
     assert (await client.get(f"/v1/documents/{keep['id']}")).status_code == 200
-    again = (await upload(client, ("gone.txt", unique_text("gone"))))
+    again = await upload(client, ("gone.txt", unique_text("gone")))
     assert again.json()["documents"][0]["duplicate"] is False
 
 
@@ -466,8 +567,9 @@ def receive_all(queue_url: str, endpoint: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="ap-northeast-1")
     bodies = []
     while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=0).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
         if not messages:
             return bodies
         for message in messages:
@@ -476,21 +578,28 @@ def receive_all(queue_url: str, endpoint: str) -> list[dict[str, Any]]:
 
 
 async def test_reprocess_requeues_and_sends_an_s3_shaped_message(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
-    admin_conn: asyncpg.Connection, aws: AwsResources,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
+    admin_conn: asyncpg.Connection,
+    aws: AwsResources,
 ) -> None:
     doc = (await upload(client, ("again me.txt", unique_text()))).json()["documents"][0]
     await admin_conn.execute(
         "update documents set status = 'completed', processed_version = 'v1', chunk_count = 3,"
-        " error = null, processed_at = now() where id = $1", uuid.UUID(doc["id"]))
+        " error = null, processed_at = now() where id = $1",
+        uuid.UUID(doc["id"]),
+    )
     receive_all(settings.ingest_queue_url, aws.endpoint_url)
 
     response = await client.post(f"/v1/documents/{doc['id']}/reprocess")
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["id"] == doc["id"] and body["status"] == "queued" and body["processed_at"] is None
-    row = await admin_conn.fetchrow("select status, processed_version from documents"
-                                    " where id = $1", uuid.UUID(doc["id"]))
+    row = await admin_conn.fetchrow(
+        "select status, processed_version from documents where id = $1", uuid.UUID(doc["id"])
+    )
     assert row is not None and dict(row) == {"status": "queued", "processed_version": None}
 
     (message,) = receive_all(settings.ingest_queue_url, aws.endpoint_url)
@@ -505,41 +614,58 @@ async def test_reprocess_requeues_and_sends_an_s3_shaped_message(
 
 
 async def test_reprocess_conflicts_while_awaiting_upload_processing_or_object_missing(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
-    admin_conn: asyncpg.Connection, aws: AwsResources,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
+    admin_conn: asyncpg.Connection,
+    aws: AwsResources,
 ) -> None:
-    pending = (await client.post("/v1/uploads", json={
-        "filename": "big.pdf", "content_type": "application/pdf", "size_bytes": 10})).json()
+    pending = (
+        await client.post(
+            "/v1/uploads",
+            json={"filename": "big.pdf", "content_type": "application/pdf", "size_bytes": 10},
+        )
+    ).json()
     assert_problem(await client.post(f"/v1/documents/{pending['document']['id']}/reprocess"), 409)
 
     doc = (await upload(client, ("busy.txt", unique_text()))).json()["documents"][0]
-    await admin_conn.execute("update documents set status = 'processing',"
-                             " processing_started_at = now() where id = $1", uuid.UUID(doc["id"]))
+    await admin_conn.execute(
+        "update documents set status = 'processing', processing_started_at = now() where id = $1",
+        uuid.UUID(doc["id"]),
+    )
     assert_problem(await client.post(f"/v1/documents/{doc['id']}/reprocess"), 409)
 
-    await admin_conn.execute("update documents set status = 'failed', error = 'boom'"
-                             " where id = $1", uuid.UUID(doc["id"]))
+    await admin_conn.execute(
+        "update documents set status = 'failed', error = 'boom' where id = $1", uuid.UUID(doc["id"])
+    )
     key = key_of(settings, tenant, doc["id"])
     for version in versions(s3, settings.documents_bucket, key):
         s3.delete_object(Bucket=settings.documents_bucket, Key=key, VersionId=version["VersionId"])
     assert_problem(await client.post(f"/v1/documents/{doc['id']}/reprocess"), 409)
-    status = await admin_conn.fetchval("select status from documents where id = $1",
-                                       uuid.UUID(doc["id"]))
+    status = await admin_conn.fetchval(
+        "select status from documents where id = $1", uuid.UUID(doc["id"])
+    )
     assert status == "failed"
     assert receive_all(settings.ingest_queue_url, aws.endpoint_url) == []
 
 
 async def test_reprocess_restores_the_document_when_the_queue_is_down(
-    settings: UploadSettings, tenant: str, admin_conn: asyncpg.Connection,
+    settings: UploadSettings,
+    tenant: str,
+    admin_conn: asyncpg.Connection,
 ) -> None:
     broken = settings.model_copy(update={"ingest_queue_url": f"{settings.ingest_queue_url}-gone"})
     async with await make_client(broken, tenant) as client:
         doc = (await upload(client, ("x.txt", unique_text()))).json()["documents"][0]
-        await admin_conn.execute("update documents set status = 'completed',"
-                                 " processed_version = 'v9' where id = $1", uuid.UUID(doc["id"]))
+        await admin_conn.execute(
+            "update documents set status = 'completed', processed_version = 'v9' where id = $1",
+            uuid.UUID(doc["id"]),
+        )
         assert_problem(await client.post(f"/v1/documents/{doc['id']}/reprocess"), 503)
-    row = await admin_conn.fetchrow("select status, processed_version from documents"
-                                    " where id = $1", uuid.UUID(doc["id"]))
+    row = await admin_conn.fetchrow(
+        "select status, processed_version from documents where id = $1", uuid.UUID(doc["id"])
+    )
     assert row is not None and dict(row) == {"status": "completed", "processed_version": "v9"}
 
 
@@ -547,12 +673,20 @@ async def test_reprocess_restores_the_document_when_the_queue_is_down(
 
 
 async def test_presigned_post_uploads_exactly_the_documents_key(
-    client: httpx.AsyncClient, settings: UploadSettings, tenant: str, s3: Any,
+    client: httpx.AsyncClient,
+    settings: UploadSettings,
+    tenant: str,
+    s3: Any,
 ) -> None:
     data = PDF + b"%" + b"x" * 100 + b"\n"
-    response = await client.post("/v1/uploads", json={
-        "filename": "C:\\Users\\me\\Große Datei.pdf", "content_type": "application/pdf",
-        "size_bytes": len(data)})
+    response = await client.post(
+        "/v1/uploads",
+        json={
+            "filename": "C:\\Users\\me\\Große Datei.pdf",
+            "content_type": "application/pdf",
+            "size_bytes": len(data),
+        },
+    )
     assert response.status_code == 201, response.text
     document, form = response.json()["document"], response.json()["upload"]
     assert document["status"] == "awaiting_upload" and document["sha256"] is None
@@ -568,8 +702,9 @@ async def test_presigned_post_uploads_exactly_the_documents_key(
     check = {"bucket": settings.documents_bucket, "secret_key": "testing"}
     assert policy_violation(fields, file_size=len(data), **check) is None
     async with httpx.AsyncClient() as browser:
-        posted = await browser.post(form["url"], data=fields,
-                                    files={"file": ("ignored.pdf", data, "application/pdf")})
+        posted = await browser.post(
+            form["url"], data=fields, files={"file": ("ignored.pdf", data, "application/pdf")}
+        )
     assert posted.status_code in (200, 201, 204), posted.text
     stored = s3.get_object(Bucket=settings.documents_bucket, Key=key)
     assert stored["Body"].read() == data
@@ -582,15 +717,21 @@ async def test_presigned_post_uploads_exactly_the_documents_key(
     assert policy_violation(fields | {"x-amz-meta-tenant": "victim"}, file_size=10, **check)
     assert policy_violation(fields | {"x-amz-meta-extra": "1"}, file_size=10, **check)
     assert policy_violation(fields, file_size=10, now=expires + timedelta(seconds=1), **check)
-    assert policy_violation(fields, file_size=10, bucket=settings.documents_bucket,
-                            secret_key="not-the-key") == "SignatureDoesNotMatch"
+    assert (
+        policy_violation(
+            fields, file_size=10, bucket=settings.documents_bucket, secret_key="not-the-key"
+        )
+        == "SignatureDoesNotMatch"
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 2 * 1024 * 1024},
-         413),
+        (
+            {"filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 2 * 1024 * 1024},
+            413,
+        ),
         ({"filename": "a.png", "content_type": "image/png", "size_bytes": 10}, 415),
         ({"filename": "a.pdf", "content_type": "application/pdf", "size_bytes": 0}, 422),
         ({"filename": "/", "content_type": "text/plain", "size_bytes": 5}, 422),
@@ -600,8 +741,11 @@ async def test_presigned_post_uploads_exactly_the_documents_key(
     ids=["too-large", "type", "zero-size", "no-name", "missing-size", "extra-field"],
 )
 async def test_presign_rejections_store_nothing(
-    client: httpx.AsyncClient, tenant: str, admin_conn: asyncpg.Connection,
-    body: dict[str, Any], status: int,
+    client: httpx.AsyncClient,
+    tenant: str,
+    admin_conn: asyncpg.Connection,
+    body: dict[str, Any],
+    status: int,
 ) -> None:
     assert_problem(await client.post("/v1/uploads", json=body), status)
     assert await tenant_rows(admin_conn, tenant) == 0

@@ -16,13 +16,15 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 @pytest.mark.parametrize(
-    "settings", [CommonSettings, UploadSettings, ProcessorSettings, QuerySettings],
+    "settings",
+    [CommonSettings, UploadSettings, ProcessorSettings, QuerySettings],
     ids=lambda s: s.__name__,
 )
 def test_every_setting_is_documented(settings: type[BaseSettings]) -> None:
     text = DOC.read_text()
     missing = [
-        name for name, field in settings.model_fields.items()
+        name
+        for name, field in settings.model_fields.items()
         if f"`{(field.alias or name).upper()}`" not in text
     ]
     assert not missing, f"add these to docs/configuration.md: {missing}"

@@ -105,9 +105,20 @@ def test_check_content_errors() -> None:
 
 
 def _document(created_at: datetime) -> Document:
-    return Document(id=uuid.uuid4(), filename="a", content_type="text/plain", size_bytes=1,
-                    sha256=None, status="queued", page_count=None, chunk_count=None, error=None,
-                    created_at=created_at, updated_at=created_at, processed_at=None)
+    return Document(
+        id=uuid.uuid4(),
+        filename="a",
+        content_type="text/plain",
+        size_bytes=1,
+        sha256=None,
+        status="queued",
+        page_count=None,
+        chunk_count=None,
+        error=None,
+        created_at=created_at,
+        updated_at=created_at,
+        processed_at=None,
+    )
 
 
 def test_cursor_round_trip_keeps_microseconds() -> None:
@@ -115,8 +126,17 @@ def test_cursor_round_trip_keeps_microseconds() -> None:
     assert decode_cursor(encode_cursor(doc)) == (doc.created_at, doc.id)
 
 
-@pytest.mark.parametrize("cursor", ["", "!!!", "e30", "eyJjIjogMX0", "a" * 1000,
-                                    "eyJjIjoiMjAyNC0wMS0wMVQwMDowMDowMCIsImkiOiJ4In0"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "!!!",
+        "e30",
+        "eyJjIjogMX0",
+        "a" * 1000,
+        "eyJjIjoiMjAyNC0wMS0wMVQwMDowMDowMCIsImkiOiJ4In0",
+    ],
+)
 def test_foreign_cursors_are_rejected(cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(cursor)
@@ -126,5 +146,8 @@ def test_object_metadata_is_ascii_and_reversible() -> None:
     doc_id = uuid.uuid4()
     meta = object_metadata(document_id=doc_id, tenant_id="tenant/ü", filename="年 報.pdf")
     assert all(value.isascii() for value in meta.values())
-    assert parse_object_metadata(meta) == {"document-id": str(doc_id), "tenant": "tenant/ü",
-                                           "filename": "年 報.pdf"}
+    assert parse_object_metadata(meta) == {
+        "document-id": str(doc_id),
+        "tenant": "tenant/ü",
+        "filename": "年 報.pdf",
+    }

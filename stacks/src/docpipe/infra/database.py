@@ -48,8 +48,10 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets", subnet_ids=list(args.subnet_ids), opts=child
         )
-        scaling: dict[str, float | int] = {"min_capacity": s.min_capacity,
-                                           "max_capacity": s.max_capacity}
+        scaling: dict[str, float | int] = {
+            "min_capacity": s.min_capacity,
+            "max_capacity": s.max_capacity,
+        }
         if s.min_capacity == 0:
             scaling["seconds_until_auto_pause"] = s.seconds_until_auto_pause
         self.cluster = aws.rds.Cluster(

@@ -168,9 +168,7 @@ class DocumentStore(pulumi.ComponentResource):
             f"{name}-dlq-redrive-allow",
             queue_url=self.dlq.url,
             redrive_allow_policy=self.queue.arn.apply(
-                lambda arn: json.dumps(
-                    {"redrivePermission": "byQueue", "sourceQueueArns": [arn]}
-                )
+                lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
             ),
             opts=child,
         )

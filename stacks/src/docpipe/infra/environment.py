@@ -62,23 +62,35 @@ def service_environment(
         "UPLOADS_PREFIX": settings.documents.uploads_prefix,
     }
     if service == "upload":
-        env |= storage | _http(settings) | {
-            "INGEST_QUEUE_URL": endpoints.queue_url,
-            "MAX_UPLOAD_BYTES": str(settings.documents.max_upload_bytes),
-        }
+        env |= (
+            storage
+            | _http(settings)
+            | {
+                "INGEST_QUEUE_URL": endpoints.queue_url,
+                "MAX_UPLOAD_BYTES": str(settings.documents.max_upload_bytes),
+            }
+        )
     elif service == "processor":
-        env |= storage | _embedding(settings) | {
-            "INGEST_QUEUE_URL": endpoints.queue_url,
-            # the last delivery marks the document failed, so attempts = SQS receives
-            "MAX_ATTEMPTS": str(settings.queue.max_receive_count),
-            "MAX_DOCUMENT_BYTES": str(settings.documents.max_upload_bytes),
-            "PROCESSING_LEASE_SECONDS": str(settings.services[service].timeout_seconds + 60),
-        }
+        env |= (
+            storage
+            | _embedding(settings)
+            | {
+                "INGEST_QUEUE_URL": endpoints.queue_url,
+                # the last delivery marks the document failed, so attempts = SQS receives
+                "MAX_ATTEMPTS": str(settings.queue.max_receive_count),
+                "MAX_DOCUMENT_BYTES": str(settings.documents.max_upload_bytes),
+                "PROCESSING_LEASE_SECONDS": str(settings.services[service].timeout_seconds + 60),
+            }
+        )
     elif service == "query":
-        env |= _embedding(settings) | _http(settings) | {
-            "ANSWER_PROVIDER": "bedrock",
-            "ANSWER_MODEL_ID": settings.models.answer_model_id,
-        }
+        env |= (
+            _embedding(settings)
+            | _http(settings)
+            | {
+                "ANSWER_PROVIDER": "bedrock",
+                "ANSWER_MODEL_ID": settings.models.answer_model_id,
+            }
+        )
     else:
         raise ValueError(f"unknown service {service!r}")
     return env

@@ -112,14 +112,34 @@ class Network(pulumi.ComponentResource):
         self.database_sg = self._group(name, "database", child)
         self.endpoints_sg = self._group(name, "endpoints", child)
         rules = [
-            ("functions-to-database", aws.vpc.SecurityGroupEgressRule, self.functions_sg,
-             self.database_sg, _POSTGRES),
-            ("database-from-functions", aws.vpc.SecurityGroupIngressRule, self.database_sg,
-             self.functions_sg, _POSTGRES),
-            ("functions-to-endpoints", aws.vpc.SecurityGroupEgressRule, self.functions_sg,
-             self.endpoints_sg, _HTTPS),
-            ("endpoints-from-functions", aws.vpc.SecurityGroupIngressRule, self.endpoints_sg,
-             self.functions_sg, _HTTPS),
+            (
+                "functions-to-database",
+                aws.vpc.SecurityGroupEgressRule,
+                self.functions_sg,
+                self.database_sg,
+                _POSTGRES,
+            ),
+            (
+                "database-from-functions",
+                aws.vpc.SecurityGroupIngressRule,
+                self.database_sg,
+                self.functions_sg,
+                _POSTGRES,
+            ),
+            (
+                "functions-to-endpoints",
+                aws.vpc.SecurityGroupEgressRule,
+                self.functions_sg,
+                self.endpoints_sg,
+                _HTTPS,
+            ),
+            (
+                "endpoints-from-functions",
+                aws.vpc.SecurityGroupIngressRule,
+                self.endpoints_sg,
+                self.functions_sg,
+                _HTTPS,
+            ),
         ]
         for rule_name, rule_type, group, peer, port in rules:
             rule_type(

@@ -88,12 +88,25 @@ def lambda_base_statements(
     """Logs to its own group, ENIs in its own subnets/security group, X-Ray traces."""
     eni = f"arn:aws:ec2:{region}:{account_id}:network-interface/*"
     return [
-        _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-               [f"{log_group_arn}:log-stream:*"]),
-        _allow("CreateEniInOwnSubnets", ["ec2:CreateNetworkInterface"],
-               [*subnet_arns, *security_group_arns, eni]),
-        _allow("ManageOwnEnis", ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                                 "ec2:UnassignPrivateIpAddresses"], [eni]),
+        _allow(
+            "WriteOwnLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        ),
+        _allow(
+            "CreateEniInOwnSubnets",
+            ["ec2:CreateNetworkInterface"],
+            [*subnet_arns, *security_group_arns, eni],
+        ),
+        _allow(
+            "ManageOwnEnis",
+            [
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            [eni],
+        ),
         _allow("DescribeNetwork", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"]),
         _allow("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
     ]
@@ -156,12 +169,22 @@ def processor_statements(
     embedding_model_arns: Sequence[str],
 ) -> list[Statement]:
     return [
-        _allow("ReadUploads", ["s3:GetObject", "s3:GetObjectVersion"],
-               [_uploads(bucket_arn, uploads_prefix)]),
-        _allow("ConsumeIngestQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage",
-                                      "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
-                                      "sqs:SendMessage"],
-               [queue_arn]),
+        _allow(
+            "ReadUploads",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [_uploads(bucket_arn, uploads_prefix)],
+        ),
+        _allow(
+            "ConsumeIngestQueue",
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+                "sqs:SendMessage",
+            ],
+            [queue_arn],
+        ),
         _allow("EmbedChunks", ["bedrock:InvokeModel"], embedding_model_arns),
         _read_secret([secret_arn]),
     ]
@@ -169,8 +192,10 @@ def processor_statements(
 
 def query_statements(*, secret_arn: str, model_arns: Sequence[str]) -> list[Statement]:
     """The Converse API is authorised by ``bedrock:InvokeModel``; there is no Converse action."""
-    return [_allow("EmbedAndAnswer", ["bedrock:InvokeModel"], model_arns),
-            _read_secret([secret_arn])]
+    return [
+        _allow("EmbedAndAnswer", ["bedrock:InvokeModel"], model_arns),
+        _read_secret([secret_arn]),
+    ]
 
 
 def migration_statements(*, master_secret_arn: str, app_secret_arn: str) -> list[Statement]:
@@ -183,9 +208,11 @@ def codedeploy_policy(
     """What CodeDeploy needs to shift one alias and watch that service's alarms."""
     return policy(
         [
-            _allow("ShiftAlias", ["lambda:GetAlias", "lambda:UpdateAlias",
-                                  "lambda:GetProvisionedConcurrencyConfig"],
-                   [function_arn, alias_arn]),
+            _allow(
+                "ShiftAlias",
+                ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"],
+                [function_arn, alias_arn],
+            ),
             _allow("WatchAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns),
         ]
     )
@@ -225,15 +252,22 @@ def ecr_lifecycle_policy(*, keep_images: int, untagged_days: int) -> dict[str, A
             {
                 "rulePriority": 1,
                 "description": "expire untagged images",
-                "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                              "countUnit": "days", "countNumber": untagged_days},
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_days,
+                },
                 "action": {"type": "expire"},
             },
             {
                 "rulePriority": 2,
                 "description": f"keep the newest {keep_images} images",
-                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                              "countNumber": keep_images},
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_images,
+                },
                 "action": {"type": "expire"},
             },
         ]

@@ -116,11 +116,20 @@ def _publish(lambda_client: Any, target: Target) -> str:
 
 
 def _start(
-    codedeploy: Any, target: Target, *, current: str, wanted: str, description: str,
+    codedeploy: Any,
+    target: Target,
+    *,
+    current: str,
+    wanted: str,
+    description: str,
     config: str | None = None,
 ) -> str:
-    spec = appspec(function_name=target.function_name, alias=target.alias,
-                   current_version=current, target_version=wanted)
+    spec = appspec(
+        function_name=target.function_name,
+        alias=target.alias,
+        current_version=current,
+        target_version=wanted,
+    )
     request: dict[str, Any] = {
         "applicationName": target.application,
         "deploymentGroupName": target.deployment_group,
@@ -157,21 +166,34 @@ def watch(
 
 
 def deploy(
-    lambda_client: Any, codedeploy: Any, target: Target, *, out: TextIO,
-    version: str | None = None, wait: bool = True, poll_seconds: float = 15.0,
+    lambda_client: Any,
+    codedeploy: Any,
+    target: Target,
+    *,
+    out: TextIO,
+    version: str | None = None,
+    wait: bool = True,
+    poll_seconds: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome | None:
     """Canary the alias to ``version`` (default: publish the function's current state)."""
     current = _alias_version(lambda_client, target)
     wanted = version or _publish(lambda_client, target)
     if wanted == current:
-        print(f"{target.function_name}:{target.alias} already serves version {current}",
-              file=out)
+        print(f"{target.function_name}:{target.alias} already serves version {current}", file=out)
         return None
-    deployment_id = _start(codedeploy, target, current=current, wanted=wanted,
-                           description=f"{target.alias}: {current} -> {wanted}")
-    print(f"{target.function_name}:{target.alias} {current} -> {wanted}: {deployment_id}",
-          file=out, flush=True)
+    deployment_id = _start(
+        codedeploy,
+        target,
+        current=current,
+        wanted=wanted,
+        description=f"{target.alias}: {current} -> {wanted}",
+    )
+    print(
+        f"{target.function_name}:{target.alias} {current} -> {wanted}: {deployment_id}",
+        file=out,
+        flush=True,
+    )
     if not wait:
         return Outcome(deployment_id=deployment_id, status="Created")
     return watch(codedeploy, deployment_id, out=out, poll_seconds=poll_seconds, sleep=sleep)
@@ -179,7 +201,8 @@ def deploy(
 
 def _deployments(codedeploy: Any, target: Target, statuses: Sequence[str]) -> list[dict[str, Any]]:
     ids = codedeploy.list_deployments(
-        applicationName=target.application, deploymentGroupName=target.deployment_group,
+        applicationName=target.application,
+        deploymentGroupName=target.deployment_group,
         includeOnlyStatuses=list(statuses),
     ).get("deployments", [])
     infos = [codedeploy.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids[:10]]
@@ -196,8 +219,13 @@ def _previous_version(codedeploy: Any, target: Target) -> str:
 
 
 def rollback(
-    lambda_client: Any, codedeploy: Any, target: Target, *, out: TextIO,
-    to_version: str | None = None, poll_seconds: float = 15.0,
+    lambda_client: Any,
+    codedeploy: Any,
+    target: Target,
+    *,
+    out: TextIO,
+    to_version: str | None = None,
+    poll_seconds: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
     """Stop a running deployment (CodeDeploy restores the alias), or move the alias back."""
@@ -211,9 +239,14 @@ def rollback(
     wanted = to_version or _previous_version(codedeploy, target)
     if wanted == current:
         raise RolloutError(f"alias already serves version {current}")
-    deployment_id = _start(codedeploy, target, current=current, wanted=wanted,
-                           description=f"rollback {target.alias}: {current} -> {wanted}",
-                           config=_IMMEDIATE)
+    deployment_id = _start(
+        codedeploy,
+        target,
+        current=current,
+        wanted=wanted,
+        description=f"rollback {target.alias}: {current} -> {wanted}",
+        config=_IMMEDIATE,
+    )
     print(f"rolling {target.alias} back {current} -> {wanted}: {deployment_id}", file=out)
     return watch(codedeploy, deployment_id, out=out, poll_seconds=poll_seconds, sleep=sleep)
 
@@ -221,17 +254,25 @@ def rollback(
 def status(lambda_client: Any, codedeploy: Any, target: Target, *, out: TextIO) -> None:
     alias = lambda_client.get_alias(FunctionName=target.function_name, Name=target.alias)
     weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {}
-    print(f"{target.function_name}:{target.alias} -> version {alias['FunctionVersion']}"
-          + (f" (canary {weights})" if weights else ""), file=out)
-    for info in _deployments(codedeploy, target, [*ACTIVE_STATUSES, "Succeeded", "Failed",
-                                                  "Stopped"])[:5]:
-        print(f"  {info['deploymentId']} {info['status']:<10} {info['createTime']} "
-              f"{info.get('description', '')}", file=out)
+    print(
+        f"{target.function_name}:{target.alias} -> version {alias['FunctionVersion']}"
+        + (f" (canary {weights})" if weights else ""),
+        file=out,
+    )
+    for info in _deployments(
+        codedeploy, target, [*ACTIVE_STATUSES, "Succeeded", "Failed", "Stopped"]
+    )[:5]:
+        print(
+            f"  {info['deploymentId']} {info['status']:<10} {info['createTime']} "
+            f"{info.get('description', '')}",
+            file=out,
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m docpipe.infra.rollout",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m docpipe.infra.rollout", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("deploy", "status", "rollback"):
         sub = commands.add_parser(name)
@@ -240,10 +281,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--region", help="AWS region (default: from the AWS config)")
         sub.add_argument("--poll-seconds", type=float, default=15.0)
     commands.choices["deploy"].add_argument(
-        "--version", help="deploy this published version instead of publishing one")
+        "--version", help="deploy this published version instead of publishing one"
+    )
     commands.choices["deploy"].add_argument("--no-wait", action="store_true")
     commands.choices["rollback"].add_argument(
-        "--to-version", help="version to restore (default: the one before the last deployment)")
+        "--to-version", help="version to restore (default: the one before the last deployment)"
+    )
     return parser
 
 
@@ -262,11 +305,24 @@ def main(argv: Sequence[str] | None = None, *, clients: tuple[Any, Any] | None =
             status(lambda_client, codedeploy, target, out=out)
             return 0
         if args.command == "deploy":
-            outcome = deploy(lambda_client, codedeploy, target, out=out, version=args.version,
-                             wait=not args.no_wait, poll_seconds=args.poll_seconds)
+            outcome = deploy(
+                lambda_client,
+                codedeploy,
+                target,
+                out=out,
+                version=args.version,
+                wait=not args.no_wait,
+                poll_seconds=args.poll_seconds,
+            )
         else:
-            outcome = rollback(lambda_client, codedeploy, target, out=out,
-                               to_version=args.to_version, poll_seconds=args.poll_seconds)
+            outcome = rollback(
+                lambda_client,
+                codedeploy,
+                target,
+                out=out,
+                to_version=args.to_version,
+                poll_seconds=args.poll_seconds,
+            )
     except RolloutError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

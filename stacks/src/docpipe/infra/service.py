@@ -125,8 +125,14 @@ class Service(pulumi.ComponentResource):
             self._queue_trigger(name, args.queue_trigger, child)
 
     def _alarm(
-        self, name: str, metric: str, statistic: str, threshold: float, args: ServiceArgs,
-        child: pulumi.ResourceOptions, extended: str | None = None,
+        self,
+        name: str,
+        metric: str,
+        statistic: str,
+        threshold: float,
+        args: ServiceArgs,
+        child: pulumi.ResourceOptions,
+        extended: str | None = None,
     ) -> None:
         assert self.alias is not None
         alarm = aws.cloudwatch.MetricAlarm(

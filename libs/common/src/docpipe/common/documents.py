@@ -65,5 +65,8 @@ def object_metadata(*, document_id: uuid.UUID, tenant_id: str, filename: str) ->
 
 def parse_object_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     """Inverse of :func:`object_metadata` (missing entries are left out)."""
-    return {name: unquote(value) for name, value in metadata.items()
-            if name in ("document-id", "tenant", "filename")}
+    return {
+        name: unquote(value)
+        for name, value in metadata.items()
+        if name in ("document-id", "tenant", "filename")
+    }

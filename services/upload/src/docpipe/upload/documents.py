@@ -62,21 +62,27 @@ async def insert_document(
         " storage_key, status) values ($1, $2, $3, $4, $5, $6, $7, $8)"
         " on conflict (tenant_id, sha256) where sha256 is not null do nothing"
         f" returning {DOCUMENT_COLUMNS}",
-        document_id, tenant_id, filename, content_type, size_bytes, sha256, storage_key, status,
+        document_id,
+        tenant_id,
+        filename,
+        content_type,
+        size_bytes,
+        sha256,
+        storage_key,
+        status,
     )
     return document_from_row(row) if row is not None else None
 
 
 async def find_by_sha256(conn: asyncpg.Connection, *, sha256: str) -> Document | None:
-    row = await conn.fetchrow(
-        f"select {DOCUMENT_COLUMNS} from documents where sha256 = $1", sha256
-    )
+    row = await conn.fetchrow(f"select {DOCUMENT_COLUMNS} from documents where sha256 = $1", sha256)
     return document_from_row(row) if row is not None else None
 
 
 async def get_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -> Document | None:
-    row = await conn.fetchrow(f"select {DOCUMENT_COLUMNS} from documents where id = $1",
-                              document_id)
+    row = await conn.fetchrow(
+        f"select {DOCUMENT_COLUMNS} from documents where id = $1", document_id
+    )
     return document_from_row(row) if row is not None else None
 
 
@@ -114,8 +120,12 @@ async def lock_document(
     )
     if row is None:
         return None
-    return LockedDocument(document=document_from_row(row), storage_key=row["storage_key"],
-                          attempts=row["attempts"], processed_version=row["processed_version"])
+    return LockedDocument(
+        document=document_from_row(row),
+        storage_key=row["storage_key"],
+        attempts=row["attempts"],
+        processed_version=row["processed_version"],
+    )
 
 
 async def delete_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -> bool:
@@ -131,9 +141,7 @@ async def delete_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -
     return bool(status == "DELETE 1")
 
 
-async def requeue_document(
-    conn: asyncpg.Connection, *, document_id: uuid.UUID
-) -> Document | None:
+async def requeue_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -> Document | None:
     """Back to ``queued`` for another run; None if the status does not allow it.
 
     ``processed_version`` is cleared so the processor does not take the new message for a
@@ -152,8 +160,14 @@ async def requeue_document(
 async def restore_document(conn: asyncpg.Connection, *, previous: LockedDocument) -> None:
     """Undo :func:`requeue_document` (the message could not be sent), if nothing else ran."""
     doc = previous.document
-    values: tuple[Any, ...] = (doc.id, doc.status, doc.error, previous.processed_version,
-                               doc.processed_at, previous.attempts)
+    values: tuple[Any, ...] = (
+        doc.id,
+        doc.status,
+        doc.error,
+        previous.processed_version,
+        doc.processed_at,
+        previous.attempts,
+    )
     await conn.execute(
         "update documents set status = $2, error = $3, processed_version = $4,"
         " processed_at = $5, attempts = $6, updated_at = now()"

@@ -41,8 +41,11 @@ def s3_created_event(*, bucket: str, region: str, obj: ObjectInfo) -> dict[str, 
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "docpipe-reprocess",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}",
-                       "ownerIdentity": {"principalId": "docpipe-upload"}},
+            "bucket": {
+                "name": bucket,
+                "arn": f"arn:aws:s3:::{bucket}",
+                "ownerIdentity": {"principalId": "docpipe-upload"},
+            },
             "object": s3_object,
         },
     }
@@ -52,8 +55,8 @@ def s3_created_event(*, bucket: str, region: str, obj: ObjectInfo) -> dict[str, 
 async def send_reprocess_event(*, settings: UploadSettings, obj: ObjectInfo) -> str:
     """Send the event to INGEST_QUEUE_URL; returns the SQS message id."""
     sqs = await client("sqs", settings)
-    body = s3_created_event(bucket=settings.documents_bucket, region=settings.aws_region,
-                            obj=obj)
-    response = await sqs.send_message(QueueUrl=settings.ingest_queue_url,
-                                      MessageBody=json.dumps(body))
+    body = s3_created_event(bucket=settings.documents_bucket, region=settings.aws_region, obj=obj)
+    response = await sqs.send_message(
+        QueueUrl=settings.ingest_queue_url, MessageBody=json.dumps(body)
+    )
     return str(response["MessageId"])

@@ -53,8 +53,9 @@ async def _capped(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
-async def _collect(parts: list[tuple[str, UploadFile | str]], *, max_file_bytes: int,
-                   max_files: int) -> list[IncomingFile]:
+async def _collect(
+    parts: list[tuple[str, UploadFile | str]], *, max_file_bytes: int, max_files: int
+) -> list[IncomingFile]:
     files: list[IncomingFile] = []
     for name, value in parts:
         if name != FILE_FIELD:
@@ -72,15 +73,18 @@ async def _collect(parts: list[tuple[str, UploadFile | str]], *, max_file_bytes:
     return files
 
 
-async def read_files(request: Request, *, max_body_bytes: int, max_file_bytes: int,
-                     max_files: int) -> list[IncomingFile]:
+async def read_files(
+    request: Request, *, max_body_bytes: int, max_file_bytes: int, max_files: int
+) -> list[IncomingFile]:
     """The ``file`` parts of a multipart request, each at most ``max_file_bytes``."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "multipart/form-data":
         raise UnsupportedType("send the files as multipart/form-data")
     _check_declared_length(request, max_body_bytes)
     parser = MultiPartParser(
-        request.headers, _capped(request, max_body_bytes), max_fields=_MAX_TEXT_FIELDS,
+        request.headers,
+        _capped(request, max_body_bytes),
+        max_fields=_MAX_TEXT_FIELDS,
         max_part_size=_MAX_TEXT_FIELD_BYTES,
     )
     try:
@@ -88,7 +92,8 @@ async def read_files(request: Request, *, max_body_bytes: int, max_file_bytes: i
     except MultiPartException as exc:
         raise MalformedUpload(f"malformed multipart body: {exc.message}") from exc
     try:
-        return await _collect(list(form.multi_items()), max_file_bytes=max_file_bytes,
-                              max_files=max_files)
+        return await _collect(
+            list(form.multi_items()), max_file_bytes=max_file_bytes, max_files=max_files
+        )
     finally:
         await form.close()

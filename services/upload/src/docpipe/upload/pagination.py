@@ -22,8 +22,9 @@ _MAX_CURSOR_CHARS = 512
 
 
 def encode_cursor(last: Document) -> str:
-    payload = json.dumps({"c": last.created_at.isoformat(), "i": str(last.id)},
-                         separators=(",", ":"))
+    payload = json.dumps(
+        {"c": last.created_at.isoformat(), "i": str(last.id)}, separators=(",", ":")
+    )
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 

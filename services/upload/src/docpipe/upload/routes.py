@@ -54,7 +54,10 @@ async def healthz() -> Health:
 
 
 @router.post(
-    "/v1/documents", status_code=202, response_model=UploadedDocuments, tags=["documents"],
+    "/v1/documents",
+    status_code=202,
+    response_model=UploadedDocuments,
+    tags=["documents"],
     openapi_extra=_MULTIPART_BODY,
     responses=problem_responses(400, 401, 413, 415, 422, 503),
 )
@@ -63,20 +66,27 @@ async def upload_documents(
 ) -> UploadedDocuments:
     """Store one or more files; processing happens asynchronously."""
     incoming = await read_files(
-        request, max_body_bytes=settings.max_api_upload_bytes,
-        max_file_bytes=settings.max_api_file_bytes, max_files=settings.max_files_per_request,
+        request,
+        max_body_bytes=settings.max_api_upload_bytes,
+        max_file_bytes=settings.max_api_file_bytes,
+        max_files=settings.max_files_per_request,
     )
     stored = [
         await service.store_file(pool=pool, settings=settings, tenant_id=tenant, file=file)
         for file in service.prepare_files(incoming)
     ]
-    return UploadedDocuments(documents=[
-        UploadedDocument(**s.document.model_dump(), duplicate=s.duplicate) for s in stored
-    ])
+    return UploadedDocuments(
+        documents=[
+            UploadedDocument(**s.document.model_dump(), duplicate=s.duplicate) for s in stored
+        ]
+    )
 
 
 @router.post(
-    "/v1/uploads", status_code=201, response_model=PresignResponse, tags=["documents"],
+    "/v1/uploads",
+    status_code=201,
+    response_model=PresignResponse,
+    tags=["documents"],
     responses=problem_responses(401, 413, 415, 422, 503),
 )
 async def create_upload(
@@ -84,16 +94,28 @@ async def create_upload(
 ) -> PresignResponse:
     """A presigned S3 POST for files too large for the API (up to MAX_UPLOAD_BYTES)."""
     document, post = await service.create_presigned_upload(
-        pool=pool, settings=settings, tenant_id=tenant, filename=body.filename,
-        content_type=body.content_type, size_bytes=body.size_bytes,
+        pool=pool,
+        settings=settings,
+        tenant_id=tenant,
+        filename=body.filename,
+        content_type=body.content_type,
+        size_bytes=body.size_bytes,
     )
-    return PresignResponse(document=document, upload=PresignedUpload(
-        url=post.url, fields=post.fields, expires_at=post.expires_at, max_bytes=post.max_bytes,
-    ))
+    return PresignResponse(
+        document=document,
+        upload=PresignedUpload(
+            url=post.url,
+            fields=post.fields,
+            expires_at=post.expires_at,
+            max_bytes=post.max_bytes,
+        ),
+    )
 
 
 @router.get(
-    "/v1/documents", response_model=DocumentPage, tags=["documents"],
+    "/v1/documents",
+    response_model=DocumentPage,
+    tags=["documents"],
     responses=problem_responses(400, 401, 422, 503),
 )
 async def list_documents(
@@ -111,7 +133,9 @@ async def list_documents(
 
 
 @router.get(
-    "/v1/documents/{document_id}", response_model=Document, tags=["documents"],
+    "/v1/documents/{document_id}",
+    response_model=Document,
+    tags=["documents"],
     responses=problem_responses(401, 404, 422, 503),
 )
 async def get_document(document_id: uuid.UUID, tenant: TenantDep, pool: PoolDep) -> Document:
@@ -119,25 +143,33 @@ async def get_document(document_id: uuid.UUID, tenant: TenantDep, pool: PoolDep)
 
 
 @router.delete(
-    "/v1/documents/{document_id}", status_code=204, response_class=Response,
-    tags=["documents"], responses=problem_responses(401, 404, 422, 503),
+    "/v1/documents/{document_id}",
+    status_code=204,
+    response_class=Response,
+    tags=["documents"],
+    responses=problem_responses(401, 404, 422, 503),
 )
 async def delete_document(
     document_id: uuid.UUID, settings: SettingsDep, tenant: TenantDep, pool: PoolDep
 ) -> Response:
     """Delete the document, every version of its object, its chunks and vectors."""
-    await service.remove_document(pool=pool, settings=settings, tenant_id=tenant,
-                                  document_id=document_id)
+    await service.remove_document(
+        pool=pool, settings=settings, tenant_id=tenant, document_id=document_id
+    )
     return Response(status_code=204)
 
 
 @router.post(
-    "/v1/documents/{document_id}/reprocess", status_code=202, response_model=Document,
-    tags=["documents"], responses=problem_responses(401, 404, 409, 422, 503),
+    "/v1/documents/{document_id}/reprocess",
+    status_code=202,
+    response_model=Document,
+    tags=["documents"],
+    responses=problem_responses(401, 404, 409, 422, 503),
 )
 async def reprocess_document(
     document_id: uuid.UUID, settings: SettingsDep, tenant: TenantDep, pool: PoolDep
 ) -> Document:
     """Queue the document for processing again (not while awaiting upload or processing)."""
-    return await service.reprocess_document(pool=pool, settings=settings, tenant_id=tenant,
-                                            document_id=document_id)
+    return await service.reprocess_document(
+        pool=pool, settings=settings, tenant_id=tenant, document_id=document_id
+    )

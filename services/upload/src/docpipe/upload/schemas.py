@@ -21,8 +21,10 @@ __all__ = [
 
 
 class UploadedDocument(Document):
-    duplicate: bool = Field(description="true: these bytes were already uploaded by this"
-                            " tenant; this is the existing document and nothing new is stored")
+    duplicate: bool = Field(
+        description="true: these bytes were already uploaded by this"
+        " tenant; this is the existing document and nothing new is stored"
+    )
 
 
 class UploadedDocuments(BaseModel):
@@ -33,8 +35,9 @@ class PresignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(min_length=1, max_length=4096)
-    content_type: str = Field(min_length=1, max_length=255,
-                              examples=["application/pdf", "text/plain", "text/markdown"])
+    content_type: str = Field(
+        min_length=1, max_length=255, examples=["application/pdf", "text/plain", "text/markdown"]
+    )
     size_bytes: int = Field(gt=0, description="exact size of the file to upload")
 
 
@@ -52,8 +55,9 @@ class PresignResponse(BaseModel):
 
 class DocumentPage(BaseModel):
     documents: list[Document]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null"
-                                    " on the last page")
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null on the last page"
+    )
 
 
 class Health(BaseModel):

@@ -76,18 +76,35 @@ def prepare_files(files: list[IncomingFile]) -> list[PreparedFile]:
     for incoming in files:
         filename = sanitize_filename(incoming.filename)
         content_type = check_content(incoming.data, filename=filename)
-        prepared.append(PreparedFile(filename=filename, content_type=content_type,
-                                     data=incoming.data,
-                                     sha256=hashlib.sha256(incoming.data).hexdigest()))
+        prepared.append(
+            PreparedFile(
+                filename=filename,
+                content_type=content_type,
+                data=incoming.data,
+                sha256=hashlib.sha256(incoming.data).hexdigest(),
+            )
+        )
     return prepared
 
 
-async def _insert_or_find(conn: asyncpg.Connection, *, tenant_id: str, file: PreparedFile,
-                          document_id: uuid.UUID, key: str) -> StoredUpload | None:
+async def _insert_or_find(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    file: PreparedFile,
+    document_id: uuid.UUID,
+    key: str,
+) -> StoredUpload | None:
     document = await rows.insert_document(
-        conn, document_id=document_id, tenant_id=tenant_id, filename=file.filename,
-        content_type=file.content_type, size_bytes=len(file.data), sha256=file.sha256,
-        storage_key=key, status="queued",
+        conn,
+        document_id=document_id,
+        tenant_id=tenant_id,
+        filename=file.filename,
+        content_type=file.content_type,
+        size_bytes=len(file.data),
+        sha256=file.sha256,
+        storage_key=key,
+        status="queued",
     )
     if document is not None:
         return StoredUpload(document=document, duplicate=False)
@@ -95,28 +112,35 @@ async def _insert_or_find(conn: asyncpg.Connection, *, tenant_id: str, file: Pre
     return StoredUpload(document=existing, duplicate=True) if existing is not None else None
 
 
-async def store_file(*, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str,
-                     file: PreparedFile) -> StoredUpload:
+async def store_file(
+    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, file: PreparedFile
+) -> StoredUpload:
     """A new queued document and its object, or the tenant's existing one (duplicate)."""
     document_id = uuid.uuid4()
-    key = document_key(uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id,
-                       document_id=document_id)
+    key = document_key(
+        uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
+    )
     stored = None
     for _ in range(3):  # the conflicting row can vanish (deleted) between the two statements
         async with tenant_transaction(pool, tenant_id) as conn:
-            stored = await _insert_or_find(conn, tenant_id=tenant_id, file=file,
-                                           document_id=document_id, key=key)
+            stored = await _insert_or_find(
+                conn, tenant_id=tenant_id, file=file, document_id=document_id, key=key
+            )
         if stored is not None:
             break
     if stored is None:
         raise StorageUnavailable("the document changed concurrently; retry the upload")
     if stored.duplicate:
         return stored
-    metadata = object_metadata(document_id=document_id, tenant_id=tenant_id,
-                               filename=file.filename)
+    metadata = object_metadata(document_id=document_id, tenant_id=tenant_id, filename=file.filename)
     try:
-        await put_object(settings=settings, key=key, data=file.data,
-                         content_type=file.content_type, metadata=metadata)
+        await put_object(
+            settings=settings,
+            key=key,
+            data=file.data,
+            content_type=file.content_type,
+            metadata=metadata,
+        )
     except _AWS_ERRORS as exc:
         async with tenant_transaction(pool, tenant_id) as conn:
             await rows.delete_document(conn, document_id=document_id)
@@ -125,8 +149,13 @@ async def store_file(*, pool: asyncpg.Pool, settings: UploadSettings, tenant_id:
 
 
 async def create_presigned_upload(
-    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, filename: str,
-    content_type: str, size_bytes: int,
+    *,
+    pool: asyncpg.Pool,
+    settings: UploadSettings,
+    tenant_id: str,
+    filename: str,
+    content_type: str,
+    size_bytes: int,
 ) -> tuple[Document, PresignedPost]:
     """An ``awaiting_upload`` document and a POST form for exactly its key and size."""
     if size_bytes > settings.max_upload_bytes:
@@ -134,29 +163,38 @@ async def create_presigned_upload(
     clean_name = sanitize_filename(filename)
     declared_type = check_declared_type(content_type)
     document_id = uuid.uuid4()
-    key = document_key(uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id,
-                       document_id=document_id)
+    key = document_key(
+        uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
+    )
     try:  # signing is local: do it first, so a failure leaves no row behind
         post = await presigned_post(
-            settings=settings, key=key, max_bytes=size_bytes,
-            metadata=object_metadata(document_id=document_id, tenant_id=tenant_id,
-                                     filename=clean_name),
+            settings=settings,
+            key=key,
+            max_bytes=size_bytes,
+            metadata=object_metadata(
+                document_id=document_id, tenant_id=tenant_id, filename=clean_name
+            ),
             expires_in=settings.presign_expires_seconds,
         )
     except _AWS_ERRORS as exc:
         raise StorageUnavailable("could not sign the upload; retry later") from exc
     async with tenant_transaction(pool, tenant_id) as conn:
         document = await rows.insert_document(
-            conn, document_id=document_id, tenant_id=tenant_id, filename=clean_name,
-            content_type=declared_type, size_bytes=size_bytes, sha256=None, storage_key=key,
+            conn,
+            document_id=document_id,
+            tenant_id=tenant_id,
+            filename=clean_name,
+            content_type=declared_type,
+            size_bytes=size_bytes,
+            sha256=None,
+            storage_key=key,
             status="awaiting_upload",
         )
     assert document is not None  # no sha256, so no duplicate conflict
     return document, post
 
 
-async def get_document(*, pool: asyncpg.Pool, tenant_id: str,
-                       document_id: uuid.UUID) -> Document:
+async def get_document(*, pool: asyncpg.Pool, tenant_id: str, document_id: uuid.UUID) -> Document:
     async with tenant_transaction(pool, tenant_id, readonly=True) as conn:
         document = await rows.get_document(conn, document_id=document_id)
     if document is None:
@@ -164,8 +202,9 @@ async def get_document(*, pool: asyncpg.Pool, tenant_id: str,
     return document
 
 
-async def list_page(*, pool: asyncpg.Pool, tenant_id: str, limit: int, status: str | None,
-                    cursor: str | None) -> tuple[list[Document], str | None]:
+async def list_page(
+    *, pool: asyncpg.Pool, tenant_id: str, limit: int, status: str | None, cursor: str | None
+) -> tuple[list[Document], str | None]:
     """One page, newest first, and the cursor of the next page (None on the last)."""
     after = decode_cursor(cursor) if cursor else None
     async with tenant_transaction(pool, tenant_id, readonly=True) as conn:
@@ -174,8 +213,9 @@ async def list_page(*, pool: asyncpg.Pool, tenant_id: str, limit: int, status: s
     return page, (encode_cursor(page[-1]) if len(found) > limit else None)
 
 
-async def remove_document(*, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str,
-                          document_id: uuid.UUID) -> None:
+async def remove_document(
+    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, document_id: uuid.UUID
+) -> None:
     """Delete every object version, then the row, its chunks and orphaned cache entries.
 
     The row stays locked while S3 is emptied; if S3 fails the transaction rolls back and
@@ -201,8 +241,9 @@ async def _current_object(settings: UploadSettings, key: str) -> ObjectInfo:
         raise StorageUnavailable("the document store is unavailable; retry later") from exc
 
 
-async def reprocess_document(*, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str,
-                             document_id: uuid.UUID) -> Document:
+async def reprocess_document(
+    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, document_id: uuid.UUID
+) -> Document:
     """Queue the document again by sending its S3 notification to the ingest queue."""
     async with tenant_transaction(pool, tenant_id) as conn:
         locked = await rows.lock_document(conn, document_id=document_id)
