@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe.common.db import tenant_transaction
 from docpipe.common.documents import Document, object_metadata
+from docpipe.common.ingest import enqueue_document
 from docpipe.common.keys import document_key
 from docpipe.common.storage import (
     ObjectInfo,
@@ -29,7 +30,6 @@ from docpipe.common.storage import (
 )
 from docpipe.upload import documents as rows
 from docpipe.upload.config import UploadSettings
-from docpipe.upload.events import send_reprocess_event
 from docpipe.upload.exceptions import (
     DocumentNotFound,
     FileTooLarge,
@@ -255,7 +255,15 @@ async def reprocess_document(
         document = await rows.requeue_document(conn, document_id=document_id)
     assert document is not None  # the row was locked and its status checked
     try:  # after commit: the processor must see 'queued' and no processed_version
-        await send_reprocess_event(settings=settings, obj=obj)
+        await enqueue_document(
+            settings=settings,
+            queue_url=settings.ingest_queue_url,
+            key=obj.key,
+            size=obj.size,
+            version_id=obj.version_id,
+            etag=obj.etag,
+            sender="docpipe-upload",
+        )
     except _AWS_ERRORS as exc:
         async with tenant_transaction(pool, tenant_id) as conn:
             await rows.restore_document(conn, previous=locked)
