@@ -6,9 +6,6 @@ processing identical chunk text again must cost none (content-hash cache).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -16,14 +13,14 @@ import boto3
 import pytest
 
 from docpipe.common.db import close_pool
-from docpipe.common.keys import document_key
 from docpipe.common.migrations import apply_migrations
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.processor.chunking import chunk_pages
 from docpipe.processor.extraction import PageText
 from tests.support.bedrock_server import BedrockServer
-from tests.support.events import s3_record, sqs_event
+from tests.support.documents import put_document
+from tests.support.events import sqs_event
 
 COHERE_V4 = "cohere.embed-v4:0"
 DIMENSIONS = 1024  # the production default; Cohere v4 offers 256/512/1024/1536
@@ -91,20 +88,18 @@ async def test_thousand_chunks_cost_at_most_eleven_cohere_calls_and_zero_on_repe
     assert expected_chunks >= 1000
     data = text.encode()
     admin = await asyncpg.connect(cohere_db)
-    doc_id = uuid.uuid4()
-    key = document_key(uploads_prefix="uploads/", tenant_id=tenant, document_id=doc_id)
-    await admin.execute(
-        "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
-        " storage_key, status) values ($1, $2, 'big.txt', 'text/plain', $3, $4, $5, 'queued')",
-        doc_id,
-        tenant,
-        len(data),
-        hashlib.sha256(data).hexdigest(),
-        key,
-    )
     s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="ap-northeast-1")
-    version = s3.put_object(Bucket=aws.bucket, Key=key, Body=data)["VersionId"]
-    event = sqs_event({"Records": [s3_record(bucket=aws.bucket, key=key, version_id=version)]})
+    doc = await put_document(
+        admin,
+        s3,
+        aws.bucket,
+        tenant=tenant,
+        data=data,
+        filename="big.txt",
+        content_type="text/plain",
+    )
+    doc_id = doc.id
+    event = sqs_event(doc.body(aws.bucket))
     bedrock.reset()
 
     assert await processor.handle_event(event) == {"batchItemFailures": []}
@@ -127,4 +122,3 @@ async def test_thousand_chunks_cost_at_most_eleven_cohere_calls_and_zero_on_repe
     assert bedrock.calls(COHERE_V4, ok=True) == calls
     assert await admin.fetchval("select status from documents where id = $1", doc_id) == "completed"
     await admin.close()
-    assert os.environ["EMBEDDING_PROVIDER"] == "bedrock"

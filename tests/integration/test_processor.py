@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import uuid
 from typing import Any
 
@@ -12,9 +10,9 @@ import asyncpg
 import pymupdf
 import pytest
 
-from docpipe.common.keys import document_key
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
+from tests.support.documents import put_document
 from tests.support.events import S3_TEST_EVENT, s3_record, sqs_event
 
 
@@ -47,22 +45,17 @@ async def _put_document(
     """A document row as the upload service leaves it, and its object (notifications off)."""
     import boto3
 
-    doc_id = uuid.uuid4()
-    key = document_key(uploads_prefix="uploads/", tenant_id=tenant, document_id=doc_id)
-    await admin.execute(
-        "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
-        " storage_key, status) values ($1, $2, $3, $4, $5, $6, $7, 'queued')",
-        doc_id,
-        tenant,
-        filename,
-        content_type,
-        len(data),
-        hashlib.sha256(data).hexdigest(),
-        key,
-    )
     s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="ap-northeast-1")
-    version = s3.put_object(Bucket=aws.bucket, Key=key, Body=data)["VersionId"]
-    return doc_id, key, version
+    doc = await put_document(
+        admin,
+        s3,
+        aws.bucket,
+        tenant=tenant,
+        data=data,
+        filename=filename,
+        content_type=content_type,
+    )
+    return doc.id, doc.key, doc.version
 
 
 async def _doc(admin: asyncpg.Connection, doc_id: uuid.UUID) -> dict[str, Any]:
@@ -193,6 +186,5 @@ async def test_plain_s3_event_and_url_encoded_keys(
         content_type="text/plain",
     )
     event = {"Records": [s3_record(bucket=aws.bucket, key=key, version_id=version)]}
-    assert json.dumps(event)  # serialisable like a real event
     assert await processor.handle_event(event) == {"batchItemFailures": []}
     assert (await _doc(admin_conn, doc_id))["status"] == "completed"

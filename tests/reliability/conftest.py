@@ -7,10 +7,8 @@ notifications its uploads produce, the receive counts and the DLQ belong to it a
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -18,28 +16,14 @@ import boto3
 import pytest
 
 from docpipe.common.db import close_pool
-from docpipe.common.keys import document_key
 from docpipe.common.migrations import apply_migrations
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres, provision_aws
 from docpipe.processor import handler as processor
 from tests.support.bedrock_server import BedrockServer, Fault
-from tests.support.events import s3_record, sqs_event
+from tests.support.documents import StoredDoc
+from tests.support.events import sqs_event
 
 REGION = "ap-northeast-1"
-
-
-@dataclass(frozen=True)
-class StoredDoc:
-    id: uuid.UUID
-    key: str
-    version: str
-    tenant: str
-
-    def record(self, bucket: str) -> dict[str, Any]:
-        return s3_record(bucket=bucket, key=self.key, version_id=self.version)
-
-    def body(self, bucket: str) -> dict[str, Any]:
-        return {"Records": [self.record(bucket)]}
 
 
 @pytest.fixture(scope="session")
@@ -91,39 +75,6 @@ def reload(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the processor read its settings again (the pool and clients are kept)."""
     monkeypatch.setattr(processor, "_settings", None)
     monkeypatch.setattr(processor, "_embedder", None)
-
-
-async def put_document(
-    admin: asyncpg.Connection,
-    s3: Any,
-    bucket: str,
-    *,
-    tenant: str,
-    data: bytes,
-    filename: str = "doc.bin",
-    status: str = "queued",
-) -> StoredDoc:
-    """A document row and its object, as the upload service leaves them.
-
-    ``status='awaiting_upload'`` is the presigned flow: any bytes can arrive that way
-    (S3 checks only the size), with no hash known yet.
-    """
-    doc_id = uuid.uuid4()
-    key = document_key(uploads_prefix="uploads/", tenant_id=tenant, document_id=doc_id)
-    sha256 = hashlib.sha256(data).hexdigest() if status == "queued" else None
-    await admin.execute(
-        "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
-        " storage_key, status) values ($1, $2, $3, 'application/pdf', $4, $5, $6, $7)",
-        doc_id,
-        tenant,
-        filename[:255],
-        len(data),
-        sha256,
-        key,
-        status,
-    )
-    version = s3.put_object(Bucket=bucket, Key=key, Body=data)["VersionId"]
-    return StoredDoc(id=doc_id, key=key, version=version, tenant=tenant)
 
 
 def batch(bucket: str, docs: list[StoredDoc], *, receive_count: int = 1) -> dict[str, Any]:

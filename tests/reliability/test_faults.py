@@ -23,16 +23,15 @@ from docpipe.processor.extraction import PageText
 from tests.reliability.conftest import (
     COHERE_V4,
     ScheduledBedrock,
-    StoredDoc,
     batch,
     doc_row,
     drain,
     failed_ids,
     good_text,
-    put_document,
     reload,
 )
 from tests.support.bedrock_server import SERVER_ERROR, THROTTLE, UNAVAILABLE
+from tests.support.documents import StoredDoc, put_document
 from tests.support.events import S3_TEST_EVENT, s3_record, sqs_event
 from tests.support.invariants import assert_nothing_lost
 from tests.support.pump import pump_queue

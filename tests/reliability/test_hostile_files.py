@@ -20,14 +20,8 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources
 from docpipe.processor import handler as processor
-from tests.reliability.conftest import (
-    StoredDoc,
-    batch,
-    failed_ids,
-    good_text,
-    put_document,
-    reload,
-)
+from tests.reliability.conftest import batch, failed_ids, good_text, reload
+from tests.support.documents import StoredDoc, put_document
 from tests.support.hostile_files import HostileFile, fast_sample, hostile_files
 from tests.support.invariants import assert_nothing_lost
 

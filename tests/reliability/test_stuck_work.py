@@ -25,9 +25,9 @@ from tests.reliability.conftest import (
     drain,
     failed_ids,
     good_text,
-    put_document,
     reload,
 )
+from tests.support.documents import put_document
 from tests.support.events import S3_TEST_EVENT, sqs_event
 from tests.support.invariants import assert_nothing_lost
 from tests.support.pump import pump_queue
