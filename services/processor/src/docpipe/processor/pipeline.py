@@ -94,7 +94,16 @@ async def process_object(
             report.status = claim.outcome.value
             _summary(report, started)
             return report
-        ctx = _Run(settings, pool, embedder, key.tenant_id, key.document_id, claim.token, report)
+        ctx = _Run(
+            settings,
+            pool,
+            embedder,
+            key.tenant_id,
+            key.document_id,
+            claim.token,
+            report,
+            version=created.version,
+        )
         try:
             await ctx.run(created)
         except PermanentFailure as exc:
@@ -105,18 +114,18 @@ async def process_object(
                 document_id=key.document_id,
                 token=claim.token,
                 reason=str(exc),
-                version=created.version,
+                version=ctx.version,
             )
         except Exception as exc:
             report.status, report.reason = "retry", f"{type(exc).__name__}: {exc}"
-            await _after_transient(ctx, created, exc)
+            await _after_transient(ctx, exc)
             _summary(report, started)
             raise RetryLater(report.reason) from exc
         _summary(report, started)
         return report
 
 
-async def _after_transient(ctx: _Run, created: ObjectCreated, exc: Exception) -> None:
+async def _after_transient(ctx: _Run, exc: Exception) -> None:
     reason = f"{type(exc).__name__}: {exc}"
     try:
         if ctx.report.attempt >= ctx.settings.max_attempts:
@@ -126,7 +135,7 @@ async def _after_transient(ctx: _Run, created: ObjectCreated, exc: Exception) ->
                 tenant_id=ctx.tenant_id,
                 document_id=ctx.document_id,
                 token=ctx.token,
-                version=created.version,
+                version=ctx.version,
                 reason=f"processing failed after {ctx.report.attempt} attempts: {reason}",
             )
         else:
@@ -157,9 +166,12 @@ class _Run:
     document_id: Any
     token: Any
     report: Report
+    #: The object version this run processes: the event's until the download names the
+    #: key's latest one. Recorded on the document whether it ends completed or failed.
+    version: str | None
 
     async def run(self, created: ObjectCreated) -> None:
-        data, version = await self._download(created)
+        data = await self._download(created)
         sha256 = hashlib.sha256(data).hexdigest()
         t = time.perf_counter()
         limits = ExtractionLimits(
@@ -193,7 +205,7 @@ class _Run:
             tenant_id=self.tenant_id,
             document_id=self.document_id,
             token=self.token,
-            version=version,
+            version=self.version,
             sha256=sha256,
             size_bytes=len(data),
             page_count=extracted.page_count,
@@ -214,7 +226,7 @@ class _Run:
         self.report.status = "completed" if refused is None else "failed"
         self.report.reason = refused
 
-    async def _download(self, created: ObjectCreated) -> tuple[bytes, str | None]:
+    async def _download(self, created: ObjectCreated) -> bytes:
         """The key's latest version and its id, whichever version the event announced.
 
         Events may arrive out of order (a presigned form posted twice makes two versions):
@@ -233,7 +245,8 @@ class _Run:
             raise PermanentFailure(f"the document is too large: {exc}") from exc
         self.report.timed("download", t)
         self.report.bytes = len(data)
-        return data, info.version_id or info.etag or created.version
+        self.version = info.version_id or info.etag or created.version
+        return data
 
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """Embeddings by content hash: cached ones reused, the rest embedded in groups."""
