@@ -6,16 +6,18 @@ configuration, and the authentication dependency that yields the caller's tenant
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docpipe.common.auth import AuthError, Principal, authenticate
 from docpipe.common.logging import bind, get_logger, new_trace_id
@@ -45,6 +47,7 @@ _TITLES = {
     503: "Service Unavailable",
 }
 _log = get_logger("docpipe.web")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class ProblemError(Exception):
@@ -117,25 +120,7 @@ def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
         _log.exception("unhandled error")
         return problem_response(500, "an internal error occurred; it has been logged")
 
-    @app.middleware("http")
-    async def _trace(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        trace_id = request.headers.get("x-request-id") or new_trace_id()
-        started = time.perf_counter()
-        with bind(trace_id=trace_id):
-            response = await call_next(request)
-            _log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-        response.headers["x-trace-id"] = trace_id
-        return response
+    app.add_middleware(TraceMiddleware)
 
     if cors_origins:
         app.add_middleware(
@@ -146,6 +131,48 @@ def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
             expose_headers=["X-Trace-Id"],
             max_age=600,
         )
+
+
+class TraceMiddleware:
+    """A trace id per request, on every log record and echoed as ``X-Trace-Id``.
+
+    Taken from ``X-Request-Id`` when the caller sends a sane one, else new. One access log
+    line per request. Plain ASGI rather than ``@app.middleware("http")``: Starlette's
+    BaseHTTPMiddleware adds a task and a response stream to every request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        trace_id = offered if _REQUEST_ID.fullmatch(offered) else new_trace_id()
+        started, status = time.perf_counter(), 500
+
+        async def send_traced(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), (b"x-trace-id", trace_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        with bind(trace_id=trace_id):
+            try:
+                await self.app(scope, receive, send_traced)
+            finally:
+                _log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
 
 
 def principal_from_request(request: Request, settings: CommonSettings) -> Principal:
