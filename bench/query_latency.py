@@ -1,9 +1,12 @@
 """Query latency at scale: ``POST /v1/search`` per mode at 10k and 100k chunks.
 
 - Data: synthetic but realistic chunks (recombined MS MARCO sentences, 600-1,200
-  characters, 50 per document, one tenant), embedded with the ``local`` embedder (384-d),
-  bulk-loaded with COPY into a private pgserver database; the HNSW and GIN indexes are
-  (re)built after each load, as for any bulk load.
+  characters, 50 per document, one tenant), embedded with ``--embedder`` (384-d): ``local``
+  (feature hashing, the default: seconds for 100k chunks, but near-random vectors) or
+  ``minilm`` (all-MiniLM-L6-v2, real semantic vectors: about an hour for 100k chunks on
+  2 cores, cached in .local/bench-cache by bench._vectors), bulk-loaded with COPY into a
+  private pgserver database; the HNSW and GIN indexes are (re)built after each load, as
+  for any bulk load. The service embeds queries with the same embedder.
 - Service: the query app under uvicorn in its own process (one worker), called by an
   httpx async client keeping ``--concurrency`` requests in flight; ``--requests`` per mode
   after a warm-up pass that also fills the service's query-embedding cache, so the
@@ -11,10 +14,14 @@
 - SQL: the same legs run directly (the service's own data functions, which issue the SQL,
   inside a tenant transaction on an asyncpg pool) at the same concurrency: the ratio of
   the two is the service's overhead (HTTP, validation, auth, pool, JSON).
-- Recall@10 of the HNSW index at the service's ``ef_search`` (and a few others) against
-  exact search.
+- Recall@10 of the HNSW index against exact search, at the service's ``ef_search`` and a
+  sweep wide enough to find the smallest one reaching the 0.95 target, for two query sets
+  (search queries, held-out chunk-like passages), with the SQL p50 at each ``ef_search``.
+  ``--recall-only`` loads and measures recall without the latency part, and writes
+  bench/results/vector_recall_<embedder>.json instead of query_latency.json (a full run
+  with another embedder than ``local`` writes query_latency_<embedder>.json).
 
-    uv run python -m bench.query_latency [--quick]
+    uv run python -m bench.query_latency [--quick] [--embedder minilm] [--recall-only]
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from bench._stack import (
     use_compiled_bytecode,
     warm_bytecode,
 )
+from bench._vectors import EMBEDDERS, EmbeddingSource, service_env
 
 __all__ = ["main"]
 
@@ -60,7 +68,8 @@ TARGETS = {"hybrid_p95_ms_100k": 50.0, "p50_growth": 2.0, "overhead": 1.5, "reca
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP_BUDGET_S = 15.0
 REQUEST_TIMEOUT_S = 60.0
-EF_SWEEP = (40, 100, 200, 400, 800)
+# hnsw.ef_search values for recall (10 = top_k, the least the service uses; 1000 = pgvector's max)
+EF_SWEEP = (10, 20, 40, 64, 100, 150, 200, 400, 800, 1000)
 
 
 # -------------------------------------------------------------------------------- loading
@@ -89,19 +98,23 @@ async def _build_indexes(conn: Any) -> dict[str, float]:
 
 
 async def load_chunks(
-    admin: Any, *, start: int, stop: int, batch: int = 10_000
+    admin: Any, *, start: int, stop: int, source: EmbeddingSource, batch: int = 10_000
 ) -> dict[str, float]:
-    """Chunks ``start``..``stop`` (and their documents), COPY + INSERT…SELECT per batch."""
-    from docpipe.common.embeddings.local import LocalHashEmbedder
+    """Chunks ``start``..``stop`` (and their documents), COPY + INSERT…SELECT per batch.
+
+    ``embed_s`` is the wall time of the embedding step, cache reads included (see
+    ``source.facts()`` for the computed throughput).
+    """
     from docpipe.common.keywords import keyword_text, tsvector_sql
 
-    embedder = LocalHashEmbedder(dimensions=DIMENSIONS)
     embed_s = copy_s = 0.0
     for lo in range(start, stop, batch):
         hi = min(stop, lo + batch)
         texts = list(chunk_texts(hi - lo, seed=lo))
         t = time.perf_counter()
-        vectors = await embedder.embed(texts, input_type="search_document")
+        vectors = await source.embed(
+            texts, input_type="search_document", label=f"chunks {lo:,}-{hi:,}"
+        )
         embed_s += time.perf_counter() - t
         t = time.perf_counter()
         docs = {n // CHUNKS_PER_DOCUMENT for n in range(lo, hi)}
@@ -175,12 +188,13 @@ async def load_chunks(
 # ------------------------------------------------------------------------------- service
 
 
-def _start_service(stack: Stack, dsn: str, port: int) -> subprocess.Popen[bytes]:
+def _start_service(
+    stack: Stack, dsn: str, port: int, *, embedder: str = "local"
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
-        "EMBEDDING_PROVIDER": "local",
-        "EMBEDDING_DIMENSIONS": str(DIMENSIONS),
+        **service_env(embedder, DIMENSIONS),  # queries embedded as the chunks were
         "AUTH_MODE": "none",
         "LOG_LEVEL": "WARNING",
     }
@@ -392,6 +406,7 @@ async def recall_at_10(
         rows.append(
             {
                 "ef_search": ef,
+                "queries": len(found),
                 "recall_at_10": statistics.fmean(found),
                 "min_recall": min(found),
                 "sql_p50_ms": statistics.median(times) * 1000,
@@ -400,18 +415,80 @@ async def recall_at_10(
     return rows
 
 
-async def query_embedding_cost(qs: list[str]) -> dict[str, float]:
-    from docpipe.common.embeddings.local import LocalHashEmbedder
+async def measure_recall(
+    admin: Any,
+    source: EmbeddingSource,
+    vectors: list[list[float]],
+    *,
+    ef_values: list[int],
+    count: int,
+) -> list[dict[str, Any]]:
+    """Recall rows for two query sets: the search queries (``vectors``; short, so sparse
+    vectors with the local embedder) and held-out chunk-like passages (in-distribution, the
+    usual ANN-benchmark practice), both embedded by ``source``."""
+    passages = list(chunk_texts(count, seed=10**9))
+    held_out = await source.embed(passages, input_type="search_query", label="held-out passages")
+    rows: list[dict[str, Any]] = []
+    for query_set, query_vectors in (
+        ("search queries", vectors[:count]),
+        ("held-out passages", held_out),
+    ):
+        t = time.perf_counter()
+        rows += [
+            {"query_set": query_set, **row}
+            for row in await recall_at_10(admin, query_vectors, ef_values)
+        ]
+        print(f"  recall, {query_set}: {time.perf_counter() - t:.0f} s", flush=True)
+    return rows
 
-    embedder = LocalHashEmbedder(dimensions=DIMENSIONS)
+
+async def _check_service_embedder(
+    port: int, query: str, vector: list[float], admin: Any
+) -> dict[str, Any]:
+    """Fail unless the service embeds queries as the bench does.
+
+    Its vector-mode scores are cosine similarities to its own query vector: they must equal
+    the similarities of the bench's vector for ``query`` to the chunks returned. The first
+    request also loads the service's model (seconds with MiniLM), outside the measurements.
+    """
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        r = await client.post(
+            "/v1/search", json={"query": query, "mode": "vector", "top_k": 10}, timeout=180
+        )
+    if r.status_code != 200:
+        raise RuntimeError(f"service check: HTTP {r.status_code}: {r.text[:500]}")
+    hits = r.json()["results"]
+    if not hits:
+        raise RuntimeError("service check: a vector search returned no chunks")
+    rows = await admin.fetch(
+        "select id, 1 - (embedding <=> $1) as similarity from chunks where id = any($2::uuid[])",
+        np.asarray(vector, dtype=np.float32),
+        [uuid.UUID(h["chunk_id"]) for h in hits],
+    )
+    expected = {row["id"]: row["similarity"] for row in rows}
+    worst = max(abs(h["score"] - expected[uuid.UUID(h["chunk_id"])]) for h in hits)
+    if worst > 1e-3:
+        raise RuntimeError(
+            f"the service's query vectors differ from the bench's (score off by {worst:.3f}):"
+            " is its EMBEDDING_PROVIDER the bench's embedder?"
+        )
+    return {"query": query, "hits": len(hits), "max_score_difference": worst}
+
+
+async def query_embedding_cost(qs: list[str], source: EmbeddingSource) -> dict[str, float]:
+    """One query at a time, as the service embeds them (model already loaded, no cache)."""
+    embedder = source.embedder()
+    await embedder.embed(qs[:1], input_type="search_query")
     times = []
     for q in qs:
         t = time.perf_counter()
         await embedder.embed([q], input_type="search_query")
         times.append((time.perf_counter() - t) * 1000)
     return {
-        "local_query_embedding_p50_ms": statistics.median(times),
-        "local_query_embedding_p95_ms": percentiles(times)["p95"],
+        f"{source.name}_query_embedding_p50_ms": statistics.median(times),
+        f"{source.name}_query_embedding_p95_ms": percentiles(times)["p95"],
     }
 
 
@@ -426,14 +503,22 @@ async def _measure_size(
     args: argparse.Namespace,
     qs: list[str],
     vectors: list[list[float]],
+    source: EmbeddingSource,
 ) -> dict[str, Any]:
+    from bench._conditions import _git_commit
     from docpipe.devstack.embedded import free_port
     from docpipe.query.config import QuerySettings
 
     ef_search = QuerySettings(database_url=dsn).ef_search
+    efs = sorted({ef_search, *EF_SWEEP})
+    if args.recall_only:
+        recall_only = {"chunks": size, "ef_search": ef_search, "code_at_start": _git_commit()}
+        recall_only["recall"] = await measure_recall(
+            admin, source, vectors, ef_values=efs, count=args.recall_queries
+        )
+        return recall_only
     port = free_port()
-    proc = _start_service(stack, dsn, port)
-    from bench._conditions import _git_commit
+    proc = _start_service(stack, dsn, port, embedder=source.name)
 
     result: dict[str, Any] = {
         "chunks": size,
@@ -442,6 +527,9 @@ async def _measure_size(
         "code_at_start": _git_commit(),
     }
     try:
+        result["service_embedder_check"] = await _check_service_embedder(
+            port, qs[0], vectors[0], admin
+        )
         for mode in MODES:
             service = await service_latency(
                 port,
@@ -476,20 +564,9 @@ async def _measure_size(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    efs = sorted({ef_search, *EF_SWEEP})
-    # Two query sets: the search queries (short: sparse vectors with the local embedder), and
-    # held-out chunk-like passages (in-distribution, the usual ANN-benchmark practice).
-    passages = list(chunk_texts(args.recall_queries, seed=10**9))
-    from docpipe.common.embeddings.local import LocalHashEmbedder
-
-    like = await LocalHashEmbedder(dimensions=DIMENSIONS).embed(passages, input_type="search_query")
-    result["recall"] = await recall_at_10(admin, vectors[: args.recall_queries], efs)
-    for row in result["recall"]:
-        row["query_set"] = "search queries"
-    in_dist = await recall_at_10(admin, like, efs)
-    for row in in_dist:
-        row["query_set"] = "held-out passages"
-    result["recall"] += in_dist
+    result["recall"] = await measure_recall(
+        admin, source, vectors, ef_values=efs, count=args.recall_queries
+    )
     return result
 
 
@@ -497,21 +574,22 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     import asyncpg
     from pgvector.asyncpg import register_vector
 
-    from docpipe.common.embeddings.local import LocalHashEmbedder
-
     dsn = await create_database(stack, database="query", dimensions=DIMENSIONS)
     admin = await asyncpg.connect(stack.pg.dsn(database="query"))
     await register_vector(admin)
+    source = EmbeddingSource(args.embedder, DIMENSIONS)
     qs = queries(args.queries, seed=3)
-    vectors = await LocalHashEmbedder(dimensions=DIMENSIONS).embed(qs, input_type="search_query")
-    sizes = [2_000, 20_000] if args.quick else [10_000, 100_000]
-    results: dict[str, Any] = {"sizes": [], "load": []}
+    vectors = await source.embed(qs, input_type="search_query", label="search queries")
+    results: dict[str, Any] = {"embedder": args.embedder, "sizes": [], "load": []}
+    results["pgvector"] = await admin.fetchval(
+        "select extversion from pg_extension where extname = 'vector'"
+    )
     loaded = 0
     try:
-        for size in sizes:
+        for size in args.sizes:
             await _drop_indexes(admin)
             t = time.perf_counter()
-            load = await load_chunks(admin, start=loaded, stop=size)
+            load = await load_chunks(admin, start=loaded, stop=size, source=source)
             load.update(await _build_indexes(admin))
             load["total_s"] = time.perf_counter() - t
             load["chunks"] = size
@@ -522,10 +600,14 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 f"(HNSW build {load['hnsw_build_s']:.0f} s)",
                 flush=True,
             )
-            results["sizes"].append(await _measure_size(stack, dsn, admin, size, args, qs, vectors))
+            results["sizes"].append(
+                await _measure_size(stack, dsn, admin, size, args, qs, vectors, source)
+            )
     finally:
         await admin.close()
-    results["query_embedding"] = await query_embedding_cost(qs)
+    if not args.recall_only:
+        results["query_embedding"] = await query_embedding_cost(qs, source)
+    results["embedding"] = source.facts()
     return results
 
 
@@ -553,38 +635,9 @@ def _report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         f" top_k={args.top_k}",
         rows,
     )
-    print_table(
-        "Vector recall@10 vs exact search (HNSW m=16, ef_construction=64)",
-        [{"chunks": s["chunks"], **r} for s in results["sizes"] for r in s["recall"]],
-    )
-    print_table(
-        "Loading (COPY + INSERT…SELECT, indexes built after)",
-        [
-            {
-                "chunks": x["chunks"],
-                "embed s": x["embed_s"],
-                "copy+insert s": x["copy_insert_s"],
-                "HNSW build s": x["hnsw_build_s"],
-                "GIN build s": x["gin_build_s"],
-                "total s": x["total_s"],
-            }
-            for x in results["load"]
-        ],
-    )
+    recall_target = _recall_report(results)
+    _print_loading(results)
     small, big = results["sizes"][0], results["sizes"][-1]
-    ef = big["ef_search"]
-    recall = {r["query_set"]: r["recall_at_10"] for r in big["recall"] if r["ef_search"] == ef}
-    enough = {
-        q: min(
-            (
-                r["ef_search"]
-                for r in big["recall"]
-                if r["query_set"] == q and r["recall_at_10"] >= TARGETS["recall"]
-            ),
-            default=None,
-        )
-        for q in recall
-    }
     hybrid_p95 = big["modes"]["hybrid"]["service"]["p95_ms"]
     growth = {
         m: big["modes"][m]["service"]["p50_ms"] / small["modes"][m]["service"]["p50_ms"]
@@ -609,19 +662,99 @@ def _report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             "measured": overhead,
             "met": all(o <= TARGETS["overhead"] for o in overhead.values()),
         },
-        "recall_at_10": {
-            "target": TARGETS["recall"],
-            "ef_search": ef,
-            "measured": recall,
-            "smallest_ef_search_meeting_it": enough,
-            "met": all(v >= TARGETS["recall"] for v in recall.values()),
-        },
+        **recall_target,
     }
 
 
-def main() -> None:
+def _recall_target(size: dict[str, Any]) -> dict[str, Any]:
+    """Recall at the service's ef_search, and the smallest swept ef_search reaching 0.95."""
+    ef = size["ef_search"]
+    rows = size["recall"]
+    recall = {r["query_set"]: r["recall_at_10"] for r in rows if r["ef_search"] == ef}
+    enough = {
+        q: min(
+            (
+                r["ef_search"]
+                for r in rows
+                if r["query_set"] == q and r["recall_at_10"] >= TARGETS["recall"]
+            ),
+            default=None,
+        )
+        for q in recall
+    }
+    return {
+        "target": TARGETS["recall"],
+        "ef_search": ef,
+        "measured": recall,
+        "smallest_ef_search_meeting_it": enough,
+        "met": all(v >= TARGETS["recall"] for v in recall.values()),
+    }
+
+
+def _recall_report(results: dict[str, Any]) -> dict[str, Any]:
+    """Prints the recall table; returns the recall targets (largest size, and by size)."""
+    print_table(
+        f"Vector recall@10 vs exact search (HNSW m=16, ef_construction=64),"
+        f" {results['embedder']} embeddings",
+        [{"chunks": s["chunks"], **r} for s in results["sizes"] for r in s["recall"]],
+    )
+    return {
+        "recall_at_10": _recall_target(results["sizes"][-1]),
+        "recall_at_10_by_size": {str(s["chunks"]): _recall_target(s) for s in results["sizes"]},
+    }
+
+
+def _print_loading(results: dict[str, Any]) -> None:
+    print_table(
+        "Loading (COPY + INSERT…SELECT, indexes built after)",
+        [
+            {
+                "chunks": x["chunks"],
+                "embed s": x["embed_s"],
+                "copy+insert s": x["copy_insert_s"],
+                "HNSW build s": x["hnsw_build_s"],
+                "GIN build s": x["gin_build_s"],
+                "total s": x["total_s"],
+            }
+            for x in results["load"]
+        ],
+    )
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+    if not sizes or sizes[0] < 1 or sizes != sorted(set(sizes)):
+        raise argparse.ArgumentTypeError(f"sizes must be positive and increasing: {text!r}")
+    return sizes
+
+
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--embedder",
+        choices=EMBEDDERS,
+        default="local",
+        help="local: feature hashing (seconds); minilm: all-MiniLM-L6-v2 (about an hour per"
+        " 100k chunks on 2 cores the first time, then cached in .local/bench-cache)",
+    )
+    parser.add_argument(
+        "--recall-only",
+        action="store_true",
+        help="load and measure recall only (no service or SQL latency); writes"
+        " bench/results/vector_recall_<embedder>.json",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        help="chunk counts, increasing, comma-separated (default 10000,100000; quick 2000,20000)",
+    )
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--queries", type=int, default=200)
@@ -631,26 +764,53 @@ def main() -> None:
         "--budget", type=float, default=45.0, help="seconds per (size, mode, path) measurement"
     )
     args = parser.parse_args()
-    bytecode = use_compiled_bytecode()
-    warm_bytecode("docpipe.query.main", "uvicorn")
     if args.quick:
         args.requests, args.queries, args.recall_queries, args.budget = 100, 50, 50, 20.0
+    if args.sizes is None:
+        args.sizes = [2_000, 20_000] if args.quick else [10_000, 100_000]
+    if not 1 <= args.recall_queries <= args.queries:
+        parser.error("--recall-queries must be between 1 and --queries")
+    return args
+
+
+def _result_name(args: argparse.Namespace) -> str:
+    if args.recall_only:
+        return f"vector_recall_{args.embedder}"
+    return "query_latency" if args.embedder == "local" else f"query_latency_{args.embedder}"
+
+
+def main() -> None:
+    args = _parse_args()
+    bytecode = use_compiled_bytecode()
+    warm_bytecode("docpipe.query.main", "uvicorn")
     started = time.perf_counter()
     with embedded_stack("query", aws=False) as stack:
         results = asyncio.run(run(stack, args))
-    targets = _report(results, args)
-    print(f"\nquery embedding (local embedder, measured apart): {results['query_embedding']}")
+    if args.recall_only:
+        targets = _recall_report(results)
+        _print_loading(results)
+    else:
+        targets = _report(results, args)
+        print(f"\nquery embedding ({args.embedder}, measured apart): {results['query_embedding']}")
+    print(f"\nembeddings: {json.dumps(results['embedding'])}")
     print("\nTargets:", json.dumps(targets, indent=2))
     facts = conditions(
         quick=args.quick,
+        embedder=args.embedder,
+        recall_only=args.recall_only,
+        sizes=args.sizes,
+        queries=args.queries,
+        recall_queries_per_set=args.recall_queries,
+        ef_sweep=list(EF_SWEEP),
+        hnsw={"m": 16, "ef_construction": 64, "pgvector": results["pgvector"]},
         bytecode=bytecode,
-        requests_per_mode=args.requests,
-        concurrency=args.concurrency,
+        requests_per_mode=None if args.recall_only else args.requests,
+        concurrency=None if args.recall_only else args.concurrency,
         top_k=args.top_k,
         bench_wall_s=round(time.perf_counter() - started),
     )
     print_conditions(facts)
-    write_results("query_latency", {**results, "targets": targets, "conditions": facts})
+    write_results(_result_name(args), {**results, "targets": targets, "conditions": facts})
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ BENCHES = [
     "bench._stack",
     "bench._worker",
     "bench._first_request",
+    "bench._vectors",
     "bench.ingestion",
     "bench.embedding_efficiency",
     "bench.db_writes",
