@@ -16,14 +16,14 @@ from docpipe.query.vector import VectorPlanner
 __all__ = ["AnswererDep", "RetrieverDep", "SettingsDep", "TenantDep"]
 
 
-def get_settings(request: Request) -> QuerySettings:
+async def get_settings(request: Request) -> QuerySettings:
     return cast(QuerySettings, request.app.state.settings)
 
 
 SettingsDep = Annotated[QuerySettings, Depends(get_settings)]
 
 
-def get_retriever(
+async def get_retriever(
     request: Request,
     settings: SettingsDep,
     pool: PoolDep,
@@ -46,7 +46,7 @@ def get_retriever(
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 
 
-def get_answerer(request: Request) -> Answerer:
+async def get_answerer(request: Request) -> Answerer:
     return cast(Answerer, request.app.state.answerer)
 
 

@@ -12,7 +12,7 @@ from docpipe.upload.config import UploadSettings
 __all__ = ["PoolDep", "PrincipalDep", "SettingsDep", "TenantDep"]
 
 
-def get_settings(request: Request) -> UploadSettings:
+async def get_settings(request: Request) -> UploadSettings:
     return cast(UploadSettings, request.app.state.settings)
 
 
