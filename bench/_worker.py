@@ -41,6 +41,15 @@ class _Summaries(logging.Handler):
 
 
 def _usage() -> dict[str, float]:
+    """CPU and peak memory of the worker and its children.
+
+    The extraction sandbox servers live as long as the worker, and ``RUSAGE_CHILDREN``
+    counts only exited children, so they are stopped first (with their forked
+    per-document children, whose times they have collected).
+    """
+    from docpipe.processor import sandbox
+
+    sandbox.shutdown()
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {

@@ -20,6 +20,7 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources
 from docpipe.processor import handler as processor
+from docpipe.processor import sandbox
 from tests.reliability.conftest import batch, failed_ids, good_text, reload
 from tests.support.documents import StoredDoc, put_document
 from tests.support.hostile_files import HostileFile, fast_sample, hostile_files
@@ -37,8 +38,8 @@ def _all_files() -> list[HostileFile]:
     return hostile_files(max_bytes=MAX_BYTES, max_pages=MAX_PAGES)
 
 
-def _sandbox_children() -> list[int]:
-    """Extraction children of this process still alive (there must be none between runs)."""
+def _processes() -> list[tuple[int, int, str, bytes]]:
+    """``(pid, parent pid, state, cmdline)`` of every process we can read."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -46,9 +47,24 @@ def _sandbox_children() -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == os.getpid() and b"docpipe.processor.sandbox" in cmdline:
-            found.append(int(stat.parent.name))
+        found.append((int(stat.parent.name), int(fields[1]), fields[0], cmdline))
     return found
+
+
+def _sandbox_processes() -> tuple[list[int], list[int]]:
+    """This process's sandbox servers, and their per-document children still alive.
+
+    Idle servers are kept on purpose (a fork server imports PyMuPDF once); a document's
+    child must be gone once its document is done, and the idle pool must stay bounded.
+    """
+    processes = _processes()
+    servers = [
+        pid
+        for pid, parent, _, cmdline in processes
+        if parent == os.getpid() and b"docpipe.processor.sandbox" in cmdline
+    ]
+    children = [pid for pid, parent, state, _ in processes if parent in servers and state != "Z"]
+    return servers, children
 
 
 async def _deliver(event: dict[str, Any], bound_s: float) -> list[int]:
@@ -122,7 +138,9 @@ async def _run_hostile(
             )
             docs.append(doc)
         await _run_batch(bucket, docs, group)
-        assert _sandbox_children() == [], "an extraction child outlived its document"
+        servers, children = _sandbox_processes()
+        assert children == [], "an extraction child outlived its document"
+        assert len(servers) <= sandbox.MAX_IDLE_SERVERS, f"idle sandbox servers pile up: {servers}"
         for hostile, doc in zip(group, docs, strict=True):
             row = await admin.fetchrow("select * from documents where id = $1", doc.id)
             assert row is not None
