@@ -6,6 +6,7 @@ embedder, except where a test says otherwise; one fresh tenant per test.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,10 +18,15 @@ import jwt
 import numpy as np
 import pytest
 
+from docpipe.common.db import get_pool
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.query.config import QuerySettings
+from docpipe.query.hits import Hit
 from docpipe.query.main import create_app
+from docpipe.query.query_embeddings import QueryEmbeddings
+from docpipe.query.search import Retriever
+from docpipe.query.vector import VectorPlanner
 from tests.support.chunks import seed_document
 
 SECRET = "query-test-secret-0123456789abcdef"
@@ -227,6 +233,63 @@ async def test_hybrid_is_the_default_and_fuses_both_legs(
     # RRF: at most 2 / (k + 1) for a chunk ranked first by both legs.
     assert fused["results"][0]["chunk_id"] == str(doc.chunk_ids[3])
     assert fused["results"][0]["score"] == pytest.approx(2 / 61, rel=1e-3)
+
+
+class _SlowEmbeddings(QueryEmbeddings):
+    """The real embedder behind a delay (a Bedrock call), noting what happened meanwhile."""
+
+    def __init__(self, embedder: Embedder, retriever_log: list[str], fail: bool) -> None:
+        super().__init__(embedder)
+        self.log, self.fail = retriever_log, fail
+
+    async def embed(self, text: str) -> list[float]:
+        self.log.append("embedding started")
+        await asyncio.sleep(0.3)
+        self.log.append("embedding done")
+        if self.fail:
+            raise RuntimeError("Bedrock is down")
+        return await super().embed(text)
+
+
+class _LoggingRetriever(Retriever):
+    log: list[str]
+
+    async def _keyword_leg(self, *args: Any) -> list[Hit]:
+        hits = await super()._keyword_leg(*args)
+        self.log.append("keyword leg done")
+        return hits
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_hybrid_runs_the_keyword_leg_while_the_query_is_embedded(
+    settings: QuerySettings,
+    admin_conn: asyncpg.Connection,
+    tenant: str,
+    embedder: Embedder,
+    fail: bool,
+) -> None:
+    doc = await seed_document(admin_conn, tenant=tenant, texts=HANDBOOK, embedder=embedder)
+    pool = await get_pool(settings)
+    log: list[str] = []
+    retriever = _LoggingRetriever(
+        pool=pool,
+        embeddings=_SlowEmbeddings(embedder, log, fail),
+        planner=VectorPlanner(ef_search=40),
+    )
+    retriever.log = log
+    search = retriever.search(
+        tenant_id=tenant, query="remote work approval", mode="hybrid", top_k=3
+    )
+    if fail:
+        with pytest.raises(RuntimeError, match="Bedrock is down"):
+            await search
+    else:
+        outcome = await search
+        assert outcome.hits[0].chunk_id == doc.chunk_ids[3]
+    # Overlap: the keyword leg finished while the (slow) query embedding was under way.
+    assert log[:3] == ["embedding started", "keyword leg done", "embedding done"]
+    await asyncio.sleep(0.05)
+    assert pool.get_idle_size() == pool.get_size(), "a leg kept its connection"
 
 
 async def test_document_ids_restrict_every_mode(

@@ -1,8 +1,13 @@
-"""One search: embed the query (vector and hybrid modes), run the legs inside the caller's
-tenant transaction, fuse."""
+"""One search: embed the query (vector and hybrid modes), run the legs, fuse.
+
+Each leg runs in its own read-only tenant transaction; a hybrid search runs the two at
+the same time on two pooled connections (the vector leg starting with the query's
+embedding), so its latency is the slower leg's rather than the sum.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,31 +55,47 @@ class Retriever:
         document_ids: Sequence[uuid.UUID] | None = None,
         fusion: FusionMethod | None = None,
     ) -> SearchOutcome:
-        vector = await self.embeddings.embed(query) if mode != "keyword" else None
-        leg_limit = top_k if mode != "hybrid" else max(top_k, self.candidates_per_leg)
-        vector_hits: list[Hit] = []
-        keyword_hits: list[Hit] = []
-        plan = None
-        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
-            if mode != "vector":
-                keyword_hits = await keyword_search(
-                    conn, query=query, limit=leg_limit, document_ids=document_ids
-                )
-            if vector is not None:
-                support = await vector_support(conn, pool=self.pool)
-                plan, vector_hits = await vector_search(
-                    conn,
-                    vector=vector,
-                    limit=leg_limit,
-                    document_ids=document_ids,
-                    support=support,
-                    planner=self.planner,
-                )
-        if mode == "vector":
-            return SearchOutcome(vector_hits, plan)
         if mode == "keyword":
-            return SearchOutcome(keyword_hits)
+            return SearchOutcome(await self._keyword_leg(tenant_id, query, top_k, document_ids))
+        if mode == "vector":
+            plan, hits = await self._vector_leg(tenant_id, query, top_k, document_ids)
+            return SearchOutcome(hits, plan)
+        # Hybrid: the legs (the vector one including its query embedding, a Bedrock call
+        # in production) overlap on two pooled connections instead of adding up. Neither
+        # holds a connection while waiting for the other, so a busy pool cannot deadlock.
+        leg_limit = max(top_k, self.candidates_per_leg)
+        legs = (
+            asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, document_ids)),
+            asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, document_ids)),
+        )
+        try:
+            keyword_hits, (plan, vector_hits) = await asyncio.gather(*legs)
+        except BaseException:
+            for leg in legs:  # the first failure answers the request; stop the other leg
+                leg.cancel()
+            raise
         return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, fusion), plan)
+
+    async def _keyword_leg(
+        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+    ) -> list[Hit]:
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            return await keyword_search(conn, query=query, limit=limit, document_ids=document_ids)
+
+    async def _vector_leg(
+        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+    ) -> tuple[str, list[Hit]]:
+        vector = await self.embeddings.embed(query)
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            support = await vector_support(conn, pool=self.pool)
+            return await vector_search(
+                conn,
+                vector=vector,
+                limit=limit,
+                document_ids=document_ids,
+                support=support,
+                planner=self.planner,
+            )
 
     def _fuse(
         self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod | None
