@@ -7,12 +7,14 @@
   2 cores, cached in .local/bench-cache by bench._vectors), bulk-loaded with COPY into a
   private pgserver database; the HNSW and GIN indexes are (re)built after each load, as
   for any bulk load. The service embeds queries with the same embedder.
-- Service: the query app under uvicorn in its own process (one worker), called by an
-  httpx async client keeping ``--concurrency`` requests in flight; ``--requests`` per mode
+- Service: the query app under uvicorn in its own process (one worker), called by a lean
+  keep-alive HTTP client (bench._http: the load generator shares the cores, so its own
+  CPU must stay small) keeping ``--concurrency`` requests in flight; ``--requests`` per mode
   after a warm-up pass that also fills the service's query-embedding cache, so the
   query-embedding call is excluded (its cost with the local embedder is measured apart).
 - SQL: the same legs run directly (the service's own data functions, which issue the SQL,
-  inside a tenant transaction on an asyncpg pool) at the same concurrency: the ratio of
+  each in a tenant transaction on an asyncpg pool; hybrid's two at once, as the service
+  runs them) at the same concurrency: the ratio of
   the two is the service's overhead (HTTP, validation, auth, pool, JSON).
 - Recall@10 of the HNSW index against exact search, at the service's ``ef_search`` and a
   sweep wide enough to find the smallest one reaching the 0.95 target, for two query sets
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import statistics
@@ -267,24 +270,36 @@ async def service_latency(
     top_k: int,
     budget_s: float,
 ) -> dict[str, Any]:
-    import httpx
+    from bench._http import HttpError, JsonConnection
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
-        took: list[float] = []
-        errors: list[str] = []
+    took: list[float] = []
+    errors: list[str] = []
+    connections: asyncio.Queue[JsonConnection] = asyncio.Queue()
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(concurrency):
+            connections.put_nowait(
+                await stack.enter_async_context(JsonConnection("127.0.0.1", port))
+            )
 
         async def one(i: int) -> None:
             body = {"query": qs[i % len(qs)], "mode": mode, "top_k": top_k}
+            conn = await connections.get()
             try:
-                r = await client.post("/v1/search", json=body, timeout=REQUEST_TIMEOUT_S)
-            except httpx.TimeoutException:
-                errors.append("client timeout")
+                status, answer = await conn.post("/v1/search", body, timeout=REQUEST_TIMEOUT_S)
+            except TimeoutError:
+                errors.append("client timeout")  # this connection is out of step: drop it
+                conn = await stack.enter_async_context(JsonConnection("127.0.0.1", port))
                 return
-            if r.status_code != 200:
-                errors.append(f"HTTP {r.status_code}")
+            except HttpError as exc:
+                errors.append(str(exc))
+                conn = await stack.enter_async_context(JsonConnection("127.0.0.1", port))
                 return
-            took.append(r.json()["took_ms"])
+            finally:
+                connections.put_nowait(conn)
+            if status != 200:
+                errors.append(f"HTTP {status}")
+                return
+            took.append(answer["took_ms"])
 
         # Warm-up: fills the query-embedding cache (and the server's pool, plans, caches).
         await _closed_loop(len(qs), concurrency, one, budget_s=WARMUP_BUDGET_S)
@@ -324,7 +339,10 @@ async def sql_latency(
     ef_search: int,
     budget_s: float,
 ) -> dict[str, Any]:
-    """The service's legs called directly (their SQL), in a tenant transaction each."""
+    """The service's legs called directly (their SQL), in a tenant transaction each.
+
+    Hybrid runs both legs at once on two connections, like the service's retriever.
+    """
     import asyncpg
 
     from docpipe.common.db import _init_connection, tenant_transaction
@@ -332,10 +350,12 @@ async def sql_latency(
     from docpipe.query.pgvector_support import vector_support
     from docpipe.query.vector import VectorPlanner, vector_search
 
+    # A hybrid search runs its legs on two connections at once, as the service does.
+    size = concurrency * (2 if mode == "hybrid" else 1)
     pool = await asyncpg.create_pool(
         dsn,
-        min_size=concurrency,
-        max_size=concurrency,
+        min_size=size,
+        max_size=size,
         init=_init_connection,
         command_timeout=REQUEST_TIMEOUT_S,
     )
@@ -345,25 +365,31 @@ async def sql_latency(
     errors: list[str] = []
 
     async def one(i: int) -> None:
+        legs = []
+        if mode != "vector":
+            legs.append(_keyword_leg(i))
+        if mode != "keyword":
+            legs.append(_vector_leg(i))
         try:
-            await _legs(i)
+            await asyncio.gather(*legs)
         except (TimeoutError, asyncpg.PostgresError) as exc:
             errors.append(type(exc).__name__)
 
-    async def _legs(i: int) -> None:
+    async def _keyword_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
-            if mode != "vector":
-                await keyword_search(conn, query=qs[i % len(qs)], limit=limit, document_ids=None)
-            if mode != "keyword":
-                support = await vector_support(conn, pool=pool)
-                await vector_search(
-                    conn,
-                    vector=vectors[i % len(qs)],
-                    limit=limit,
-                    document_ids=None,
-                    support=support,
-                    planner=planner,
-                )
+            await keyword_search(conn, query=qs[i % len(qs)], limit=limit, document_ids=None)
+
+    async def _vector_leg(i: int) -> None:
+        async with tenant_transaction(pool, TENANT, readonly=True) as conn:
+            support = await vector_support(conn, pool=pool)
+            await vector_search(
+                conn,
+                vector=vectors[i % len(qs)],
+                limit=limit,
+                document_ids=None,
+                support=support,
+                planner=planner,
+            )
 
     try:
         await _closed_loop(len(qs), concurrency, one, budget_s=WARMUP_BUDGET_S)
