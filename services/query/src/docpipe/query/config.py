@@ -22,7 +22,9 @@ class QuerySettings(HttpServiceSettings):
 
     # Vector leg (pgvector HNSW). ef_search is raised for filtered searches on pgvector < 0.8;
     # filtered sets up to exact_search_max_rows chunks are searched exactly (no index).
-    ef_search: int = Field(default=40, ge=1, le=1000)
+    # 100, not pgvector's 40: on MiniLM vectors at 100k chunks recall@10 of in-corpus
+    # passages is 0.964 at 100 vs 0.912 at 40, for ~2 ms (docs/benchmarks.md §4).
+    ef_search: int = Field(default=100, ge=1, le=1000)
     filtered_ef_search: int = Field(default=400, ge=1, le=1000)
     exact_search_max_rows: int = Field(default=20_000, ge=0)
     query_cache_size: int = Field(default=1024, ge=0)
