@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import numpy as np
 
 from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
 from docpipe.query.pgvector_support import VectorSupport
@@ -67,7 +66,7 @@ def _exact_sql(document_ids: Sequence[uuid.UUID] | None) -> str:
 async def _run(
     conn: asyncpg.Connection,
     sql: str,
-    vector: np.ndarray,
+    vector: list[float],
     limit: int,
     document_ids: Sequence[uuid.UUID] | None,
 ) -> list[asyncpg.Record]:
@@ -94,7 +93,7 @@ async def _set_ef_search(conn: asyncpg.Connection, ef: int) -> None:
 async def _plan_rows(
     conn: asyncpg.Connection,
     *,
-    vector: np.ndarray,
+    vector: list[float],
     limit: int,
     document_ids: Sequence[uuid.UUID] | None,
     support: VectorSupport,
@@ -135,7 +134,7 @@ async def vector_search(
 
     ``conn`` is inside a tenant transaction; settings are changed with ``is_local`` only.
     """
-    query = np.asarray(vector, dtype=np.float32)
+    query = [float(x) for x in vector]
     plan, rows = await _plan_rows(
         conn,
         vector=query,
