@@ -301,29 +301,17 @@ def _local_embed_cpu_per_chunk(samples: int = 2000) -> float:
     return (time.thread_time() - started) / samples
 
 
-def _sandbox_cpu_s() -> float:
-    """CPU of this process's sandbox servers so far, their exited children included.
+def _own_cpu_s() -> float:
+    """This process, its exited children, and its live sandbox servers.
 
     A fork server outlives the extraction, so ``RUSAGE_CHILDREN`` (exited processes only)
-    does not see it; ``/proc/<pid>/stat`` has its own and its reaped children's times.
+    does not see it; /proc has its own and its reaped children's times.
     """
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == os.getpid() and b"docpipe.processor.sandbox" in cmdline:
-            total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
-    return total
+    from tests.support.processes import sandbox_servers
 
-
-def _own_cpu_s() -> float:
-    """This process, its exited children, and its live sandbox servers."""
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + kids.ru_utime + kids.ru_stime + _sandbox_cpu_s()
+    servers = sum(s.cpu_s for s in sandbox_servers())
+    return time.process_time() + kids.ru_utime + kids.ru_stime + servers
 
 
 def stages_alone(pdf: bytes, *, repeats: int = 3) -> dict[str, Any]:

@@ -8,11 +8,9 @@ chunks. The default suite runs a sample of every family; ``-m slow`` runs all of
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,6 +23,7 @@ from tests.reliability.conftest import batch, failed_ids, good_text, reload
 from tests.support.documents import StoredDoc, put_document
 from tests.support.hostile_files import HostileFile, fast_sample, hostile_files
 from tests.support.invariants import assert_nothing_lost
+from tests.support.processes import extraction_children, sandbox_servers
 
 MAX_BYTES = 2 << 20
 MAX_PAGES = 50
@@ -36,35 +35,6 @@ BATCH = 10  # SQS's largest batch: 9 hostile files and one control document
 @cache
 def _all_files() -> list[HostileFile]:
     return hostile_files(max_bytes=MAX_BYTES, max_pages=MAX_PAGES)
-
-
-def _processes() -> list[tuple[int, int, str, bytes]]:
-    """``(pid, parent pid, state, cmdline)`` of every process we can read."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue
-        found.append((int(stat.parent.name), int(fields[1]), fields[0], cmdline))
-    return found
-
-
-def _sandbox_processes() -> tuple[list[int], list[int]]:
-    """This process's sandbox servers, and their per-document children still alive.
-
-    Idle servers are kept on purpose (a fork server imports PyMuPDF once); a document's
-    child must be gone once its document is done, and the idle pool must stay bounded.
-    """
-    processes = _processes()
-    servers = [
-        pid
-        for pid, parent, _, cmdline in processes
-        if parent == os.getpid() and b"docpipe.processor.sandbox" in cmdline
-    ]
-    children = [pid for pid, parent, state, _ in processes if parent in servers and state != "Z"]
-    return servers, children
 
 
 async def _deliver(event: dict[str, Any], bound_s: float) -> list[int]:
@@ -138,7 +108,9 @@ async def _run_hostile(
             )
             docs.append(doc)
         await _run_batch(bucket, docs, group)
-        servers, children = _sandbox_processes()
+        # Idle servers are kept on purpose (a fork server imports PyMuPDF once); a
+        # document's child must be gone once its document is done, the idle pool bounded.
+        servers, children = sandbox_servers(), extraction_children()
         assert children == [], "an extraction child outlived its document"
         assert len(servers) <= sandbox.MAX_IDLE_SERVERS, f"idle sandbox servers pile up: {servers}"
         for hostile, doc in zip(group, docs, strict=True):

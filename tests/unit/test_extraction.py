@@ -8,12 +8,10 @@ server pre-started so each test does not pay the interpreter + PyMuPDF start-up.
 from __future__ import annotations
 
 import codecs
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pymupdf
 import pytest
@@ -32,6 +30,8 @@ from docpipe.processor.extraction import (
     detect_content_type,
     extract_pages,
 )
+from tests.support.processes import extraction_children as forked_children
+from tests.support.processes import sandbox_servers
 
 LIMITS = ExtractionLimits()
 
@@ -63,33 +63,14 @@ def text_bomb(repeats: int) -> bytes:
     return doc.tobytes(deflate=True)
 
 
-def _processes() -> Iterator[tuple[int, int, str, bytes]]:
-    """(pid, parent pid, state, command line) of every process."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        yield int(entry.name), int(fields[1]), fields[0], cmdline
-
-
 def sandbox_children() -> set[int]:
     """Live sandbox servers started by this test process."""
-    return {
-        pid
-        for pid, parent, state, cmdline in _processes()
-        if parent == os.getpid() and state != "Z" and b"docpipe.processor.sandbox" in cmdline
-    }
+    return {p.pid for p in sandbox_servers()}
 
 
 def extraction_children() -> set[int]:
     """Live per-document children forked by this process's sandbox servers."""
-    servers = sandbox_children()
-    return {pid for pid, parent, state, _ in _processes() if parent in servers and state != "Z"}
+    return {p.pid for p in forked_children()}
 
 
 # ---------------------------------------------------------------------------- detection
