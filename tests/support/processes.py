@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Process", "extraction_children", "processes", "sandbox_servers"]
+__all__ = [
+    "Process",
+    "extraction_child_pids",
+    "extraction_children",
+    "processes",
+    "sandbox_server_pids",
+    "sandbox_servers",
+]
 
 _SANDBOX = b"docpipe.processor.sandbox"
 
@@ -55,3 +62,13 @@ def extraction_children(parent: int | None = None) -> list[Process]:
     """Live per-document children forked by those servers."""
     servers = {s.pid for s in sandbox_servers(parent)}
     return [p for p in processes() if p.parent in servers and p.state != "Z"]
+
+
+def sandbox_server_pids() -> set[int]:
+    """Pids of this process's live sandbox servers."""
+    return {p.pid for p in sandbox_servers()}
+
+
+def extraction_child_pids() -> set[int]:
+    """Pids of the live per-document children of this process's sandbox servers."""
+    return {p.pid for p in extraction_children()}

@@ -30,8 +30,9 @@ from docpipe.processor.extraction import (
     detect_content_type,
     extract_pages,
 )
-from tests.support.processes import extraction_children as forked_children
-from tests.support.processes import sandbox_servers
+from tests.support.pdfs import make_pdf, text_bomb
+from tests.support.processes import extraction_child_pids as extraction_children
+from tests.support.processes import sandbox_server_pids as sandbox_children
 
 LIMITS = ExtractionLimits()
 
@@ -41,36 +42,6 @@ def warm_child() -> Iterator[None]:
     sandbox.prewarm()
     yield
     sandbox.shutdown()
-
-
-def make_pdf(pages: list[str], **save: object) -> bytes:
-    doc = pymupdf.open()
-    for text in pages:
-        page = doc.new_page()
-        if text:
-            page.insert_text((50, 60), text, fontname="china-t", fontsize=10)
-    return doc.tobytes(**save)
-
-
-def text_bomb(repeats: int) -> bytes:
-    """One page whose 12 kB compressed content stream draws ``repeats`` x 10 characters."""
-    doc = pymupdf.open()
-    page = doc.new_page()
-    page.insert_text((72, 72), "seed", fontname="helv")
-    font = page.get_fonts()[0][4]
-    body = b"BT /" + font.encode() + b" 8 Tf " + b"1 0 0 1 50 400 Tm (ABCDEFGHIJ) Tj " * repeats
-    doc.update_stream(page.get_contents()[0], body + b"ET", compress=True)
-    return doc.tobytes(deflate=True)
-
-
-def sandbox_children() -> set[int]:
-    """Live sandbox servers started by this test process."""
-    return {p.pid for p in sandbox_servers()}
-
-
-def extraction_children() -> set[int]:
-    """Live per-document children forked by this process's sandbox servers."""
-    return {p.pid for p in forked_children()}
 
 
 # ---------------------------------------------------------------------------- detection

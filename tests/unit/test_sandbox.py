@@ -27,12 +27,9 @@ from docpipe.processor.extraction import (
     ExtractionTimeoutError,
     extract_pages,
 )
-from tests.unit.test_extraction import (
-    extraction_children,
-    make_pdf,
-    sandbox_children,
-    text_bomb,
-)
+from tests.support.pdfs import make_pdf, text_bomb
+from tests.support.processes import extraction_child_pids as extraction_children
+from tests.support.processes import sandbox_server_pids as sandbox_children
 
 LIMITS = ExtractionLimits()
 # One page of 10 M characters: ~7 s of MuPDF work, long after its first message.
