@@ -96,3 +96,24 @@ async def test_all_migrations_apply_as_a_non_superuser_master(migrated: Embedded
         assert owners and {r["owner"] for r in owners} == {"docpipe_maintenance"}
     finally:
         await conn.close()
+
+
+async def test_chunk_keywords_are_kept_in_the_row_not_in_toast(migrated: EmbeddedPostgres) -> None:
+    """BM25 reads every candidate's tsvector; out of line, each read was a TOAST lookup.
+
+    MAIN storage (migration 0003) makes the toaster move the embedding and the text out
+    first; the measured effect is in docs/benchmarks.md §4.
+    """
+    conn = await asyncpg.connect(migrated.admin_dsn)
+    try:
+        storage = await conn.fetch(
+            "select attname, attstorage from pg_attribute where attrelid = 'chunks'::regclass"
+            " and attname in ('keywords', 'text', 'embedding') order by attname"
+        )
+    finally:
+        await conn.close()
+    assert {r["attname"]: r["attstorage"] for r in storage} == {
+        "embedding": b"e",  # EXTERNAL (pgvector's default): out of line, uncompressed
+        "keywords": b"m",  # MAIN: compressed in the row, out of line only as a last resort
+        "text": b"x",  # EXTENDED: compressed, moved out of line when the row is too big
+    }

@@ -1,0 +1,11 @@
+-- Keep each chunk's tsvector in the heap row, compressed, instead of in the TOAST table.
+--
+-- BM25 ranking reads the tsvector of every keyword candidate (up to the candidate budget,
+-- 1,000 by default). A 600-1,200-character chunk's tsvector is 2-3 kB, so with the default
+-- EXTENDED storage it was moved out of line with the embedding, and every candidate cost a
+-- TOAST index lookup and page reads: about 3 of the 10 µs a candidate took at 100k chunks.
+-- With MAIN storage the toaster moves the embedding and the text out of line first (they
+-- are read only for the few rows returned) and keeps the compressed tsvector in the row.
+-- Measured in docs/benchmarks.md §4. Rows written before this migration keep their layout
+-- until rewritten (VACUUM FULL, pg_repack, or re-ingestion); see docs/operations.md.
+alter table chunks alter column keywords set storage main;
