@@ -21,6 +21,7 @@ import pytest
 from docpipe.common.db import get_pool
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import EmbeddedPostgres
+from docpipe.query import search as search_module
 from docpipe.query.config import QuerySettings
 from docpipe.query.hits import Hit
 from docpipe.query.main import create_app
@@ -290,6 +291,35 @@ async def test_hybrid_runs_the_keyword_leg_while_the_query_is_embedded(
     assert log[:3] == ["embedding started", "keyword leg done", "embedding done"]
     await asyncio.sleep(0.05)
     assert pool.get_idle_size() == pool.get_size(), "a leg kept its connection"
+
+
+async def test_keyword_and_hybrid_searches_score_within_the_configured_budget(
+    admin_conn: asyncpg.Connection,
+    tenant: str,
+    embedder: Embedder,
+    migrated: EmbeddedPostgres,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """KEYWORD_CANDIDATE_BUDGET reaches the keyword leg of both modes that have one.
+
+    What a budget does to the ranking is tested in test_keyword_stats; here, that the
+    setting is the one the real leg is given.
+    """
+    doc = await seed_document(admin_conn, tenant=tenant, texts=HANDBOOK, embedder=embedder)
+    budgets: list[int] = []
+    keyword_search = search_module.keyword_search
+
+    async def recording(conn: asyncpg.Connection, **kwargs: Any) -> list[Hit]:
+        budgets.append(kwargs["bm25"].candidate_budget)
+        return await keyword_search(conn, **kwargs)
+
+    monkeypatch.setattr(search_module, "keyword_search", recording)
+    settings = make_settings(keyword_candidate_budget=700)
+    async with make_client(settings, tenant) as c:
+        for mode in ("keyword", "hybrid", "vector"):
+            response = await c.post("/v1/search", json={"query": "expense reports", "mode": mode})
+            assert response.json()["results"][0]["chunk_id"] == str(doc.chunk_ids[2]), mode
+    assert budgets == [700, 700]
 
 
 async def test_document_ids_restrict_every_mode(

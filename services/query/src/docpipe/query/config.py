@@ -29,6 +29,12 @@ class QuerySettings(HttpServiceSettings):
     exact_search_max_rows: int = Field(default=20_000, ge=0)
     query_cache_size: int = Field(default=1024, ge=0)
 
+    # Keyword leg (BM25 in SQL), in keyword and hybrid searches: when every query term is
+    # common, at most this many matching chunks are scored (docpipe.query.keyword explains
+    # which). Cost is linear in it (~8 µs a candidate); so is quality: on msmarco-5k a budget
+    # of 1 % of the chunks costs keyword nDCG@10 0.022 and hybrid 0.006 (docs/benchmarks.md).
+    keyword_candidate_budget: int = Field(default=1000, ge=10, le=1_000_000)
+
     # Fusion of the two legs: each leg contributes `candidates_per_leg` rows at most.
     # Weighted fusion with w = 0.6 measured best on msmarco-5k with MiniLM (docs/api.md);
     # re-tune VECTOR_WEIGHT with bench/retrieval_quality.py for another embedding model.

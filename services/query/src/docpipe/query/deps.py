@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from docpipe.common.deps import PoolDep, TenantDep
 from docpipe.query.answer import Answerer
 from docpipe.query.config import QuerySettings
+from docpipe.query.keyword import BM25
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
 from docpipe.query.vector import VectorPlanner
@@ -40,6 +41,7 @@ async def get_retriever(
         rrf_k=settings.rrf_k,
         vector_weight=settings.vector_weight,
         candidates_per_leg=settings.candidates_per_leg,
+        keyword_ranking=BM25(candidate_budget=settings.keyword_candidate_budget),
     )
 
 

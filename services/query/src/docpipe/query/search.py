@@ -18,7 +18,7 @@ from docpipe.common.db import tenant_transaction
 from docpipe.query.config import FusionMethod
 from docpipe.query.fusion import reciprocal_rank_fusion, weighted_fusion
 from docpipe.query.hits import Hit
-from docpipe.query.keyword import keyword_search
+from docpipe.query.keyword import BM25, keyword_search
 from docpipe.query.pgvector_support import vector_support
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.schemas import SearchMode
@@ -44,6 +44,7 @@ class Retriever:
     rrf_k: int = 60
     vector_weight: float = 0.6
     candidates_per_leg: int = 50
+    keyword_ranking: BM25 = BM25()
 
     async def search(
         self,
@@ -77,10 +78,16 @@ class Retriever:
         return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, fusion), plan)
 
     async def _keyword_leg(
-        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+        self,
+        tenant_id: str,
+        query: str,
+        limit: int,
+        document_ids: Sequence[uuid.UUID] | None,
     ) -> list[Hit]:
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
-            return await keyword_search(conn, query=query, limit=limit, document_ids=document_ids)
+            return await keyword_search(
+                conn, query=query, limit=limit, document_ids=document_ids, bm25=self.keyword_ranking
+            )
 
     async def _vector_leg(
         self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
