@@ -19,7 +19,10 @@
 - Recall@10 of the HNSW index against exact search, at the service's ``ef_search`` and a
   sweep wide enough to find the smallest one reaching the 0.95 target, for two query sets
   (search queries, held-out chunk-like passages), with the SQL p50 at each ``ef_search``.
-  ``--recall-only`` loads and measures recall without the latency part, and writes
+- Keyword leg quality under its candidate budget: BM25 top-k (10, and hybrid's per-leg
+  count) within budgets of 100-1,000 candidates against exact BM25 (every match scored),
+  as overlap and as the share of the exact top-k's BM25 score kept, with SQL p50.
+- ``--recall-only`` loads and measures recall without the latency part, and writes
   bench/results/vector_recall_<embedder>.json instead of query_latency.json (a full run
   with another embedder than ``local`` writes query_latency_<embedder>.json).
 
@@ -73,6 +76,8 @@ WARMUP_BUDGET_S = 15.0
 REQUEST_TIMEOUT_S = 60.0
 # hnsw.ef_search values for recall (10 = top_k, the least the service uses; 1000 = pgvector's max)
 EF_SWEEP = (10, 20, 40, 64, 100, 150, 200, 400, 800, 1000)
+# BM25 candidate budgets compared with exact BM25 (plus the service's default)
+KEYWORD_BUDGETS = (100, 250, 500, 1000)
 
 
 # -------------------------------------------------------------------------------- loading
@@ -346,10 +351,12 @@ async def sql_latency(
     import asyncpg
 
     from docpipe.common.db import _init_connection, tenant_transaction
-    from docpipe.query.keyword import keyword_search
+    from docpipe.query.config import QuerySettings
+    from docpipe.query.keyword import BM25, keyword_search
     from docpipe.query.pgvector_support import vector_support
     from docpipe.query.vector import VectorPlanner, vector_search
 
+    settings = QuerySettings(database_url=dsn)  # the service's defaults
     # A hybrid search runs its legs on two connections at once, as the service does.
     size = concurrency * (2 if mode == "hybrid" else 1)
     pool = await asyncpg.create_pool(
@@ -360,7 +367,8 @@ async def sql_latency(
         command_timeout=REQUEST_TIMEOUT_S,
     )
     planner = VectorPlanner(ef_search=ef_search)
-    limit = top_k if mode != "hybrid" else max(top_k, 50)
+    limit = top_k if mode != "hybrid" else max(top_k, settings.candidates_per_leg)
+    ranking = BM25(candidate_budget=settings.keyword_candidate_budget)
 
     errors: list[str] = []
 
@@ -377,7 +385,9 @@ async def sql_latency(
 
     async def _keyword_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
-            await keyword_search(conn, query=qs[i % len(qs)], limit=limit, document_ids=None)
+            await keyword_search(
+                conn, query=qs[i % len(qs)], limit=limit, document_ids=None, bm25=ranking
+            )
 
     async def _vector_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
@@ -438,6 +448,66 @@ async def recall_at_10(
                 "sql_p50_ms": statistics.median(times) * 1000,
             }
         )
+    return rows
+
+
+async def keyword_budget_quality(
+    dsn: str, qs: list[str], *, budgets: list[int], limits: tuple[int, ...], count: int
+) -> list[dict[str, Any]]:
+    """What the keyword candidate budget costs: budgeted BM25 top-k vs exact BM25 top-k.
+
+    Exact = every matching chunk scored (an unbounded budget). Both rankings use the full
+    BM25 score, so "score kept" (the budgeted top-k's summed BM25 over the exact top-k's)
+    says how much worse the chunks it returns instead are; overlap is recall@k against
+    exact BM25. One connection, one query at a time (SQL p50 without contention).
+    """
+    import asyncpg
+
+    from docpipe.common.db import tenant_transaction
+    from docpipe.query.keyword import BM25, keyword_search
+
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+
+    async def top(query: str, limit: int, budget: int) -> tuple[list[Any], float]:
+        async with tenant_transaction(pool, TENANT, readonly=True) as conn:
+            t = time.perf_counter()
+            hits = await keyword_search(
+                conn,
+                query=query,
+                limit=limit,
+                document_ids=None,
+                bm25=BM25(candidate_budget=budget),
+            )
+            return hits, time.perf_counter() - t
+
+    rows: list[dict[str, Any]] = []
+    try:
+        for limit in limits:
+            exact = {q: (await top(q, limit, 10**9))[0] for q in qs[:count]}
+            for budget in [*budgets, 10**9]:
+                overlap, kept, times = [], [], []
+                for q, truth in exact.items():
+                    hits, took = await top(q, limit, budget)
+                    times.append(took)
+                    if truth:
+                        overlap.append(
+                            len({h.chunk_id for h in hits} & {h.chunk_id for h in truth})
+                            / len(truth)
+                        )
+                        kept.append(sum(h.score for h in hits) / sum(h.score for h in truth))
+                rows.append(
+                    {
+                        "top_k": limit,
+                        "candidate_budget": budget if budget < 10**9 else "unbounded (exact)",
+                        "queries": len(overlap),
+                        "overlap_with_exact": statistics.fmean(overlap),
+                        "bm25_score_kept": statistics.fmean(kept),
+                        "worst_score_kept": min(kept),
+                        "sql_p50_ms": statistics.median(times) * 1000,
+                    }
+                )
+    finally:
+        await pool.close()
     return rows
 
 
@@ -593,6 +663,16 @@ async def _measure_size(
     result["recall"] = await measure_recall(
         admin, source, vectors, ef_values=efs, count=args.recall_queries
     )
+    t = time.perf_counter()
+    settings = QuerySettings(database_url=dsn)
+    result["keyword_budget"] = await keyword_budget_quality(
+        dsn,
+        qs,
+        budgets=sorted({*KEYWORD_BUDGETS, settings.keyword_candidate_budget}),
+        limits=(args.top_k, settings.candidates_per_leg),
+        count=args.recall_queries,
+    )
+    print(f"  keyword budget vs exact BM25: {time.perf_counter() - t:.0f} s", flush=True)
     return result
 
 
@@ -662,6 +742,10 @@ def _report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         rows,
     )
     recall_target = _recall_report(results)
+    print_table(
+        "Keyword leg: BM25 within a candidate budget vs exact BM25 (every match scored)",
+        [{"chunks": s["chunks"], **r} for s in results["sizes"] for r in s["keyword_budget"]],
+    )
     _print_loading(results)
     small, big = results["sizes"][0], results["sizes"][-1]
     hybrid_p95 = big["modes"]["hybrid"]["service"]["p95_ms"]

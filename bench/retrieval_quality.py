@@ -3,7 +3,9 @@
 Documents go in through the upload API (one text file per passage, multipart batches),
 the real processor (its Lambda handler) chunks and embeds them with all-MiniLM-L6-v2
 (sentence-transformers), and queries come out of the query service's POST /v1/search:
-``keyword``, ``vector``, ``hybrid`` with RRF and ``hybrid`` with weighted fusion. A
+``keyword``, ``vector``, ``hybrid`` with RRF and ``hybrid`` with weighted fusion (three
+weights, fewer candidates per leg, and keyword candidate budgets scaled to the corpus:
+see ``BUDGET_SHARES``). A
 reference BM25 (the ``rank-bm25`` package, Okapi, its default k1=1.5 b=0.75) ranks the
 very same chunks, tokenized two ways: lower-cased words, and the lexemes Postgres
 indexed (so the ranking functions are compared on identical terms). Search latency
@@ -64,6 +66,11 @@ FILES_PER_REQUEST = 10
 CONCURRENCY = 4  # concurrent upload requests, and processor batches in flight
 K = 10
 WEIGHTS = (0.5, 0.6, 0.7)
+# Keyword candidate budgets tried, as shares of the corpus: the budget only bites when a
+# query term's document frequency exceeds it, and df grows with the corpus, so a budget of
+# 1 % of 5k chunks (50) caps the same queries as 1,000 does at 100k chunks.
+BUDGET_SHARES = (0.01, 0.005, 0.0025)
+CANDIDATES_PER_LEG = (20, 30)  # hybrid with fewer candidates per leg than the default 50
 
 
 # --- dataset and metrics -----------------------------------------------------------------
@@ -208,8 +215,25 @@ def _ranked(
     return ranked
 
 
+def _budget_configs(chunks: int) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Keyword and default-hybrid runs at candidate budgets scaled to the corpus."""
+    configs: dict[str, tuple[str, dict[str, Any]]] = {}
+    for share in BUDGET_SHARES:
+        budget = max(10, round(share * chunks))
+        at_100k = f"{share:.2%} of chunks: {round(share * 100_000):,} at 100k"
+        configs[f"keyword, candidate budget {budget} ({at_100k})"] = (
+            "keyword",
+            {"keyword_candidate_budget": budget},
+        )
+        configs[f"hybrid w=0.6, keyword budget {budget} ({at_100k})"] = (
+            "hybrid",
+            {"keyword_candidate_budget": budget},
+        )
+    return configs
+
+
 async def run_search_modes(
-    queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]]
+    queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]], *, chunks: int
 ) -> tuple[dict[str, dict[str, list[str]]], dict[str, dict[str, float]]]:
     """Every configuration through POST /v1/search; returns runs and latency percentiles."""
     import httpx
@@ -225,6 +249,9 @@ async def run_search_modes(
     for w in WEIGHTS:
         label = f"hybrid weighted w={w}" + (" (default)" if w == 0.6 else "")
         configs[label] = ("hybrid", {"fusion": "weighted", "vector_weight": w})
+    for n in CANDIDATES_PER_LEG:
+        configs[f"hybrid w=0.6, {n} candidates per leg"] = ("hybrid", {"candidates_per_leg": n})
+    configs.update(_budget_configs(chunks))
     runs: dict[str, dict[str, list[str]]] = {}
     latency: dict[str, dict[str, float]] = {}
     for name, (mode, overrides) in configs.items():
@@ -339,15 +366,15 @@ async def _evaluate(
 ) -> dict[str, Any]:
     import asyncpg
 
-    runs, latency = await run_search_modes(queries, doc_to_corpus)
-    runs.update(await reference_bm25(admin_dsn, queries, doc_to_corpus))
-    scores = score_runs(runs, qrels)
     conn = await asyncpg.connect(admin_dsn)
     try:
         chunks = await conn.fetchval("select count(*) from chunks")
         pgvector = await conn.fetchval("select extversion from pg_extension where extname='vector'")
     finally:
         await conn.close()
+    runs, latency = await run_search_modes(queries, doc_to_corpus, chunks=chunks)
+    runs.update(await reference_bm25(admin_dsn, queries, doc_to_corpus))
+    scores = score_runs(runs, qrels)
     rows = [
         {
             "method": name,
