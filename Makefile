@@ -1,5 +1,7 @@
 # Developer one-liners. The README quick start shows two of them: `make run` and `make test`.
 UV := $(shell scripts/ensure-uv)
+# Tests and tools that run `uv` themselves (service closure, image checks) find the same one.
+export PATH := $(patsubst %/,%,$(dir $(UV))):$(PATH)
 export XDG_RUNTIME_DIR ?= /tmp
 # Compile bytecode at install, as the images do: each PDF is extracted by a fresh
 # interpreter, which would otherwise recompile PyMuPDF (~4 s) where bytecode is not written.
