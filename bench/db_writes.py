@@ -12,7 +12,8 @@ Runs alternate between the two paths; the median of the runs is reported. Each s
 measured on the production schema and with the HNSW and GIN indexes dropped, which
 isolates what the COPY path saves (round trips, per-statement overhead) from the index
 maintenance both paths pay per row; and, on the docpipe path only, with one index of the
-two dropped, which splits that maintenance between HNSW and GIN.
+two dropped, which splits that maintenance between HNSW and GIN, and with the
+keyword-statistics triggers (migration 0002) disabled too, which prices them.
 
     uv run python -m bench.db_writes [--quick]
 """
@@ -44,6 +45,9 @@ from bench._stack import (
 __all__ = ["main"]
 
 TARGET_SPEEDUP = 10.0
+# 384: MiniLM / the local embedder; 1024: Cohere v4's and Titan v2's default; 512: the
+# smaller Cohere v4 / Titan v2 output, to price the dimension's share of HNSW upkeep.
+DIMENSIONS = (384, 512, 1024)
 TENANT = "bench-writes"
 
 
@@ -157,13 +161,21 @@ async def row_by_row(pool: Any, chunks: list[Any]) -> float:
     return time.perf_counter() - started
 
 
-# Index variants: label, the migration's indexes dropped, whether the baseline runs too.
+# Schema variants: label, DDL applied to the production schema, whether the baseline runs.
 PRODUCTION = "HNSW + GIN (production schema)"
+NO_INDEX = "none (dropped)"
+_DROP_HNSW = "drop index chunks_embedding_hnsw"
+_DROP_GIN = "drop index chunks_keywords_gin"
 INDEX_VARIANTS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     (PRODUCTION, (), True),
-    ("HNSW only (GIN dropped)", ("chunks_keywords_gin",), False),
-    ("GIN only (HNSW dropped)", ("chunks_embedding_hnsw",), False),
-    ("none (dropped)", ("chunks_embedding_hnsw", "chunks_keywords_gin"), True),
+    ("HNSW only (GIN dropped)", (_DROP_GIN,), False),
+    ("GIN only (HNSW dropped)", (_DROP_HNSW,), False),
+    (NO_INDEX, (_DROP_HNSW, _DROP_GIN), True),
+    (
+        "none, keyword-statistics triggers off",
+        (_DROP_HNSW, _DROP_GIN, "alter table chunks disable trigger user"),
+        False,
+    ),
 )
 
 
@@ -174,19 +186,20 @@ async def measure(
     count: int,
     runs: int,
     indexes: str,
-    dropped: tuple[str, ...],
+    ddl: tuple[str, ...],
     baseline: bool,
 ) -> dict[str, Any]:
     import asyncpg
 
     from docpipe.common.db import _init_connection
 
-    database = f"writes{dimensions}_{len(INDEX_VARIANTS)}_{'_'.join(dropped) or 'all'}"[:63]
+    variant = [label for label, *_ in INDEX_VARIANTS].index(indexes)
+    database = f"writes{dimensions}_{variant}"
     dsn = await create_database(stack, database=database, dimensions=dimensions)
-    if dropped:
+    if ddl:
         admin = await asyncpg.connect(stack.pg.dsn(database=database))
-        for index in dropped:
-            await admin.execute(f"drop index {index}")
+        for statement in ddl:
+            await admin.execute(statement)
         await admin.close()
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, init=_init_connection)
     paths = [("docpipe", docpipe_path)] + ([("row_by_row", row_by_row)] if baseline else [])
@@ -220,14 +233,17 @@ def _index_upkeep(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for dims in sorted({r["dimensions"] for r in results}):
         ms = {r["indexes"]: r["docpipe_ms_per_chunk"] for r in results if r["dimensions"] == dims}
-        none = ms["none (dropped)"]
+        none = ms[NO_INDEX]
         rows.append(
             {
                 "dimensions": dims,
-                "no index ms/chunk": none,
-                "HNSW adds ms/chunk": ms["HNSW only (GIN dropped)"] - none,
-                "GIN adds ms/chunk": ms["GIN only (HNSW dropped)"] - none,
-                "both add ms/chunk": ms[PRODUCTION] - none,
+                "production ms/chunk": ms[PRODUCTION],
+                "HNSW adds": ms["HNSW only (GIN dropped)"] - none,
+                "GIN adds": ms["GIN only (HNSW dropped)"] - none,
+                "both add": ms[PRODUCTION] - none,
+                "keyword-statistics triggers add": none
+                - ms["none, keyword-statistics triggers off"],
+                "rest (no index, no trigger)": ms["none, keyword-statistics triggers off"],
             }
         )
     return rows
@@ -251,12 +267,12 @@ def main() -> None:
                     count=count,
                     runs=args.runs,
                     indexes=label,
-                    dropped=dropped,
+                    ddl=ddl,
                     baseline=baseline,
                 )
             )
-            for label, dropped, baseline in INDEX_VARIANTS
-            for dims in (384, 1024)
+            for label, ddl, baseline in INDEX_VARIANTS
+            for dims in DIMENSIONS
         ]
     print_table(
         f"Chunk writes with vectors, one document of {count:,} chunks per write (median of "
@@ -275,7 +291,7 @@ def main() -> None:
         ],
     )
     upkeep = _index_upkeep(results)
-    print_table("Index upkeep per chunk on the docpipe path (vs no index)", upkeep)
+    print_table("Where a chunk's write time goes on the docpipe path (ms per chunk)", upkeep)
     targets = {
         f"speedup_{r['dimensions']}d" + ("" if r["indexes"] == PRODUCTION else "_no_indexes"): {
             "target": TARGET_SPEEDUP,

@@ -24,9 +24,11 @@
   as overlap and as the share of the exact top-k's BM25 score kept, with SQL p50.
 - ``--recall-only`` loads and measures recall without the latency part, and writes
   bench/results/vector_recall_<embedder>.json instead of query_latency.json (a full run
-  with another embedder than ``local`` writes query_latency_<embedder>.json).
+  with another embedder than ``local`` writes query_latency_<embedder>.json; another
+  ``--concurrency`` than 4 adds ``_c<n>``).
 
     uv run python -m bench.query_latency [--quick] [--embedder minilm] [--recall-only]
+        [--sizes 10000,100000] [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ CHUNKS_PER_DOCUMENT = 50
 MODES = ("vector", "keyword", "hybrid")
 TARGETS = {"hybrid_p95_ms_100k": 50.0, "p50_growth": 2.0, "overhead": 1.5, "recall": 0.95}
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONCURRENCY = 4  # requests in flight: twice the cores, so requests queue
 WARMUP_BUDGET_S = 15.0
 REQUEST_TIMEOUT_S = 60.0
 # hnsw.ef_search values for recall (10 = top_k, the least the service uses; 1000 = pgvector's max)
@@ -866,7 +869,7 @@ def _parse_args() -> argparse.Namespace:
         help="chunk counts, increasing, comma-separated (default 10000,100000; quick 2000,20000)",
     )
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--recall-queries", type=int, default=100)
     parser.add_argument("--top-k", type=int, default=10)
@@ -886,7 +889,9 @@ def _parse_args() -> argparse.Namespace:
 def _result_name(args: argparse.Namespace) -> str:
     if args.recall_only:
         return f"vector_recall_{args.embedder}"
-    return "query_latency" if args.embedder == "local" else f"query_latency_{args.embedder}"
+    name = "query_latency" if args.embedder == "local" else f"query_latency_{args.embedder}"
+    # Another load level is another result, not a replacement for the reference run.
+    return name if args.concurrency == DEFAULT_CONCURRENCY else f"{name}_c{args.concurrency}"
 
 
 def main() -> None:
