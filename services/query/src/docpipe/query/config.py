@@ -31,8 +31,9 @@ class QuerySettings(HttpServiceSettings):
 
     # Keyword leg (BM25 in SQL), in keyword and hybrid searches: when every query term is
     # common, at most this many matching chunks are scored (docpipe.query.keyword explains
-    # which). Cost is linear in it (~8 µs a candidate); so is quality: on msmarco-5k a budget
-    # of 1 % of the chunks costs keyword nDCG@10 0.022 and hybrid 0.006 (docs/benchmarks.md).
+    # which). Time grows linearly with it (~8 µs a candidate) and quality with it: on
+    # msmarco-5k a budget of 1 % of the chunks costs keyword nDCG@10 0.022 and hybrid 0.006
+    # against scoring every match (docs/benchmarks.md §4, §5).
     keyword_candidate_budget: int = Field(default=1000, ge=10, le=1_000_000)
 
     # Fusion of the two legs: each leg contributes `candidates_per_leg` rows at most.

@@ -78,11 +78,7 @@ class Retriever:
         return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, fusion), plan)
 
     async def _keyword_leg(
-        self,
-        tenant_id: str,
-        query: str,
-        limit: int,
-        document_ids: Sequence[uuid.UUID] | None,
+        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
     ) -> list[Hit]:
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
             return await keyword_search(
