@@ -27,6 +27,7 @@ import json
 import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -161,22 +162,28 @@ async def row_by_row(pool: Any, chunks: list[Any]) -> float:
     return time.perf_counter() - started
 
 
-# Schema variants: label, DDL applied to the production schema, whether the baseline runs.
-PRODUCTION = "HNSW + GIN (production schema)"
-NO_INDEX = "none (dropped)"
+@dataclass(frozen=True)
+class SchemaVariant:
+    """The production schema with ``ddl`` applied; ``baseline``: row by row runs too."""
+
+    key: str  # database name suffix and the key in the upkeep table
+    label: str
+    ddl: tuple[str, ...] = ()
+    baseline: bool = False
+
+
 _DROP_HNSW = "drop index chunks_embedding_hnsw"
 _DROP_GIN = "drop index chunks_keywords_gin"
-INDEX_VARIANTS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    (PRODUCTION, (), True),
-    ("HNSW only (GIN dropped)", (_DROP_GIN,), False),
-    ("GIN only (HNSW dropped)", (_DROP_HNSW,), False),
-    (NO_INDEX, (_DROP_HNSW, _DROP_GIN), True),
-    (
-        "none, keyword-statistics triggers off",
-        (_DROP_HNSW, _DROP_GIN, "alter table chunks disable trigger user"),
-        False,
-    ),
+PRODUCTION = SchemaVariant("production", "HNSW + GIN (production schema)", baseline=True)
+HNSW_ONLY = SchemaVariant("hnsw_only", "HNSW only (GIN dropped)", (_DROP_GIN,))
+GIN_ONLY = SchemaVariant("gin_only", "GIN only (HNSW dropped)", (_DROP_HNSW,))
+NO_INDEX = SchemaVariant("no_index", "none (dropped)", (_DROP_HNSW, _DROP_GIN), baseline=True)
+NO_TRIGGERS = SchemaVariant(
+    "no_index_no_triggers",
+    "none, keyword-statistics triggers off",
+    (_DROP_HNSW, _DROP_GIN, "alter table chunks disable trigger user"),
 )
+SCHEMA_VARIANTS = (PRODUCTION, HNSW_ONLY, GIN_ONLY, NO_INDEX, NO_TRIGGERS)
 
 
 async def measure(
@@ -185,24 +192,23 @@ async def measure(
     dimensions: int,
     count: int,
     runs: int,
-    indexes: str,
-    ddl: tuple[str, ...],
-    baseline: bool,
+    variant: SchemaVariant,
 ) -> dict[str, Any]:
     import asyncpg
 
     from docpipe.common.db import _init_connection
 
-    variant = [label for label, *_ in INDEX_VARIANTS].index(indexes)
-    database = f"writes{dimensions}_{variant}"
+    database = f"writes{dimensions}_{variant.key}"
     dsn = await create_database(stack, database=database, dimensions=dimensions)
-    if ddl:
+    if variant.ddl:
         admin = await asyncpg.connect(stack.pg.dsn(database=database))
-        for statement in ddl:
+        for statement in variant.ddl:
             await admin.execute(statement)
         await admin.close()
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, init=_init_connection)
-    paths = [("docpipe", docpipe_path)] + ([("row_by_row", row_by_row)] if baseline else [])
+    paths = [("docpipe", docpipe_path)]
+    if variant.baseline:
+        paths.append(("row_by_row", row_by_row))
     times: dict[str, list[float]] = {name: [] for name, _ in paths}
     try:
         await docpipe_path(pool, _chunks(200, dimensions, seed=1))  # warm caches and plans
@@ -213,10 +219,11 @@ async def measure(
     finally:
         await pool.close()
     d = statistics.median(times["docpipe"])
-    b = statistics.median(times["row_by_row"]) if baseline else None
+    b = statistics.median(times["row_by_row"]) if variant.baseline else None
     return {
         "dimensions": dimensions,
-        "indexes": indexes,
+        "variant": variant.key,
+        "indexes": variant.label,
         "chunks_per_write": count,
         "runs": runs,
         "docpipe_s": times["docpipe"],
@@ -229,21 +236,20 @@ async def measure(
 
 
 def _index_upkeep(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-chunk cost of each index on the docpipe path: the time it adds to "none"."""
+    """Each part of a docpipe-path write: the difference between two schema variants."""
     rows = []
     for dims in sorted({r["dimensions"] for r in results}):
-        ms = {r["indexes"]: r["docpipe_ms_per_chunk"] for r in results if r["dimensions"] == dims}
-        none = ms[NO_INDEX]
+        ms = {r["variant"]: r["docpipe_ms_per_chunk"] for r in results if r["dimensions"] == dims}
+        none = ms[NO_INDEX.key]
         rows.append(
             {
                 "dimensions": dims,
-                "production ms/chunk": ms[PRODUCTION],
-                "HNSW adds": ms["HNSW only (GIN dropped)"] - none,
-                "GIN adds": ms["GIN only (HNSW dropped)"] - none,
-                "both add": ms[PRODUCTION] - none,
-                "keyword-statistics triggers add": none
-                - ms["none, keyword-statistics triggers off"],
-                "rest (no index, no trigger)": ms["none, keyword-statistics triggers off"],
+                "production ms/chunk": ms[PRODUCTION.key],
+                "HNSW adds": ms[HNSW_ONLY.key] - none,
+                "GIN adds": ms[GIN_ONLY.key] - none,
+                "both add": ms[PRODUCTION.key] - none,
+                "keyword-statistics triggers add": none - ms[NO_TRIGGERS.key],
+                "rest (no index, no trigger)": ms[NO_TRIGGERS.key],
             }
         )
     return rows
@@ -261,17 +267,9 @@ def main() -> None:
     with embedded_stack("writes", aws=False) as stack:
         results = [
             asyncio.run(
-                measure(
-                    stack,
-                    dimensions=dims,
-                    count=count,
-                    runs=args.runs,
-                    indexes=label,
-                    ddl=ddl,
-                    baseline=baseline,
-                )
+                measure(stack, dimensions=dims, count=count, runs=args.runs, variant=variant)
             )
-            for label, ddl, baseline in INDEX_VARIANTS
+            for variant in SCHEMA_VARIANTS
             for dims in DIMENSIONS
         ]
     print_table(
@@ -293,7 +291,7 @@ def main() -> None:
     upkeep = _index_upkeep(results)
     print_table("Where a chunk's write time goes on the docpipe path (ms per chunk)", upkeep)
     targets = {
-        f"speedup_{r['dimensions']}d" + ("" if r["indexes"] == PRODUCTION else "_no_indexes"): {
+        f"speedup_{r['dimensions']}d" + ("" if r["variant"] == PRODUCTION.key else "_no_indexes"): {
             "target": TARGET_SPEEDUP,
             "measured": r["speedup"],
             "met": r["speedup"] >= TARGET_SPEEDUP,
