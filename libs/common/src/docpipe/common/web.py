@@ -28,6 +28,7 @@ __all__ = [
     "ProblemError",
     "install_common",
     "lazy_app",
+    "measured",
     "principal_from_request",
     "problem_response",
 ]
@@ -203,8 +204,8 @@ def lazy_app(create_app: Callable[[], FastAPI]) -> Callable[[str], Any]:
         from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
         # problem+json is text: without it Mangum would base64-encode every error body.
-        return Mangum(
-            app(), lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON]
+        return measured(
+            Mangum(app(), lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])
         )
 
     def module_getattr(name: str) -> Any:
@@ -215,3 +216,27 @@ def lazy_app(create_app: Callable[[], FastAPI]) -> Callable[[str], Any]:
         raise AttributeError(name)
 
     return module_getattr
+
+
+def measured(adapter: Callable[[Any, Any], dict[str, Any]]) -> Callable[[Any, Any], Any]:
+    """A Lambda handler that reports each answer's status as metrics of its version.
+
+    Mangum turns an exception in a route into an HTTP 500 that Lambda counts as a
+    successful invocation; ``Requests`` and ``Http5xx`` (``docpipe.common.metrics``) are
+    what the canary watches instead. An adapter that raises counts as a 5xx too.
+    """
+    from docpipe.common.metrics import FunctionIdentity, Metric, publish
+
+    def handle(event: Any, context: Any) -> dict[str, Any]:
+        status = 500
+        try:
+            response = adapter(event, context)
+            status = int(response.get("statusCode", 500))
+            return response
+        finally:
+            publish(
+                {Metric.REQUESTS: 1, Metric.SERVER_ERRORS: int(status >= 500)},
+                function=FunctionIdentity.of(context),
+            )
+
+    return handle

@@ -3,6 +3,10 @@
 Returns ``{"batchItemFailures": [...]}`` so only the messages that must come back do
 (ReportBatchItemFailures). One event loop per process, kept across invocations, because
 the asyncpg pool and aioboto3 clients belong to the loop that created them.
+
+Neither a failed document nor a batch-item failure is a Lambda error, so each invocation
+also reports its outcomes as metrics of its function version (``docpipe.common.metrics``):
+the processor's canary alarms on them.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +24,7 @@ from docpipe.common.db import get_pool
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
+from docpipe.common.metrics import FunctionIdentity, Metric, publish
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
     MalformedMessage,
@@ -27,7 +33,7 @@ from docpipe.processor.events import (
     parse_s3_records,
     parse_sqs_body,
 )
-from docpipe.processor.pipeline import RetryLater, process_object
+from docpipe.processor.pipeline import Report, RetryLater, process_object
 from docpipe.processor.store import reap_stale_documents
 
 __all__ = ["handle_event", "handler"]
@@ -40,12 +46,45 @@ _last_reap = 0.0
 REAP_INTERVAL_S = 60.0
 
 
+@dataclass
+class Tally:
+    """What one invocation did, as its metrics report it."""
+
+    messages: int = 0
+    completed: int = 0
+    failed: int = 0
+    returned: int = 0  # batch-item failures: messages SQS will deliver again
+
+    def count(self, report: Report | None) -> None:
+        if report is None:
+            return
+        if report.status == "completed":
+            self.completed += 1
+        elif report.status in ("failed", "gave_up"):
+            self.failed += 1
+
+    def metrics(self) -> dict[Metric, float]:
+        return {
+            Metric.MESSAGES: self.messages,
+            Metric.DOCUMENTS_COMPLETED: self.completed,
+            Metric.DOCUMENTS_FAILED: self.failed,
+            Metric.BATCH_ITEM_FAILURES: self.returned,
+        }
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     global _loop
     if _loop is None or _loop.is_closed():
         _loop = asyncio.new_event_loop()
         asyncio.set_event_loop(_loop)
-    return _loop.run_until_complete(handle_event(event))
+    tally = Tally(messages=len(event.get("Records") or []) if is_sqs_event(event) else 0)
+    try:
+        return _loop.run_until_complete(handle_event(event, tally=tally))
+    except BaseException:
+        tally.returned = tally.messages  # the whole batch comes back
+        raise
+    finally:
+        publish(tally.metrics(), function=FunctionIdentity.of(context))
 
 
 def _state() -> tuple[ProcessorSettings, Embedder]:
@@ -58,7 +97,8 @@ def _state() -> tuple[ProcessorSettings, Embedder]:
     return _settings, _embedder
 
 
-async def handle_event(event: Mapping[str, Any]) -> dict[str, Any]:
+async def handle_event(event: Mapping[str, Any], *, tally: Tally | None = None) -> dict[str, Any]:
+    tally = tally if tally is not None else Tally()
     settings, embedder = _state()
     if not event.get("Records"):  # s3:TestEvent delivered directly, or an empty batch
         return {"batchItemFailures": []}
@@ -68,29 +108,35 @@ async def handle_event(event: Mapping[str, Any]) -> dict[str, Any]:
         failures = []
         for message in iter_messages(event):
             with bind(trace_id=new_trace_id(), message_id=message.message_id):
-                if not await _handle_message(message.body, settings, pool, embedder):
+                if not await _handle_message(message.body, settings, pool, embedder, tally):
                     failures.append({"itemIdentifier": message.message_id})
+        tally.returned = len(failures)
         return {"batchItemFailures": failures}
     # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
     with bind(trace_id=new_trace_id()):
         for created in parse_s3_records(event["Records"]):
-            await process_object(created, settings=settings, pool=pool, embedder=embedder)
+            tally.count(
+                await process_object(created, settings=settings, pool=pool, embedder=embedder)
+            )
     return {"batchItemFailures": []}
 
 
 async def _handle_message(
-    body: str, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder
+    body: str, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder, tally: Tally
 ) -> bool:
     """True when the message is done with (processed, skipped or failed for good)."""
     try:
         for created in parse_sqs_body(body):
-            await process_object(created, settings=settings, pool=pool, embedder=embedder)
+            tally.count(
+                await process_object(created, settings=settings, pool=pool, embedder=embedder)
+            )
     except MalformedMessage as exc:
         # Kept, not dropped: it returns until maxReceiveCount moves it to the DLQ.
         _log.error("malformed message", extra={"reason": str(exc)})
         return False
     except RetryLater as exc:
         _log.warning("will retry", extra={"reason": str(exc)})
+        tally.count(exc.report)
         return False
     except Exception:
         _log.exception("unexpected failure; the message will be retried")

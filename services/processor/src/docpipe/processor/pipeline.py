@@ -35,7 +35,15 @@ _log = get_logger("docpipe.processor")
 
 
 class RetryLater(Exception):
-    """The message should come back later (busy document, or a transient failure)."""
+    """The message should come back later (busy document, or a transient failure).
+
+    ``report`` is the attempt's summary when one was started: on the last attempt the
+    document is already ``failed`` although the message still goes back (to the DLQ).
+    """
+
+    def __init__(self, reason: str, *, report: Report | None = None) -> None:
+        super().__init__(reason)
+        self.report = report
 
 
 class PermanentFailure(Exception):
@@ -120,7 +128,7 @@ async def process_object(
             report.status, report.reason = "retry", f"{type(exc).__name__}: {exc}"
             await _after_transient(ctx, exc)
             _summary(report, started)
-            raise RetryLater(report.reason) from exc
+            raise RetryLater(report.reason, report=report) from exc
         _summary(report, started)
         return report
 

@@ -93,6 +93,8 @@ class StackConfig:
                 "EMBEDDING_PROVIDER": env.get("EMBEDDING_PROVIDER", "local"),
                 "EMBEDDING_DIMENSIONS": env.get("EMBEDDING_DIMENSIONS", "1024"),
                 "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+                # The handlers' CloudWatch metric lines (EMF): nothing collects them here.
+                "POWERTOOLS_METRICS_DISABLED": env.get("POWERTOOLS_METRICS_DISABLED", "true"),
             },
         )
 
