@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pulumi
 import pulumi_aws as aws
 
+from docpipe.common.migrations import migration_manifest
 from docpipe.infra import policies
 from docpipe.infra.alerts import Alerts
 from docpipe.infra.database import Database, DatabaseArgs
@@ -14,14 +13,10 @@ from docpipe.infra.document_store import DocumentStore, DocumentStoreArgs
 from docpipe.infra.environment import Endpoints, service_environment
 from docpipe.infra.http_api import HttpApi, HttpApiArgs
 from docpipe.infra.lambda_function import FunctionPlacement
-from docpipe.infra.migrations import Migrations, MigrationsArgs, migrations_fingerprint
+from docpipe.infra.migrations import Migrations, MigrationsArgs
 from docpipe.infra.network import Network, NetworkArgs
 from docpipe.infra.service import QueueTrigger, Service, ServiceArgs, image_uri
 from docpipe.infra.settings import SERVICE_NAMES, load_settings
-
-MIGRATIONS_DIR = (
-    Path(__file__).resolve().parent.parent / "libs/common/src/docpipe/common/migrations"
-)
 
 config = pulumi.Config("docpipe")
 settings = load_settings(
@@ -144,7 +139,7 @@ if processor_settings.deployed:
                 lambda url: image_uri(repository_url=url, digest=processor_settings.image_digest)
             ),
             placement=placement,
-            fingerprint=migrations_fingerprint(sql_dir=MIGRATIONS_DIR),
+            manifest=migration_manifest(),
             database_host=database.cluster.endpoint,
             database_port=database.cluster.port.apply(str),
             database_name=settings.database.database_name,

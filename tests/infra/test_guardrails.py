@@ -126,7 +126,7 @@ def sqs_violations(inv: Inv) -> list[str]:
     alarms = {
         (a.inputs["metricName"], a.inputs["dimensions"]["QueueName"]): a.inputs
         for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-        if a.inputs["namespace"] == "AWS/SQS"
+        if a.inputs.get("namespace") == "AWS/SQS"
     }
     for queue in sources:
         redrive = _json(queue.inputs["redrivePolicy"])
@@ -301,22 +301,48 @@ def alias_wiring_violations(inv: Inv) -> list[str]:
     return out
 
 
+#: What each service's canary must watch besides Lambda's own metrics: the failures the
+#: application reports per function version (a Mangum 500 and a failed document are not
+#: Lambda errors).
+APPLICATION_FAILURES = {
+    "upload": {"Http5xx"},
+    "query": {"Http5xx"},
+    "processor": {"DocumentsFailed", "BatchItemFailures"},
+}
+
+
+def _application_metrics(alarm: Any, fn: str) -> set[str]:
+    """docpipe metrics of one version of ``fn`` that a metric-math alarm reads."""
+    out = set()
+    for query in alarm.inputs.get("metricQueries") or []:
+        metric = query.get("metric") or {}
+        dims = metric.get("dimensions") or {}
+        if (
+            metric.get("namespace") == "docpipe"
+            and dims.get("FunctionName") == fn
+            and dims.get("FunctionVersion")
+        ):
+            out.add(metric["metricName"])
+    return out
+
+
 def rollout_violations(inv: Inv) -> list[str]:
-    """Every deployed service: alias left to CodeDeploy, canary group with rollback on alarms."""
+    """Every deployed service: alias left to CodeDeploy, canary group with rollback on
+    alarms that see both Lambda's metrics and what the application reports."""
     out: list[str] = []
     groups = {
         g.inputs["appName"]: g.inputs
         for g in inv.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup")
     }
     alarms = {
-        a.inputs["name"]: a.inputs
+        a.inputs["name"]: a
         for a in inv.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
         if "name" in a.inputs
     }
     for alias in inv.of_type("aws:lambda/alias:Alias"):
         fn = alias.inputs["functionName"]
-        if not {"functionVersion", "routingConfig"} <= set(alias.ignore_changes):
-            out.append(f"{alias.name}: Pulumi would fight CodeDeploy over the alias")
+        if not {"functionVersion", "routingConfig", "description"} <= set(alias.ignore_changes):
+            out.append(f"{alias.name}: Pulumi would fight CodeDeploy/rollout over the alias")
         group = groups.get(fn)
         if group is None:
             out.append(f"{fn}: no CodeDeploy deployment group")
@@ -327,18 +353,24 @@ def rollout_violations(inv: Inv) -> list[str]:
             "DEPLOYMENT_STOP_ON_ALARM",
         }:
             out.append(f"{fn}: automatic rollback incomplete")
-        watched = group.get("alarmConfiguration", {}).get("alarms", [])
-        metrics = {
-            alarms[name]["metricName"]
-            for name in watched
-            if name in alarms and alarms[name]["dimensions"].get("FunctionName") == fn
+        watched = [alarms[n] for n in group.get("alarmConfiguration", {}).get("alarms", [])]
+        if not group.get("alarmConfiguration", {}).get("enabled"):
+            out.append(f"{fn}: deployment group alarms disabled")
+        lambda_metrics = {
+            a.inputs.get("metricName")
+            for a in watched
+            if (a.inputs.get("dimensions") or {}).get("FunctionName") == fn
         }
-        if not group.get("alarmConfiguration", {}).get("enabled") or metrics != {
-            "Errors",
-            "Throttles",
-            "Duration",
-        }:
+        if lambda_metrics != {"Errors", "Throttles", "Duration"}:
             out.append(f"{fn}: deployment group does not watch its own errors/throttles/duration")
+        service = fn.rsplit("-", 1)[-1]
+        seen = set().union(*(_application_metrics(a, fn) for a in watched))
+        missing = APPLICATION_FAILURES.get(service, {"?"}) - seen
+        if missing:
+            out.append(f"{fn}: canary does not watch application metric(s) {sorted(missing)}")
+        for alarm in watched:
+            if _application_metrics(alarm, fn) and "metricQueries" not in alarm.ignore_changes:
+                out.append(f"{alarm.name}: Pulumi would undo the rollout's version re-pointing")
     return out
 
 
@@ -574,6 +606,21 @@ def _alias_fought_over(inv: Inv) -> None:
     next(r for r in inv.of_type("aws:lambda/alias:Alias")).ignore_changes.clear()
 
 
+def _canary_without_application_alarms(inv: Inv) -> None:
+    for group in inv.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup"):
+        config = group.inputs["alarmConfiguration"]
+        config["alarms"] = [a for a in config["alarms"] if "-canary-" not in a]
+
+
+def _canary_alarm_without_version(inv: Inv) -> None:
+    alarm = _first(
+        inv, "aws:cloudwatch/metricAlarm:MetricAlarm", "processor-canary-failed-documents"
+    )
+    for query in alarm["metricQueries"]:
+        if "metric" in query:
+            del query["metric"]["dimensions"]["FunctionVersion"]
+
+
 def _attach_full_access(inv: Inv) -> None:
     role = inv.of_type("aws:iam/role:Role")[0]
     attachment = copy.copy(role)
@@ -653,6 +700,8 @@ SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
         ),
     ),
     ("rollout", "alias fought over", _alias_fought_over),
+    ("rollout", "canary blind to application errors", _canary_without_application_alarms),
+    ("rollout", "canary alarm on all versions", _canary_alarm_without_version),
     (
         "rollout",
         "no rollback on alarm",

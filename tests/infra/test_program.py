@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from docpipe.infra.migrations import MIGRATE_HANDLER, migrations_fingerprint
+from docpipe.common.migrations import manifest_fingerprint, migration_manifest
+from docpipe.infra.migrations import MIGRATE_HANDLER
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 REPO = Path(__file__).resolve().parents[2]
-MIGRATIONS = REPO / "libs/common/src/docpipe/common/migrations"
 DIGESTS = {
     "upload": "sha256:" + "a" * 64,
     "processor": "sha256:" + "b" * 64,
@@ -36,22 +36,50 @@ def _changed_owners(before: Any, after: Any) -> set[str]:
     return {after.owner(by_urn[urn]) for urn in new if old[urn] != new[urn]}
 
 
-@pytest.mark.parametrize(
-    ("service", "owners", "changed"),
-    [
-        ("query", {"query"}, {"query-function"}),
-        ("upload", {"upload"}, {"upload-function"}),
-        # the migration function runs from the processor image by design
-        ("processor", {"processor", "migrations"}, {"processor-function", "migrations-function"}),
-    ],
-)
-def test_new_image_changes_only_that_service(
-    service: str, owners: set[str], changed: set[str], inventory: Any, deploy_with: Any
+def _effective_changes(before: Any, after: Any) -> dict[str, set[str]]:
+    """Input properties that differ and that the engine would act on (not ignored)."""
+    old = before.by_urn()
+    changes: dict[str, set[str]] = {}
+    for resource in after.resources:
+        previous = old[resource.urn].inputs
+        keys = {
+            key
+            for key in previous.keys() | resource.inputs.keys()
+            if json.dumps(previous.get(key), sort_keys=True, default=str)
+            != json.dumps(resource.inputs.get(key), sort_keys=True, default=str)
+        }
+        if keys - set(resource.ignore_changes):
+            changes[resource.name] = keys - set(resource.ignore_changes)
+    return changes
+
+
+@pytest.mark.parametrize("service", ["upload", "processor", "query"])
+def test_an_older_recorded_image_never_rolls_a_service_back(
+    service: str, inventory: Any, deploy_with: Any
 ) -> None:
-    redeployed = deploy_with(**dict(DIGESTS, **{service: "sha256:" + "d" * 64}))
-    assert _changed_owners(inventory, redeployed) == owners
-    before, after = _fingerprints(inventory), _fingerprints(redeployed)
-    assert {r.name for r in redeployed.resources if before[r.urn] != after[r.urn]} == changed
+    """`pulumi up` from a checkout whose stack config records an older image of a service
+    (someone else rolled a newer one out since) must not touch that service's code: after
+    creation the rollout command owns every function's image, and Pulumi ignores it."""
+    older = deploy_with(**dict(DIGESTS, **{service: "sha256:" + "0" * 64}))
+    assert {r.urn for r in older.resources} == {r.urn for r in inventory.resources}
+    assert _effective_changes(inventory, older) == {}
+    image_users = {f"{service}-function"} | (
+        {"migrations-function"} if service == "processor" else set()
+    )
+    for resource in older.of_type("aws:lambda/function:Function"):
+        assert "imageUri" in resource.ignore_changes, resource.name
+        if resource.name in image_users:  # the digest did reach the inputs: it is ignored
+            assert resource.inputs["imageUri"].endswith("@sha256:" + "0" * 64)
+
+
+def test_ignored_image_is_the_only_difference_the_guard_removes(
+    inventory: Any, deploy_with: Any
+) -> None:
+    """The check above can fail: without ``ignore_changes`` the older digest is a change."""
+    older = deploy_with(**dict(DIGESTS, query="sha256:" + "0" * 64))
+    for resource in older.resources:
+        resource.ignore_changes = [k for k in resource.ignore_changes if k != "imageUri"]
+    assert _effective_changes(inventory, older) == {"query-function": {"imageUri"}}
 
 
 def test_bootstrap_stage_creates_repositories_only(bootstrap_inventory: Any) -> None:
@@ -72,22 +100,19 @@ def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) ->
     )
     assert fn.inputs["imageConfig"] == {"commands": [MIGRATE_HANDLER]}
     assert fn.inputs["imageUri"].endswith("/processor-repository-0a1b2c3@" + DIGESTS["processor"])
+    assert "imageUri" in fn.ignore_changes  # the rollout command points it at new images
     env = fn.inputs["environment"]["variables"]
     assert env["MASTER_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
     assert env["APP_DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
     invocation = inventory.of_type("aws:lambda/invocation:Invocation")[0]
     assert invocation.inputs["functionName"] == fn.inputs["name"]
-    assert invocation.inputs["triggers"]["migrations"] == migrations_fingerprint(sql_dir=MIGRATIONS)
+    # The deployer's manifest travels with the invocation; the image refuses another one.
+    manifest = migration_manifest()
+    assert json.loads(invocation.inputs["input"]) == {"action": "migrate", "expected": manifest}
+    assert invocation.inputs["triggers"]["migrations"] == manifest_fingerprint(manifest)
     assert "app_secret_version" in invocation.inputs["triggers"]
     instance = inventory.of_type("aws:rds/clusterInstance:ClusterInstance")[0]
     assert instance.urn in invocation.dependencies
-
-
-def test_migration_fingerprint_follows_sql(tmp_path: Path) -> None:
-    (tmp_path / "0001_init.sql").write_text("create table a();")
-    first = migrations_fingerprint(sql_dir=tmp_path)
-    (tmp_path / "0002_more.sql").write_text("create table b();")
-    assert migrations_fingerprint(sql_dir=tmp_path) != first
 
 
 def test_outputs(inventory: Any) -> None:

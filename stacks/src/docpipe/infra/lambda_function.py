@@ -41,6 +41,9 @@ class FunctionSpec:
     command: Sequence[str] | None = None
     publish: bool = True
     description: str = ""
+    #: After creation the rollout command deploys new images (UpdateFunctionCode), so
+    #: Pulumi ignores ``imageUri``: a `pulumi up` from any checkout never changes the code.
+    code_owned_by_rollout: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ def create_vpc_function(
         tracing_config={"mode": "Active"},
         logging_config={"log_format": "JSON", "log_group": log_group.name},
         environment={"variables": dict(spec.environment)},
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy, log_group]),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=[role_policy, log_group],
+            ignore_changes=["imageUri"] if spec.code_owned_by_rollout else None,
+        ),
     )
     return VpcFunction(function=function, role=role, log_group=log_group)

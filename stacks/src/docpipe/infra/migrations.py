@@ -1,36 +1,31 @@
 """Migrations: a function built from the processor image that applies the schema
 migrations (``docpipe.common.migrations``) and sets the ``docpipe_app`` password,
-invoked by ``pulumi up`` whenever the SQL files or the app password change.
+invoked by ``pulumi up`` whenever the deployer's SQL files or the app password change.
+
+One source of truth: the invocation sends the manifest of the deployer's checkout
+(``migration_manifest``, the same function the image runs), and the function refuses to
+apply anything when its image carries a different set, which fails ``pulumi up``
+(``aws.lambda_.Invocation`` fails when the function returns an error). After creation the
+function's image, like the processor's, belongs to the rollout command, which points it
+at each new processor image and runs it before that image takes traffic.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
+from docpipe.common.migrations import manifest_fingerprint
 from docpipe.infra import naming, policies
 from docpipe.infra.lambda_function import FunctionPlacement, FunctionSpec, create_vpc_function
 
-__all__ = ["MIGRATE_HANDLER", "Migrations", "MigrationsArgs", "migrations_fingerprint"]
+__all__ = ["MIGRATE_HANDLER", "Migrations", "MigrationsArgs"]
 
 MIGRATE_HANDLER = "docpipe.processor.migrate_handler.handler"
-
-
-def migrations_fingerprint(*, sql_dir: Path) -> str:
-    """SHA-256 over the names and bytes of every ``*.sql`` file, in name order."""
-    files = sorted(sql_dir.glob("*.sql"))
-    if not files:
-        raise FileNotFoundError(f"no migrations in {sql_dir}")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,8 @@ class MigrationsArgs:
     stack: str
     image_uri: pulumi.Input[str]
     placement: FunctionPlacement
-    fingerprint: str
+    #: version → SHA-256 of each migration file in the deployer's checkout
+    manifest: Mapping[str, str]
     database_host: pulumi.Input[str]
     database_port: pulumi.Input[str]
     database_name: str
@@ -72,6 +68,7 @@ class Migrations(pulumi.ComponentResource):
                 memory_mb=512,
                 timeout_seconds=300,
                 publish=False,
+                code_owned_by_rollout=True,
                 environment={
                     "MASTER_SECRET_ARN": args.master_secret_arn,
                     "APP_DATABASE_SECRET_ARN": args.app_secret_arn,
@@ -92,9 +89,9 @@ class Migrations(pulumi.ComponentResource):
         self.invocation = aws.lambda_.Invocation(
             f"{name}-apply",
             function_name=fn.function.name,
-            input=json.dumps({"action": "migrate", "fingerprint": args.fingerprint}),
+            input=json.dumps({"action": "migrate", "expected": dict(args.manifest)}),
             triggers={
-                "migrations": args.fingerprint,
+                "migrations": manifest_fingerprint(dict(args.manifest)),
                 "app_secret_version": args.app_secret_version_id,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

@@ -1,8 +1,22 @@
 """Service: one independently deployable unit (upload, processor or query).
 
-ECR repository → function pinned by digest → published versions behind a ``live``
-alias → CodeDeploy canary with automatic rollback on this service's alarms. Pulumi
-creates the alias once and then leaves its version and routing to CodeDeploy.
+ECR repository → function created from an image pinned by digest → published versions
+behind a ``live`` alias → CodeDeploy canary with automatic rollback on this service's
+alarms.
+
+What belongs to whom after creation, so that deploying one service can never revert
+another (a `pulumi up` from a checkout whose recorded image of a service is older):
+- the function's image belongs to the rollout command (``docpipe.infra.rollout``), which
+  updates the code, publishes a version and canaries it; Pulumi ignores ``imageUri``;
+- the alias's version, routing and description belong to CodeDeploy and the rollout
+  command (the description holds the release history the rollback reads);
+- the canary alarms' metric queries name the version under canary; the rollout command
+  points them at each new version before the deployment starts.
+
+The canary watches what users see, not only ``AWS/Lambda``: Mangum answers a raising
+route with a 500 that Lambda counts as a success, and failed documents are statuses and
+batch-item failures. Each service reports those per function version
+(``docpipe.common.metrics``) and each deployment group alarms on the new version's rates.
 
 With no image digest configured, only the repository is created, so a first
 deploy can create repositories before any image exists (docs/operations.md).
@@ -17,11 +31,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from docpipe.common.metrics import FUNCTION_NAME, FUNCTION_VERSION, NAMESPACE, Metric
 from docpipe.infra import naming, policies
 from docpipe.infra.lambda_function import FunctionPlacement, FunctionSpec, create_vpc_function
 from docpipe.infra.settings import RolloutSettings, ServiceSettings
 
-__all__ = ["ECR_KEEP_IMAGES", "QueueTrigger", "Service", "ServiceArgs", "image_uri"]
+__all__ = [
+    "ECR_KEEP_IMAGES",
+    "CanaryRate",
+    "QueueTrigger",
+    "Service",
+    "ServiceArgs",
+    "canary_rates",
+    "image_uri",
+]
 
 #: Old images are kept long enough to roll back to any recently live version.
 ECR_KEEP_IMAGES = 50
@@ -29,6 +52,47 @@ ECR_KEEP_IMAGES = 50
 
 def image_uri(*, repository_url: str, digest: str) -> str:
     return f"{repository_url}@{digest}"
+
+
+@dataclass(frozen=True)
+class CanaryRate:
+    """A failure rate of the new version that stops its canary: 100 × failures / totals."""
+
+    slug: str
+    failures: Metric
+    totals: tuple[Metric, ...]
+    threshold_percent: float
+    description: str
+
+
+def canary_rates(*, service: str, rollout: RolloutSettings) -> list[CanaryRate]:
+    """The application rates each service's canary alarms on."""
+    if service == "processor":
+        return [
+            CanaryRate(
+                "failed-documents",
+                Metric.DOCUMENTS_FAILED,
+                (Metric.DOCUMENTS_COMPLETED, Metric.DOCUMENTS_FAILED),
+                rollout.failed_document_percent,
+                "documents the new version ended failed",
+            ),
+            CanaryRate(
+                "returned-messages",
+                Metric.BATCH_ITEM_FAILURES,
+                (Metric.MESSAGES,),
+                rollout.returned_message_percent,
+                "SQS messages the new version handed back (batch-item failures)",
+            ),
+        ]
+    return [
+        CanaryRate(
+            "http-5xx",
+            Metric.SERVER_ERRORS,
+            (Metric.REQUESTS,),
+            rollout.http_error_percent,
+            "HTTP answers of the new version that were 5xx",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -105,6 +169,7 @@ class Service(pulumi.ComponentResource):
                 environment=args.environment,
                 statements=args.statements,
                 log_retention_days=args.log_retention_days,
+                code_owned_by_rollout=True,
             ),
             args.placement,
             parent=self,
@@ -116,7 +181,7 @@ class Service(pulumi.ComponentResource):
             function_name=fn.function.name,
             function_version=fn.function.version,
             opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=["functionVersion", "routingConfig"]
+                parent=self, ignore_changes=["functionVersion", "routingConfig", "description"]
             ),
         )
         self._alarms(name, args, child)
@@ -163,6 +228,53 @@ class Service(pulumi.ComponentResource):
         self._alarm(name, "Errors", "Sum", s.error_alarm_threshold, args, child)
         self._alarm(name, "Throttles", "Sum", 1, args, child)
         self._alarm(name, "Duration", "", s.duration_alarm_ms, args, child, extended="p99")
+        for rate in canary_rates(service=s.name, rollout=args.rollout):
+            self._canary_alarm(name, rate, args)
+
+    def _canary_alarm(self, name: str, rate: CanaryRate, args: ServiceArgs) -> None:
+        """Alarm on one application rate of one version (the one under canary)."""
+        assert self.function is not None
+
+        def query(query_id: str, metric: Metric) -> dict[str, object]:
+            return {
+                "id": query_id,
+                "return_data": False,
+                "metric": {
+                    "namespace": NAMESPACE,
+                    "metric_name": metric.value,
+                    "dimensions": {
+                        FUNCTION_NAME: self.function_name,
+                        FUNCTION_VERSION: self.function.version,  # type: ignore[union-attr]
+                    },
+                    "period": 60,
+                    "stat": "Sum",
+                },
+            }
+
+        totals = [f"total{i}" for i in range(len(rate.totals))]
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-canary-{rate.slug}",
+            name=f"{self.function_name}-canary-{rate.slug}",
+            alarm_description=f"% {rate.description} (canary; docs/operations.md)",
+            metric_queries=[
+                query("failures", rate.failures),
+                *(query(i, m) for i, m in zip(totals, rate.totals, strict=True)),
+                {
+                    "id": "rate",
+                    "expression": f"100 * failures / ({' + '.join(totals)})",
+                    "label": f"{rate.slug} %",
+                    "return_data": True,
+                },
+            ],
+            evaluation_periods=1,
+            threshold=rate.threshold_percent,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.alarm_topic_arn],
+            ok_actions=[args.alarm_topic_arn],
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["metricQueries"]),
+        )
+        self.alarms.append(alarm)
 
     def _codedeploy(self, name: str, args: ServiceArgs, child: pulumi.ResourceOptions) -> None:
         assert self.function is not None and self.alias is not None

@@ -99,8 +99,19 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class RolloutSettings:
+    """The canary, and what the new version may do during it before CodeDeploy rolls back.
+
+    Each threshold is a percentage per minute of the new version's own traffic: HTTP
+    answers that are 5xx (upload, query); documents that ended ``failed`` and messages
+    handed back to SQS (processor). A user's broken PDF is a normal failed document, so
+    the processor's thresholds are higher than the HTTP one.
+    """
+
     canary_percentage: int
     canary_interval_minutes: int
+    http_error_percent: float = 5.0
+    failed_document_percent: float = 50.0
+    returned_message_percent: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -265,6 +276,24 @@ def _api(s: _Section) -> ApiSettings:
     )
 
 
+def _rollout(s: _Section) -> RolloutSettings:
+    settings = RolloutSettings(
+        canary_percentage=int(s.get("canaryPercentage", 10)),
+        canary_interval_minutes=int(s.get("canaryIntervalMinutes", 5)),
+        http_error_percent=float(s.get("httpErrorPercent", 5.0)),
+        failed_document_percent=float(s.get("failedDocumentPercent", 50.0)),
+        returned_message_percent=float(s.get("returnedMessagePercent", 50.0)),
+    )
+    for key, value in (
+        ("httpErrorPercent", settings.http_error_percent),
+        ("failedDocumentPercent", settings.failed_document_percent),
+        ("returnedMessagePercent", settings.returned_message_percent),
+    ):
+        if not 0 < value <= 100:
+            raise ValueError(f"config docpipe:rollout.{key} must be in (0, 100]")
+    return settings
+
+
 def load_settings(
     *, stack: str, region: str, read: Callable[[str], Mapping[str, Any] | None]
 ) -> StackSettings:
@@ -280,10 +309,7 @@ def load_settings(
         database=_database(s["database"]),
         models=_models(s["models"], region),
         api=_api(s["api"]),
-        rollout=RolloutSettings(
-            canary_percentage=int(s["rollout"].get("canaryPercentage", 10)),
-            canary_interval_minutes=int(s["rollout"].get("canaryIntervalMinutes", 5)),
-        ),
+        rollout=_rollout(s["rollout"]),
         alerts=AlertSettings(
             emails=s["alerts"].strs("emails", ()),
             log_retention_days=int(s["alerts"].get("logRetentionDays", 30)),

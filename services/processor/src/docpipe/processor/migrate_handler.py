@@ -1,9 +1,17 @@
 """Lambda entry point that applies schema migrations during ``pulumi up``.
 
-Deployed from the processor image with a command override and invoked once per change of
-the migration files (``aws.lambda_.Invocation``). It connects as the Aurora master user
-(managed secret ``MASTER_SECRET_ARN``), applies pending migrations, and sets the services'
-role password from ``APP_DATABASE_SECRET_ARN``. Its result names versions only, never secrets.
+Deployed from the processor image with a command override. Invoked by ``pulumi up``
+whenever the deployer's migration files change (``aws.lambda_.Invocation``), and by the
+rollout command before a new processor image takes traffic. It connects as the Aurora
+master user (managed secret ``MASTER_SECRET_ARN``), applies pending migrations, and sets
+the services' role password from ``APP_DATABASE_SECRET_ARN``. Its result names versions
+only, never secrets.
+
+The SQL it applies is the SQL baked into its image. ``pulumi up`` sends the manifest it
+computed from the deployer's checkout (``"expected"``); when that is not exactly what the
+image carries, nothing is applied and the invocation fails, which fails ``pulumi up``: a
+newer checkout with an older image (or the reverse) must not record a migration as done
+while the schema lags.
 """
 
 from __future__ import annotations
@@ -18,12 +26,35 @@ import asyncpg
 
 from docpipe.common.aws import client
 from docpipe.common.logging import configure_logging, get_logger
-from docpipe.common.migrations import apply_migrations
+from docpipe.common.migrations import (
+    apply_migrations,
+    manifest_fingerprint,
+    manifest_mismatch,
+    migration_manifest,
+)
 from docpipe.processor.config import ProcessorSettings
 
-__all__ = ["handler"]
+__all__ = ["MigrationMismatch", "handler"]
 
 _log = get_logger("docpipe.migrate")
+
+
+class MigrationMismatch(RuntimeError):
+    """The deploy expects a schema that this image does not carry; nothing was applied."""
+
+
+def _check_expected(event: Any, carried: dict[str, str]) -> None:
+    expected = event.get("expected") if isinstance(event, dict) else None
+    if expected is None:  # the rollout command, or a hand-run invocation: this image's SQL
+        return
+    mismatch = manifest_mismatch(expected=dict(expected), carried=carried)
+    if mismatch:
+        raise MigrationMismatch(
+            f"this image's migrations differ from the deploy's ({mismatch}); nothing was "
+            "applied. Roll out the processor image built from the same commit "
+            "(`rollout deploy --service processor --image ...`), or deploy from the commit "
+            "the processor image was built from."
+        )
 
 
 async def _secret(settings: ProcessorSettings, arn: str) -> dict[str, Any]:
@@ -53,6 +84,9 @@ async def _migrate() -> dict[str, Any]:
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    carried = migration_manifest()
+    _check_expected(event, carried)
     result = asyncio.run(_migrate())
+    result["carried"] = {"versions": list(carried), "fingerprint": manifest_fingerprint(carried)}
     _log.info("migrations applied", extra=result)
     return result

@@ -4,6 +4,11 @@ Each ``NNNN_name.sql`` file runs once, inside one transaction, under an advisory
 concurrent runners (two deploys, a test and the local stack) cannot interleave. Applied
 files are recorded with their checksum; editing an applied file is refused rather than
 silently ignored.
+
+:func:`migration_manifest` names the schema a piece of code expects (each file's version
+and the SHA-256 of its bytes). The Pulumi program computes it from the deployer's
+checkout and the migration function from the files baked into its image, with this same
+function, so the two can be compared before anything is applied.
 """
 
 from __future__ import annotations
@@ -11,10 +16,19 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import asyncpg
 
-__all__ = ["Migration", "MigrationError", "apply_migrations", "load_migrations"]
+__all__ = [
+    "Migration",
+    "MigrationError",
+    "apply_migrations",
+    "load_migrations",
+    "manifest_fingerprint",
+    "manifest_mismatch",
+    "migration_manifest",
+]
 
 _LOCK_KEY = 0x646F6370  # "docp": one advisory lock for every runner
 APP_ROLE = "docpipe_app"
@@ -34,12 +48,47 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def load_migrations(*, embedding_dimensions: int) -> list[Migration]:
-    """Read the packaged ``*.sql`` files with the embedding dimension substituted."""
-    files = sorted(
+def _sql_files() -> list[Traversable]:
+    return sorted(
         (f for f in resources.files(__package__).iterdir() if f.name.endswith(".sql")),
         key=lambda f: f.name,
     )
+
+
+def migration_manifest() -> dict[str, str]:
+    """Version → SHA-256 of the packaged file's bytes, in version order."""
+    return {
+        f.name.removesuffix(".sql"): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in _sql_files()
+    }
+
+
+def manifest_fingerprint(manifest: dict[str, str]) -> str:
+    """One SHA-256 over a manifest (order-independent), for triggers and logs."""
+    text = "\n".join(f"{version} {digest}" for version, digest in sorted(manifest.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def manifest_mismatch(*, expected: dict[str, str], carried: dict[str, str]) -> str | None:
+    """Why ``carried`` (this code's migrations) is not the schema ``expected``; None if it is."""
+    missing = sorted(set(expected) - set(carried))
+    extra = sorted(set(carried) - set(expected))
+    edited = sorted(v for v in set(expected) & set(carried) if expected[v] != carried[v])
+    problems = [
+        f"{label}: {', '.join(versions)}"
+        for label, versions in (
+            ("expected but not carried", missing),
+            ("carried but not expected", extra),
+            ("different content", edited),
+        )
+        if versions
+    ]
+    return "; ".join(problems) or None
+
+
+def load_migrations(*, embedding_dimensions: int) -> list[Migration]:
+    """Read the packaged ``*.sql`` files with the embedding dimension substituted."""
+    files = _sql_files()
     return [
         Migration(
             version=f.name.removesuffix(".sql"),
