@@ -1,8 +1,9 @@
 """Each service installed alone, from the lock, imports its Lambda handler.
 
 This is what its container image will hold (ARCHITECTURE §3, §10): only that service,
-libs/common and their locked dependencies. A shared development virtualenv would hide an
-undeclared import; a fresh environment per service does not.
+libs/common and their locked dependencies, with the `lambda` extra its Dockerfile exports
+(the runtime interface client the image's ENTRYPOINT runs). A shared development
+virtualenv would hide an undeclared import; a fresh environment per service does not.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ handler = getattr(importlib.import_module(module), attribute)
 assert callable(handler), f"{module}.{attribute} is not callable"
 present = [m for m in forbidden if importlib.util.find_spec(m) is not None]
 assert not present, f"not declared by this service, yet installed: {present}"
+assert importlib.util.find_spec("awslambdaric"), "no Lambda runtime interface client"
 print("ok")
 """
 
@@ -71,6 +73,8 @@ def test_service_installs_alone_and_imports_its_handler(
             "--no-dev",
             "--package",
             package,
+            "--extra",
+            "lambda",
             "--no-hashes",
             "--no-editable",
             "--output-file",
