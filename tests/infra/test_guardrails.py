@@ -6,6 +6,7 @@ returns its violations; ``test_guardrail_catches`` proves each one can fail.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 from collections.abc import Callable
@@ -422,6 +423,75 @@ def iam_violations(inv: Inv) -> list[str]:
     return out
 
 
+# --- S3 reads: a missing key must read as 404, not 403 ---------------------------------
+
+_OBJECT_READS = ("s3:GetObject", "s3:GetObjectVersion")  # GetObject also authorises HEAD
+
+
+def _allows(statement: dict[str, Any], action: str) -> bool:
+    patterns = _as_list(statement.get("Action", []))
+    return statement["Effect"] == "Allow" and any(
+        fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns
+    )
+
+
+def _literal_head(pattern: str) -> str:
+    return re.split(r"[*?]", pattern, maxsplit=1)[0]
+
+
+def _lists_keys(statement: dict[str, Any], bucket_arn: str, key_pattern: str) -> bool:
+    """``statement`` lets S3 list ``bucket_arn`` for every key ``key_pattern`` matches.
+
+    Only an unconditional grant or an ``s3:prefix`` condition (StringLike with a trailing
+    ``*``, or StringEquals on the exact key) counts; any other condition does not.
+    """
+    resources = _as_list(statement.get("Resource", []))
+    if not any(fnmatch.fnmatchcase(bucket_arn, r) for r in resources):
+        return False
+    condition = statement.get("Condition") or {}
+    if not condition:
+        return True
+    for operator, keys in condition.items():
+        if set(keys) != {"s3:prefix"}:
+            return False
+        for value in _as_list(keys["s3:prefix"]):
+            head = _literal_head(value)
+            if operator == "StringLike" and value == f"{head}*":
+                if _literal_head(key_pattern).startswith(head):
+                    return True
+            elif operator in ("StringEquals", "StringLike") and value == key_pattern == head:
+                return True
+    return False
+
+
+def s3_read_listing_violations(inv: Inv) -> list[str]:
+    """A role that may read objects may also list (``s3:ListBucket``) the prefix it reads.
+
+    Without it S3 answers GetObject/HeadObject of a missing key with 403 AccessDenied, not
+    404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html and
+    API_HeadObject.html, "Permissions"): a deleted document would look like a permissions
+    failure (retried until dead-lettered; 503 instead of 409 on reprocess).
+    """
+    out: list[str] = []
+    by_role: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for rp in inv.of_type("aws:iam/rolePolicy:RolePolicy"):
+        by_role.setdefault(rp.inputs["role"], []).extend(
+            (rp.name, s) for s in _statements(rp.inputs["policy"])
+        )
+    for statements in by_role.values():
+        listings = [s for _, s in statements if _allows(s, "s3:ListBucket")]
+        for name, s in statements:
+            if not any(_allows(s, action) for action in _OBJECT_READS):
+                continue
+            for resource in _as_list(s.get("Resource", [])):
+                bucket_arn, slash, key_pattern = resource.partition("/")
+                if not slash or not bucket_arn.startswith("arn:aws:s3:::"):
+                    continue
+                if not any(_lists_keys(ls, bucket_arn, key_pattern) for ls in listings):
+                    out.append(f"{name}/{s.get('Sid')}: reads {resource} but may not list it")
+    return out
+
+
 # --- network --------------------------------------------------------------------------
 
 OPEN = {"0.0.0.0/0", "::/0"}
@@ -545,6 +615,7 @@ GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
     "rollout": rollout_violations,
     "ecr": ecr_violations,
     "iam": iam_violations,
+    "s3-read-listing": s3_read_listing_violations,
     "network": network_violations,
     "alarms": alarm_violations,
     "log-retention": log_retention_violations,
@@ -627,6 +698,29 @@ def _attach_full_access(inv: Inv) -> None:
     attachment.type = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
     attachment.inputs = {"policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"}
     inv.resources.append(attachment)
+
+
+def _edit_role_policy(
+    policy_name: str, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        policy = _first(inv, "aws:iam/rolePolicy:RolePolicy", policy_name)
+        document = json.loads(policy["policy"])
+        document["Statement"] = edit(document["Statement"])
+        policy["policy"] = json.dumps(document)
+
+    return mutate
+
+
+def _without_list_grant(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if "s3:ListBucket" not in _as_list(s["Action"])]
+
+
+def _list_grant_elsewhere(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for s in statements:
+        if "s3:ListBucket" in _as_list(s["Action"]):
+            s["Condition"] = {"StringLike": {"s3:prefix": ["archive/*"]}}
+    return statements
 
 
 SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
@@ -721,6 +815,16 @@ SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
         _policy_statement({"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": "*"}),
     ),
     ("iam", "FullAccess attached", lambda inv: _attach_full_access(inv)),
+    (
+        "s3-read-listing",
+        "processor reads without list",
+        _edit_role_policy("processor-role-policy", _without_list_grant),
+    ),
+    (
+        "s3-read-listing",
+        "upload lists another prefix",
+        _edit_role_policy("upload-role-policy", _list_grant_elsewhere),
+    ),
     ("network", "open ingress", _ingress_from_anywhere),
     ("network", "public subnet", _set("aws:ec2/subnet:Subnet", "mapPublicIpOnLaunch", True)),
     ("alarms", "silent alarm", _set("aws:cloudwatch/metricAlarm:MetricAlarm", "alarmActions", [])),

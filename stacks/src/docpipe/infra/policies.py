@@ -120,6 +120,27 @@ def _uploads(bucket_arn: str, uploads_prefix: str) -> str:
     return f"{bucket_arn}/{uploads_prefix}*"
 
 
+def _list_uploads(sid: str, action: str, bucket_arn: str, uploads_prefix: str) -> Statement:
+    """A bucket-level list action, limited to keys under the uploads prefix."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": [action],
+        "Resource": [bucket_arn],
+        "Condition": {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
+    }
+
+
+def _list_uploads_for_reads(bucket_arn: str, uploads_prefix: str) -> Statement:
+    """``s3:ListBucket`` on the prefix a role reads, so a missing key is 404, not 403.
+
+    Without it S3 answers GetObject/HeadObject of a missing key with 403 AccessDenied
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"),
+    indistinguishable from a role that may not read at all.
+    """
+    return _list_uploads("ListUploads", "s3:ListBucket", bucket_arn, uploads_prefix)
+
+
 def bedrock_model_arns(
     *, model_id: str, region: str, account_id: str, inference_regions: Sequence[str]
 ) -> list[str]:
@@ -140,7 +161,8 @@ def upload_statements(
     """Put/get/delete under the uploads prefix (API and presigned POST), reprocess messages.
 
     DELETE /v1/documents/{id} removes every version of the object (the bucket is
-    versioned), so it may list versions, but only under the uploads prefix.
+    versioned), so it may list versions, but only under the uploads prefix. Reprocess
+    heads the object (authorised by GetObject), so it may list that prefix too.
     """
     return [
         _allow(
@@ -148,13 +170,8 @@ def upload_statements(
             ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
             [_uploads(bucket_arn, uploads_prefix)],
         ),
-        {
-            "Sid": "ListUploadVersions",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucketVersions"],
-            "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [f"{uploads_prefix}*"]}},
-        },
+        _list_uploads_for_reads(bucket_arn, uploads_prefix),
+        _list_uploads("ListUploadVersions", "s3:ListBucketVersions", bucket_arn, uploads_prefix),
         _allow("SendReprocessMessages", ["sqs:SendMessage"], [queue_arn]),
         _read_secret([secret_arn]),
     ]
@@ -174,6 +191,7 @@ def processor_statements(
             ["s3:GetObject", "s3:GetObjectVersion"],
             [_uploads(bucket_arn, uploads_prefix)],
         ),
+        _list_uploads_for_reads(bucket_arn, uploads_prefix),
         _allow(
             "ConsumeIngestQueue",
             [

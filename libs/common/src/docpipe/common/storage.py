@@ -1,4 +1,14 @@
-"""Document objects in S3 (moto locally) through aioboto3."""
+"""Document objects in S3 (moto locally) through aioboto3.
+
+A read that S3 refuses ends as one of two typed errors, never a bare ``ClientError``:
+:class:`ObjectMissing` (404: the object or version is gone: the document's problem) or
+:class:`ObjectAccessDenied` (403: this service's role may not read it: a deployment
+problem). S3 answers 403, not 404, for a missing key when the caller lacks
+``s3:ListBucket`` on the bucket (GetObject and HeadObject "Permissions",
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html and
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), so every role that
+reads objects is also granted list on the prefix it reads (``docpipe.infra.policies``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,7 @@ from docpipe.common.aws import client
 from docpipe.common.settings import CommonSettings
 
 __all__ = [
+    "ObjectAccessDenied",
     "ObjectInfo",
     "ObjectMissing",
     "ObjectTooLarge",
@@ -24,6 +35,23 @@ __all__ = [
 
 class ObjectMissing(LookupError):
     """The object (or the requested version) does not exist."""
+
+
+class ObjectAccessDenied(PermissionError):
+    """S3 refused this service's credentials the read (HTTP 403): an IAM problem.
+
+    ``str()`` is safe to show a user (no ARN, account id or key); ``code`` and
+    ``aws_message`` (which may name the role's ARN) are for operators' logs.
+    """
+
+    def __init__(self, key: str, *, code: str, aws_message: str) -> None:
+        super().__init__(
+            "the document store denied this service access to the stored file"
+            " (a permissions problem on our side, not in the document)"
+        )
+        self.key = key
+        self.code = code
+        self.aws_message = aws_message
 
 
 class ObjectTooLarge(ValueError):
@@ -47,9 +75,21 @@ class PresignedPost:
     max_bytes: int
 
 
-def _is_missing(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
+#: Error codes of a read whose object or version does not exist. HeadObject responses have
+#: no body, so botocore reports the bare HTTP status as the code ("404", "403").
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+_DENIED_CODES = frozenset({"403", "AccessDenied"})
+
+
+def _read_error(exc: Exception, key: str) -> Exception | None:
+    """The typed error for a refused read of ``key``, or None when it is another failure."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    code = str(error.get("Code", ""))
+    if code in _MISSING_CODES:
+        return ObjectMissing(key)
+    if code in _DENIED_CODES:
+        return ObjectAccessDenied(key, code=code, aws_message=str(error.get("Message", "")))
+    return None
 
 
 async def put_object(
@@ -80,8 +120,8 @@ async def head_object(
     try:
         response = await s3.head_object(Bucket=settings.documents_bucket, Key=key, **extra)
     except Exception as exc:
-        if _is_missing(exc):
-            raise ObjectMissing(key) from exc
+        if (refused := _read_error(exc, key)) is not None:
+            raise refused from exc
         raise
     return ObjectInfo(
         key=key,
@@ -101,8 +141,8 @@ async def get_object(
     try:
         response = await s3.get_object(Bucket=settings.documents_bucket, Key=key, **extra)
     except Exception as exc:
-        if _is_missing(exc):
-            raise ObjectMissing(key) from exc
+        if (refused := _read_error(exc, key)) is not None:
+            raise refused from exc
         raise
     size = int(response["ContentLength"])
     info = ObjectInfo(

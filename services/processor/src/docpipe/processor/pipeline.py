@@ -22,7 +22,7 @@ import numpy as np
 from docpipe.common.embeddings import Embedder
 from docpipe.common.keys import InvalidKey, parse_document_key
 from docpipe.common.logging import bind, current_trace_id, get_logger
-from docpipe.common.storage import ObjectMissing, ObjectTooLarge, get_object
+from docpipe.common.storage import ObjectAccessDenied, ObjectMissing, ObjectTooLarge, get_object
 from docpipe.processor import store
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
@@ -249,6 +249,16 @@ class _Run:
             )
         except ObjectMissing as exc:
             raise PermanentFailure("the uploaded object no longer exists") from exc
+        except ObjectAccessDenied as exc:
+            # Not the document's fault: transient, so the message returns (and reaches the
+            # DLQ after the last attempt) until the role is fixed. Details for operators only.
+            _log.error(
+                "S3 denied the processor reading the document's object: its IAM role likely"
+                " lacks s3:GetObject on the uploads prefix, or s3:ListBucket there (without"
+                " it S3 answers 403, not 404, for a deleted object too)",
+                extra={"key": created.key, "s3_code": exc.code, "s3_message": exc.aws_message},
+            )
+            raise
         except ObjectTooLarge as exc:
             raise PermanentFailure(f"the document is too large: {exc}") from exc
         self.report.timed("download", t)

@@ -10,6 +10,7 @@ __all__ = [
     "InvalidFilename",
     "MalformedUpload",
     "StateConflict",
+    "StorageAccessDenied",
     "StorageUnavailable",
     "TooManyFiles",
     "UnsupportedType",
@@ -59,3 +60,10 @@ class StateConflict(UploadError):
 
 class StorageUnavailable(UploadError):
     """S3 or SQS failed; nothing was left half-done (503)."""
+
+
+class StorageAccessDenied(StorageUnavailable):
+    """S3 refused this service's role a read (403): misconfigured IAM, not the document.
+
+    503 like any unavailable dependency: the request works again once the role is fixed.
+    """

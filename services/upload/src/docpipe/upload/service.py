@@ -19,7 +19,9 @@ from docpipe.common.db import tenant_transaction
 from docpipe.common.documents import Document, object_metadata
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.keys import document_key
+from docpipe.common.logging import get_logger
 from docpipe.common.storage import (
+    ObjectAccessDenied,
     ObjectInfo,
     ObjectMissing,
     PresignedPost,
@@ -34,6 +36,7 @@ from docpipe.upload.exceptions import (
     DocumentNotFound,
     FileTooLarge,
     StateConflict,
+    StorageAccessDenied,
     StorageUnavailable,
 )
 from docpipe.upload.multipart import IncomingFile
@@ -52,6 +55,7 @@ __all__ = [
     "store_file",
 ]
 
+_log = get_logger("docpipe.upload")
 _AWS_ERRORS = (BotoCoreError, ClientError, OSError, asyncio.TimeoutError)
 _NOT_REPROCESSABLE = ("awaiting_upload", "processing")
 
@@ -237,6 +241,16 @@ async def _current_object(settings: UploadSettings, key: str) -> ObjectInfo:
         return await head_object(settings=settings, key=key)
     except ObjectMissing as exc:
         raise StateConflict("the stored file is missing; upload the document again") from exc
+    except ObjectAccessDenied as exc:
+        _log.error(
+            "S3 denied the upload service reading a document's object: its IAM role likely"
+            " lacks s3:GetObject on the uploads prefix, or s3:ListBucket there (without it"
+            " S3 answers 403, not 404, for a deleted object too)",
+            extra={"key": key, "s3_code": exc.code, "s3_message": exc.aws_message},
+        )
+        raise StorageAccessDenied(
+            "the document store denied this service access; retry later"
+        ) from exc
     except _AWS_ERRORS as exc:
         raise StorageUnavailable("the document store is unavailable; retry later") from exc
 
