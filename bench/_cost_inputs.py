@@ -32,6 +32,7 @@ __all__ = [
     "TextProfile",
     "cold_start_s",
     "ingestion_runs",
+    "input_conditions",
     "query_measure",
     "text_profiles",
     "write_ms_per_chunk",
@@ -183,6 +184,15 @@ def query_measure(results_dir: Path = RESULTS_DIR, *, chunks: int = 10_000) -> Q
                 sql_ms=float(hybrid["sql"]["p50_ms"]),
             )
     raise SystemExit(f"query_latency.json has no {chunks}-chunk run")
+
+
+def input_conditions(results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
+    """When, where and at which commit each benchmark this model reads was run."""
+    keys = ("date_utc", "git_commit", "cpu_model", "load_average")
+    return {
+        name: {k: _load(name, results_dir)["conditions"].get(k) for k in keys}
+        for name in ("ingestion", "db_writes", "query_latency", "cold_start")
+    }
 
 
 def cold_start_s(results_dir: Path = RESULTS_DIR) -> dict[str, float]:

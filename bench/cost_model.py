@@ -34,6 +34,7 @@ from bench._cost_inputs import (
     TextProfile,
     cold_start_s,
     ingestion_runs,
+    input_conditions,
     query_measure,
     text_profiles,
     write_ms_per_chunk,
@@ -593,6 +594,49 @@ def _by_item(columns: Mapping[str, Sequence[Line]]) -> list[dict[str, str]]:
     return rows
 
 
+def _measured_rows(model: Model) -> list[dict[str, str]]:
+    rows = [
+        {
+            "input": label,
+            "documents": f"{p.documents:.1f}",
+            "chunks": f"{p.chunks:,.0f}",
+            "own work s": f"{p.work_s:.2f}",
+            "chunk writes s": f"{p.write_s:.1f}",
+            "Cohere calls": f"{p.embed_calls:.0f}",
+        }
+        for label, p in model.ingest.items()
+    ]
+    q = model.query
+    rows.append(
+        {
+            "input": f"one hybrid search at {q.chunks:,} chunks",
+            "documents": "",
+            "chunks": "",
+            "own work s": f"{(q.server_ms - q.sql_ms) / 1000:.4f}",
+            "chunk writes s": f"SQL {q.sql_ms / 1000:.4f}",
+            "Cohere calls": "1 (query)",
+        }
+    )
+    return rows
+
+
+def _derived_rows(model: Model) -> list[dict[str, str]]:
+    return [
+        {
+            "language": t.language,
+            "sample text": t.source,
+            "chars per page": f"{t.chars_per_page:,.0f}",
+            "chunks per page": f"{t.chunks_per_page:.2f}",
+            "chars per chunk": f"{t.chunk_chars:,.0f}",
+            "question chars": f"{t.question_chars:.0f}",
+            "prompt chars (top_k chunks)": f"{t.prompt_chars:,.0f}",
+            "chars per token (assumed)": f"{t.chars_per_token:g}",
+            "prompt tokens": f"{t.prompt_chars / t.chars_per_token:,.0f}",
+        }
+        for t in model.texts.values()
+    ]
+
+
 def _assumption_rows(a: Assumptions) -> list[dict[str, str]]:
     return [{"assumption": k, "value": str(v)} for k, v in asdict(a).items()]
 
@@ -733,6 +777,10 @@ def main() -> None:
         ),
         "(d) the original chatbot's standing charges at the same prices": original_rows(a=a),
     }
+    tables["inputs measured by the benchmarks (per 1,000 pages / per answer)"] = _measured_rows(
+        model
+    )
+    tables["inputs derived here with docpipe's chunker and prompt builder"] = _derived_rows(model)
     for title, rows in tables.items():
         print_table(title, rows)
     print_table("Assumptions (bench/_cost_inputs.py)", _assumption_rows(a))
@@ -743,6 +791,7 @@ def main() -> None:
         ingest_profiles={k: asdict(v) for k, v in model.ingest.items()},
         answer_profiles={k: asdict(v) for k, v in model.answers.items()},
         query_measure=asdict(model.query),
+        measured_inputs=input_conditions(),
         translation="stage wall seconds on this x86_64 host = Lambda arm64 seconds at >= 1 "
         "vCPU (1,769 MB); CPU-bound work x 1769/MB below that; waits billed as they pass",
     )
