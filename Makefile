@@ -30,10 +30,10 @@ typecheck: sync
 
 # Benchmarks (bench/): commands, not tests. Each prints tables + conditions and writes
 # bench/results/<name>.json, quoted by docs/benchmarks.md.
-BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start
+BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start cost_model
 .PHONY: $(addprefix bench-,$(subst _,-,$(BENCHES)))
 
-bench: bench-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start  ## every benchmark (~30 min)
+bench: bench-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start bench-cost-model  ## every benchmark (~30 min)
 
 bench-ingestion: sync
 	$(UV) run --frozen python -m bench.ingestion
@@ -49,3 +49,6 @@ bench-query-latency: sync
 
 bench-cold-start: sync
 	$(UV) run --frozen python -m bench.cold_start
+
+bench-cost-model: sync  ## $ per 1,000 pages / answers, idle month, HR workload (docs/costs.md)
+	$(UV) run --frozen python -m bench.cost_model
