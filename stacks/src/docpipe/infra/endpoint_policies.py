@@ -42,7 +42,9 @@ class EndpointPoliciesArgs:
 def _render(args: list[Any], *, prefix: str) -> str:
     statements, account_id = args
     return json.dumps(
-        policies.endpoint_policy(statements=statements, service_prefix=prefix, account_id=account_id)
+        policies.endpoint_policy(
+            statements=statements, service_prefix=prefix, account_id=account_id
+        )
     )
 
 
