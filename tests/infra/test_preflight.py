@@ -444,3 +444,23 @@ def test_an_invalid_stack_config_is_reported_before_asking_aws(tmp_path: Path) -
     code = preflight.main(["--stack", "dev", "--config", str(stack_file)], client=no_aws, out=out)
     assert code == 2
     assert out.getvalue().startswith("PROBLEM  config: config docpipe:models.inferenceRegions")
+
+
+def test_without_credentials_nothing_else_is_asked(tmp_path: Path) -> None:
+    def client(service: str) -> Any:
+        made = _client(service)
+        if service != "sts":
+            raise AssertionError(f"asked {service} without credentials")
+        stubber = Stubber(made)
+        stubber.add_client_error("get_caller_identity", "ExpiredToken", http_status_code=403)
+        stubber.activate()
+        return made
+
+    out = io.StringIO()
+    stack_file = REPO / "Pulumi.dev.yaml"
+    code = preflight.main(["--stack", "dev", "--config", str(stack_file)], client=client, out=out)
+    assert code == 1
+    assert out.getvalue().splitlines() == [
+        "PROBLEM  identity: cannot call STS (An error occurred (ExpiredToken) when calling the "
+        "GetCallerIdentity operation: ); configure AWS credentials"
+    ]

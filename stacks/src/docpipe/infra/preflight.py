@@ -227,6 +227,10 @@ def check_engine_version(rds: Any, settings: StackSettings) -> Finding:
     )
 
 
+#: Errors with which Bedrock says an ID does not exist in the region.
+_NOT_OFFERED = frozenset({"ResourceNotFoundException", "ValidationException"})
+
+
 def check_bedrock(bedrock: Any, route: ModelRoute, *, purpose: str) -> list[Finding]:
     """The model is offered from the region as configured, and the account may use it."""
     check = f"bedrock {purpose}"
@@ -242,6 +246,8 @@ def _offered_through_profile(bedrock: Any, route: ModelRoute, check: str) -> Fin
     try:
         profile = bedrock.get_inference_profile(inferenceProfileIdentifier=route.model_id)
     except Exception as exc:  # noqa: BLE001
+        if _error_code(exc) not in _NOT_OFFERED:
+            return _problem(check, f"GetInferenceProfile {route.model_id} failed: {exc}")
         return _problem(
             check,
             f"inference profile {route.model_id} not offered from {route.region} "
@@ -266,6 +272,8 @@ def _offered_in_region(bedrock: Any, route: ModelRoute, check: str) -> Finding:
             "modelDetails"
         ]
     except Exception as exc:  # noqa: BLE001
+        if _error_code(exc) not in _NOT_OFFERED:
+            return _problem(check, f"GetFoundationModel {route.model_id} failed: {exc}")
         return _problem(
             check,
             f"{route.model_id} not offered in {route.region} ({_error_code(exc)}); use an "
@@ -328,6 +336,8 @@ def _access(bedrock: Any, route: ModelRoute, check: str) -> Finding:
 
 def run_checks(settings: StackSettings, client: ClientFactory) -> list[Finding]:
     findings = [check_identity(client("sts"))]
+    if findings[0].status == "PROBLEM":
+        return findings  # nothing else can be asked without credentials
     findings.append(check_concurrency(client("lambda"), settings))
     try:
         findings += check_endpoint_zones(client("ec2"), settings)
