@@ -3,6 +3,17 @@
 Returns ``{"batchItemFailures": [...]}`` so only the messages that must come back do
 (ReportBatchItemFailures). One event loop per process, kept across invocations, because
 the asyncpg pool and aioboto3 clients belong to the loop that created them.
+
+When the database cannot be reached (``DatabaseUnreachable``: the connector spent its
+whole budget, ``DATABASE_CONNECT_BUDGET_SECONDS``), the batch stops there and every
+message not yet done is reported as a batch-item failure, rather than raising:
+
+- the invocation takes one connect budget, not one per message (a batch of ten would
+  otherwise wait ten budgets, past the function timeout);
+- messages finished before the outage are not delivered again, as they would be if the
+  handler raised (Lambda then returns the whole batch);
+- SQS redelivers the others after the visibility timeout, and the receive count still
+  ends a message that never succeeds in the DLQ (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -16,12 +27,14 @@ from typing import Any
 import asyncpg
 
 from docpipe.common.db import get_pool
+from docpipe.common.db_errors import DatabaseUnreachable
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
     MalformedMessage,
+    SqsMessage,
     is_sqs_event,
     iter_messages,
     parse_s3_records,
@@ -63,33 +76,62 @@ async def handle_event(event: Mapping[str, Any]) -> dict[str, Any]:
     if not event.get("Records"):  # s3:TestEvent delivered directly, or an empty batch
         return {"batchItemFailures": []}
     pool = await get_pool(settings)
-    await _reap_if_due(pool, settings)
     if is_sqs_event(event):
-        failures = []
-        for message in iter_messages(event):
-            with bind(trace_id=new_trace_id(), message_id=message.message_id):
-                if not await _handle_message(message.body, settings, pool, embedder):
-                    failures.append({"itemIdentifier": message.message_id})
-        return {"batchItemFailures": failures}
+        return await _handle_batch(list(iter_messages(event)), settings, pool, embedder)
     # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
+    await _reap_if_due(pool, settings)
     with bind(trace_id=new_trace_id()):
         for created in parse_s3_records(event["Records"]):
             await process_object(created, settings=settings, pool=pool, embedder=embedder)
     return {"batchItemFailures": []}
 
 
+async def _handle_batch(
+    messages: list[SqsMessage], settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder
+) -> dict[str, Any]:
+    try:
+        await _reap_if_due(pool, settings)
+    except DatabaseUnreachable as exc:
+        return {"batchItemFailures": _give_back(messages, exc)}
+    failures: list[dict[str, str]] = []
+    for position, message in enumerate(messages):
+        with bind(trace_id=new_trace_id(), message_id=message.message_id):
+            try:
+                done = await _handle_message(message.body, settings, pool, embedder)
+            except DatabaseUnreachable as exc:
+                return {"batchItemFailures": failures + _give_back(messages[position:], exc)}
+        if not done:
+            failures.append({"itemIdentifier": message.message_id})
+    return {"batchItemFailures": failures}
+
+
+def _give_back(undone: list[SqsMessage], exc: DatabaseUnreachable) -> list[dict[str, str]]:
+    _log.error(
+        "database unreachable; returning the rest of the batch",
+        extra={"reason": str(exc), "messages_returned": len(undone)},
+    )
+    return [{"itemIdentifier": m.message_id} for m in undone]
+
+
 async def _handle_message(
     body: str, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder
 ) -> bool:
-    """True when the message is done with (processed, skipped or failed for good)."""
+    """True when the message is done with (processed, skipped or failed for good).
+
+    Raises ``DatabaseUnreachable`` (also when it ended a document's attempt midway).
+    """
     try:
         for created in parse_sqs_body(body):
             await process_object(created, settings=settings, pool=pool, embedder=embedder)
+    except DatabaseUnreachable:
+        raise
     except MalformedMessage as exc:
         # Kept, not dropped: it returns until maxReceiveCount moves it to the DLQ.
         _log.error("malformed message", extra={"reason": str(exc)})
         return False
     except RetryLater as exc:
+        if isinstance(exc.__cause__, DatabaseUnreachable):
+            raise DatabaseUnreachable(str(exc.__cause__)) from exc
         _log.warning("will retry", extra={"reason": str(exc)})
         return False
     except Exception:
@@ -119,5 +161,7 @@ async def _reap_if_due(pool: asyncpg.Pool, settings: ProcessorSettings) -> None:
                 await enqueue_document(
                     settings=settings, queue_url=settings.ingest_queue_url, key=row["storage_key"]
                 )
+    except DatabaseUnreachable:
+        raise
     except Exception:
         _log.exception("stale-document recovery failed; will try again later")
