@@ -84,7 +84,7 @@ def connection_loss(
 def is_closed(connection: asyncpg.Connection) -> bool:
     """True when the connection is gone; a pooled connection's proxy is detached then."""
     try:
-        return connection.is_closed()
+        return bool(connection.is_closed())
     except asyncpg.InterfaceError:  # "connection has been released back to the pool"
         return True
 
