@@ -24,6 +24,7 @@ from pgvector.asyncpg import register_vector
 
 from docpipe.common.db_connect import DatabaseConnector
 from docpipe.common.db_errors import (
+    DatabaseConnectionLost,
     DatabaseUnavailable,
     DatabaseUnreachable,
     connection_loss,
@@ -91,6 +92,7 @@ async def tenant_transaction(
     :class:`~docpipe.common.db_errors.DatabaseConnectionLost`.
     """
     conn, transaction = await _begin(pool, tenant_id, transaction_options)
+    lost: DatabaseConnectionLost | None = None
     try:
         try:
             yield conn
@@ -104,7 +106,7 @@ async def tenant_transaction(
             raise
         raise lost from exc
     finally:
-        await pool.release(conn)
+        await _give_back(pool, conn, broken=lost is not None)
 
 
 async def _begin(
@@ -125,12 +127,20 @@ async def _begin(
             return conn, transaction
         except Exception as exc:
             lost = connection_loss(exc, conn)
-            await pool.release(conn)  # resetting a connection rolls back its transaction
+            await _give_back(pool, conn, broken=lost is not None)  # rolls back if not broken
             if lost is None:
                 raise
             if attempt == 2:
                 raise lost from exc
     raise AssertionError("unreachable")
+
+
+async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection, *, broken: bool) -> None:
+    """Return a connection to the pool (which resets it), or drop a broken one: resetting
+    it would fail, and the pool opens a new one when next needed."""
+    if broken and not is_closed(conn):
+        conn.terminate()
+    await pool.release(conn)
 
 
 async def _acquire(pool: asyncpg.Pool) -> asyncpg.Connection:

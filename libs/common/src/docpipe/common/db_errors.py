@@ -67,13 +67,17 @@ def connection_loss(
     """The :class:`DatabaseConnectionLost` that ``exc`` amounts to, or None.
 
     ``exc`` was raised while ``connection`` was in use. A driver error counts as loss when
-    the server ended the session or the connection is now closed; a ``TimeoutError`` counts
-    when the driver raised it (``command_timeout``: the server stopped answering).
+    the server ended the session, the connection is now closed, or the driver lost track
+    of the protocol (``InternalClientError``: the server's goodbye arrived while the
+    connection sat idle in the pool); a ``TimeoutError`` counts when the driver raised it
+    (``command_timeout``: the server stopped answering).
     Anything else (a constraint violation, a bug) is not the database being unavailable.
     """
     closed = connection is not None and is_closed(connection)
     if isinstance(exc, _SERVER_GOING_AWAY):
         return DatabaseConnectionLost(f"the database ended the session: {describe(exc)}")
+    if isinstance(exc, asyncpg.InternalClientError):  # e.g. a FATAL that came while idle
+        return DatabaseConnectionLost(f"the database connection broke: {describe(exc)}")
     if isinstance(exc, OSError | asyncpg.InterfaceError) and closed:
         return DatabaseConnectionLost(f"the database connection was lost: {describe(exc)}")
     if isinstance(exc, TimeoutError) and _raised_by_driver(exc):
