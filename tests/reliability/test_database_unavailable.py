@@ -51,12 +51,15 @@ class Service:
     body: dict[str, Any] | None
     create_app: Callable[..., FastAPI]
 
-    def settings(self, dsn: str, queue_url: str) -> UploadSettings | QuerySettings:
+    def settings(
+        self, dsn: str, queue_url: str, **overrides: Any
+    ) -> UploadSettings | QuerySettings:
         common: dict[str, Any] = {
             "auth_mode": "none",
             "database_url": dsn,
             "database_connect_budget_seconds": BUDGET_S,
             "database_retry_after_seconds": RETRY_AFTER_S,
+            **overrides,
         }
         if self.name == "upload":
             return UploadSettings(ingest_queue_url=queue_url, **common)  # type: ignore[call-arg]
@@ -189,33 +192,47 @@ async def test_database_stopped_then_back(
         assert back.status_code == 200, back.text
 
 
-async def test_connection_lost_in_the_middle_of_a_request(
-    migrated: EmbeddedPostgres, admin_conn: asyncpg.Connection, aws: AwsResources
-) -> None:
-    """DELETE locks the document row; the server ends that session while it waits."""
-    upload = SERVICES[0]
+async def _document(admin: asyncpg.Connection) -> uuid.UUID:
     doc_id = uuid.uuid4()
-    await admin_conn.execute(
+    await admin.execute(
         "insert into documents (id, tenant_id, filename, content_type, size_bytes, storage_key,"
         " status) values ($1, $2, 'held.txt', 'text/plain', 1, $3, 'completed')",
         doc_id,
         TENANT,
         f"uploads/{TENANT}/{doc_id}",
     )
+    return doc_id
+
+
+@pytest.mark.parametrize("ending", ["session-terminated", "no-answer"])
+async def test_a_request_whose_statement_never_completes_is_a_503(
+    ending: str, migrated: EmbeddedPostgres, admin_conn: asyncpg.Connection, aws: AwsResources
+) -> None:
+    """DELETE locks the document row, which another session holds: the server then ends
+    the request's session, or leaves it waiting past the command timeout (1 s)."""
+    upload, command_timeout = SERVICES[0], 1.0
+    doc_id = await _document(admin_conn)
     holder = await asyncpg.connect(migrated.admin_dsn)
-    app = upload.create_app(upload.settings(migrated.app_dsn, aws.queue_url))
+    app = upload.create_app(
+        upload.settings(
+            migrated.app_dsn, aws.queue_url, database_command_timeout_seconds=command_timeout
+        )
+    )
     try:
         async with holder.transaction(), client_for(app) as client:
             await holder.execute("select 1 from documents where id = $1 for update", doc_id)
+            started = time.perf_counter()
             request = asyncio.create_task(client.delete(f"/v1/documents/{doc_id}"))
-            waiting = await _wait_for_blocked_backend(admin_conn, holder)
-            assert await admin_conn.fetchval("select pg_terminate_backend($1)", waiting)
+            if ending == "session-terminated":
+                waiting = await _wait_for_blocked_backend(admin_conn, holder)
+                assert await admin_conn.fetchval("select pg_terminate_backend($1)", waiting)
             response = await asyncio.wait_for(request, BUDGET_S + SLACK_S)
+            elapsed = time.perf_counter() - started
     finally:
         await holder.close()
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    assert_unavailable(response.status_code, dict(response.headers), response.text, elapsed)
+    if ending == "no-answer":
+        assert command_timeout * 0.9 <= elapsed <= command_timeout + SLACK_S
     assert await admin_conn.fetchval("select count(*) from documents where id = $1", doc_id) == 1
 
 
