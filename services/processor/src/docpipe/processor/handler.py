@@ -75,10 +75,10 @@ async def handle_event(event: Mapping[str, Any]) -> dict[str, Any]:
     settings, embedder = _state()
     if not event.get("Records"):  # s3:TestEvent delivered directly, or an empty batch
         return {"batchItemFailures": []}
-    pool = await get_pool(settings)
     if is_sqs_event(event):
-        return await _handle_batch(list(iter_messages(event)), settings, pool, embedder)
+        return await _handle_batch(list(iter_messages(event)), settings, embedder)
     # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
+    pool = await get_pool(settings)
     await _reap_if_due(pool, settings)
     with bind(trace_id=new_trace_id()):
         for created in parse_s3_records(event["Records"]):
@@ -87,9 +87,10 @@ async def handle_event(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _handle_batch(
-    messages: list[SqsMessage], settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder
+    messages: list[SqsMessage], settings: ProcessorSettings, embedder: Embedder
 ) -> dict[str, Any]:
     try:
+        pool = await get_pool(settings)  # connects now only with DATABASE_POOL_MIN > 0
         await _reap_if_due(pool, settings)
     except DatabaseUnreachable as exc:
         return {"batchItemFailures": _give_back(messages, exc)}
