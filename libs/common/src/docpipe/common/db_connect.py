@@ -70,7 +70,7 @@ class DatabaseConnector:
         connection and record classes, and ``command_timeout``).
         """
         deadline = time.monotonic() + self.budget_seconds
-        backoff, attempts, credentials_reread = _FIRST_BACKOFF_S, 0, False
+        backoff, attempts, reread = _FIRST_BACKOFF_S, 0, False
         last_error: BaseException | None = None
         while (remaining := deadline - time.monotonic()) > 0:
             attempts += 1
@@ -80,25 +80,26 @@ class DatabaseConnector:
                     **target.connect_kwargs(), timeout=remaining, **connect_options
                 )
             except _AUTH_ERRORS as exc:
-                if not (target.from_secret and not credentials_reread):
+                if reread or not target.from_secret:
                     raise self._unreachable("the database rejected the credentials", exc) from exc
-                _log.warning("database credentials rejected; reading the secret again")
-                credentials_reread = True
-                if self._target is target:
-                    self._target = None
+                reread = self._forget(target)  # a rotated password: read the secret again
                 continue
-            except (_RetryableSecretError, TimeoutError) as exc:
-                last_error = exc
             except Exception as exc:
-                if not is_transient_connect_error(exc):
+                if not _worth_retrying(exc):
                     raise self._unreachable("cannot connect to the database", exc) from exc
                 last_error = exc
-            pause = min(backoff * random.uniform(0.5, 1.0), deadline - time.monotonic())
-            if pause > 0:
-                await asyncio.sleep(pause)
+            await asyncio.sleep(
+                max(0.0, min(backoff * random.uniform(0.5, 1.0), deadline - time.monotonic()))
+            )
             backoff = min(backoff * 2, _MAX_BACKOFF_S)
         reason = f"no database connection within {self.budget_seconds:g} s ({attempts} attempts)"
         raise self._unreachable(reason, last_error) from last_error
+
+    def _forget(self, rejected: DatabaseTarget) -> bool:
+        _log.warning("database credentials rejected; reading the secret again")
+        if self._target is rejected:  # another connection may have re-read it already
+            self._target = None
+        return True
 
     async def _current_target(self, remaining: float) -> DatabaseTarget:
         if self._target is None:
@@ -106,7 +107,7 @@ class DatabaseConnector:
                 self._target = await asyncio.wait_for(
                     read_target(self._settings, secret_arn=self._secret_arn), remaining
                 )
-            except (TimeoutError, ValueError):
+            except (TimeoutError, ValueError):  # out of budget; a malformed secret
                 raise
             except Exception as exc:  # botocore's errors: not imported unless on AWS
                 raise _RetryableSecretError(describe(exc)) from exc
@@ -116,3 +117,7 @@ class DatabaseConnector:
         detail = f"{reason}: {describe(cause)}" if cause is not None else reason
         _log.warning("database unreachable", extra={"reason": detail})
         return DatabaseUnreachable(detail)
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    return isinstance(exc, _RetryableSecretError) or is_transient_connect_error(exc)
