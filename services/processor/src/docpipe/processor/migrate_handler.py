@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from docpipe.common.aws import close_clients
 from docpipe.common.db_connect import DatabaseConnector
 from docpipe.common.db_credentials import read_secret
 from docpipe.common.logging import configure_logging, get_logger
@@ -69,15 +70,18 @@ async def connect_as_master(settings: ProcessorSettings) -> asyncpg.Connection:
 
 async def _migrate() -> dict[str, Any]:
     settings = ProcessorSettings()
-    app_arn = os.environ.get("APP_DATABASE_SECRET_ARN")
-    app_password = (await read_secret(settings, app_arn))["password"] if app_arn else None
-    conn = await connect_as_master(settings)
     try:
-        applied = await apply_migrations(
-            conn, embedding_dimensions=settings.embedding_dimensions, app_password=app_password
-        )
+        app_arn = os.environ.get("APP_DATABASE_SECRET_ARN")
+        app_password = (await read_secret(settings, app_arn))["password"] if app_arn else None
+        conn = await connect_as_master(settings)
+        try:
+            applied = await apply_migrations(
+                conn, embedding_dimensions=settings.embedding_dimensions, app_password=app_password
+            )
+        finally:
+            await conn.close()
     finally:
-        await conn.close()
+        await close_clients()  # this loop ends with the invocation (asyncio.run)
     return {"applied": applied, "embedding_dimensions": settings.embedding_dimensions}
 
 
