@@ -136,7 +136,7 @@ def _refused(reason: str) -> Detection:
 
 
 def _starts_as_pdf(data: bytes) -> bool:
-    if data.lstrip(b" \t\r\n\f\x00").startswith(_PDF_MAGIC):
+    if data.lstrip(b" \t\r\n\f").startswith(_PDF_MAGIC):
         return True
     # Junk before the header (a mail gateway's banner) is legal, but only binary junk:
     # a text file that merely mentions "%PDF-" early on stays text.
@@ -286,8 +286,12 @@ def _strong_emphasis(line: str) -> bool:
     return False
 
 
+_DECISIVE = frozenset({"fence", "table"})  # nothing else looks like these
+
+
 def _looks_like_markdown(text: str) -> bool:
-    """At least two different Markdown constructs (one is too easily an accident)."""
+    """A code fence or table rule, or two other different Markdown constructs (one
+    heading or list alone is too easily an accident)."""
     found: set[str] = set()
     previous = ""
     for full_line in _lines(text):
@@ -301,7 +305,7 @@ def _looks_like_markdown(text: str) -> bool:
             found.add("link")
         if "strong" not in found and _strong_emphasis(line):
             found.add("strong")
-        if len(found) >= 2:
+        if len(found) >= 2 or found & _DECISIVE:
             return True
         previous = line
     return False
