@@ -24,7 +24,7 @@ from docpipe.processor import sandbox
 from docpipe.processor.extraction import ExtractionLimits, extract_pages
 from docpipe.processor.extractors.base import Job
 from docpipe.processor.failures import Failure, FailureKind
-from docpipe.processor.sandbox import client, protocol, server
+from docpipe.processor.sandbox import client, confinement, protocol, server
 from tests.support.pdfs import make_pdf, text_bomb
 from tests.support.processes import extraction_child_pids as extraction_children
 from tests.support.processes import sandbox_server_pids as sandbox_children
@@ -107,9 +107,9 @@ def test_prewarm_starts_the_server_the_first_document_uses(spawned: list[int]) -
 
 def test_a_killed_child_leaves_its_server_serving(spawned: list[int]) -> None:
     assert text_of(make_pdf(["before"])) == ["before"]
-    with pytest.raises(Failure, match='within'):
+    with pytest.raises(Failure, match="within"):
         extract_pages(text_bomb(300_000), limits=ExtractionLimits(timeout_s=0.5))
-    with pytest.raises(Failure, match='memory limit'):
+    with pytest.raises(Failure, match="memory limit"):
         extract_pages(text_bomb(300_000), limits=ExtractionLimits(memory_mb=48))
     assert text_of(make_pdf(["after"])) == ["after"]
     assert len(spawned) == 1
@@ -118,7 +118,7 @@ def test_a_killed_child_leaves_its_server_serving(spawned: list[int]) -> None:
 
 
 def test_a_document_error_keeps_the_server(spawned: list[int]) -> None:
-    with pytest.raises(Failure, match='cannot be opened'):
+    with pytest.raises(Failure, match="cannot be opened"):
         extract_pages(b"%PDF-1.7\nnot a pdf\n", limits=LIMITS)
     assert text_of(make_pdf(["next"])) == ["next"]
     assert len(spawned) == 1
@@ -285,3 +285,86 @@ def test_how_a_child_ended_is_reported(frame: dict[str, object], kind: str, reas
     failure = client.exit_failure(frame, 2.0)
     assert failure.kind == kind
     assert reason in failure.reason
+
+
+# ---------------------------------------------------------------------- the boundary
+
+
+SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SESSION_TOKEN": "token",
+    "DATABASE_URL": "postgresql://docpipe_app:pw@db/docpipe",
+    "DATABASE_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db",
+    "JWT_SECRET": "a-signing-key-that-must-stay-in-the-worker",
+}
+
+
+def leaked(check: sandbox.SelfCheck) -> list[str]:
+    """Variables a document must never see, as the child saw its environment."""
+    return [
+        name
+        for name in check.environment
+        if name.startswith(("AWS_", "DATABASE_", "JWT_")) or name in SECRETS
+    ]
+
+
+@pytest.fixture
+def worker_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_child_sees_no_credentials_and_its_limits(worker_secrets: None) -> None:
+    check = sandbox.self_check(timeout_s=20, memory_mb=300)  # measured inside the child
+    assert leaked(check) == []
+    assert set(check.environment) <= {
+        "PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR",
+        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
+    }  # fmt: skip
+    limits = check.limits
+    assert limits["cpu_seconds"] == 25  # timeout + 5 s
+    assert 300 << 20 < limits["address_space"] < (300 << 20) + (1 << 30)
+    assert limits["core_bytes"] == 0
+    assert limits["file_bytes"] == confinement.MAX_FILE_BYTES
+    assert limits["open_files"] == confinement.MAX_OPEN_FILES
+    assert 0 < limits["tasks"] <= confinement.SPARE_TASKS + (0 if check.uid == 0 else 10_000)
+    assert check.seccomp == "installed"
+    assert check.network_blocked  # socket(2) fails with EACCES inside the child
+
+
+def test_the_environment_check_catches_an_inherited_environment(
+    worker_secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sabotage: a server started with the worker's environment is caught by the check."""
+    monkeypatch.setattr(client, "server_environment", lambda parent: dict(parent))
+    check = sandbox.self_check(timeout_s=20)
+    assert {"AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "JWT_SECRET"} <= set(leaked(check))
+
+
+def test_the_network_check_catches_a_process_without_the_filter() -> None:
+    """Sabotage: without the seccomp filter a process can open sockets, and the check says so."""
+    code = (
+        "from docpipe.processor.sandbox import confinement\n"
+        "assert not confinement.network_blocked()\n"
+        "assert confinement.block_network() is None\n"
+        "assert confinement.network_blocked()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_document_cannot_open_a_socket_from_its_parser() -> None:
+    """Through the real extraction path: a child has the filter before any parser runs."""
+    code = (
+        "import socket\n"
+        "from docpipe.processor.sandbox import confinement\n"
+        "confinement.limit_resources(memory_mb=256, timeout_s=5)\n"
+        "assert confinement.block_network() is None\n"
+        "for family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):\n"
+        "    try:\n"
+        "        socket.socket(family, socket.SOCK_STREAM)\n"
+        "    except PermissionError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'socket {family} opened')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
