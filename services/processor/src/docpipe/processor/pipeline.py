@@ -22,6 +22,7 @@ import asyncpg
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docpipe.common import filetypes
 from docpipe.common.embeddings import Embedder
 from docpipe.common.embeddings.exceptions import EmbeddingError
 from docpipe.common.keys import InvalidKey, parse_document_key
@@ -255,6 +256,7 @@ class _Run:
             extracted.pages,
             target_chars=self.settings.chunk_target_chars,
             overlap_chars=self.settings.chunk_overlap_chars,
+            within_pages=extracted.content_type in (filetypes.PPTX, filetypes.XLSX),
         )
         self.report.timed("chunk", t)
         if not chunks:
