@@ -25,6 +25,7 @@ from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
 from docpipe.common.metrics import FunctionIdentity, Metric, publish
+from docpipe.processor import sandbox
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
     MalformedMessage,
@@ -33,7 +34,6 @@ from docpipe.processor.events import (
     parse_s3_records,
     parse_sqs_body,
 )
-from docpipe.processor import sandbox
 from docpipe.processor.pipeline import Report, RetryLater, process_object
 from docpipe.processor.store import reap_stale_documents
 
