@@ -28,6 +28,7 @@ class ProcessorSettings(CommonSettings):
     ocr_enabled: bool = True
     ocr_dpi: int = Field(default=200, ge=72, le=600)
     ocr_max_pages: int = Field(default=200, ge=0)
+    ocr_memory_mb: int = Field(default=1024, ge=0)
     # Office files are ZIP archives: refuse those that would unpack beyond this.
     max_unzipped_mb: int = Field(default=512, ge=1)
     max_spreadsheet_cells: int = Field(default=2_000_000, ge=1)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from docpipe.common import filetypes
 from docpipe.common.filetypes import detect
 from docpipe.processor import sandbox
 from docpipe.processor.extractors.base import ExtractionLimits, Job, page_ranges
@@ -113,6 +114,8 @@ def extract_pages(
     detection = detect(data, filename=filename)
     if detection.content_type is None:
         raise Failure(FailureKind.UNSUPPORTED, detection.reason or "unsupported file type")
+    if detection.content_type == filetypes.PDF and limits.ocr:
+        limits = replace(limits, memory_mb=limits.memory_mb + limits.ocr_memory_mb)
     job = Job(
         content_type=detection.content_type,
         encoding=detection.encoding,

@@ -231,6 +231,7 @@ class _Run:
             ocr=settings.ocr_enabled,
             ocr_dpi=settings.ocr_dpi,
             ocr_max_pages=settings.ocr_max_pages,
+            ocr_memory_mb=settings.ocr_memory_mb,
             max_unzipped_mb=settings.max_unzipped_mb,
             max_cells=settings.max_spreadsheet_cells,
         )

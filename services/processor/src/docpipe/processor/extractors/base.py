@@ -42,6 +42,9 @@ class ExtractionLimits:
     """Resolution scanned pages are rendered at for OCR."""
     ocr_max_pages: int = 200
     """Pages read with OCR per document; later ones are skipped with a warning."""
+    ocr_memory_mb: int = 1024
+    """Address space added to ``memory_mb`` for PDFs when OCR is on (the OCR engine maps
+    its models and ONNX Runtime's buffers: ~0.9 GB of address space on top of PyMuPDF)."""
     max_unzipped_mb: int = 512
     """Office files (ZIP) that unpack to more than this fail."""
     max_cells: int = 2_000_000

@@ -48,6 +48,9 @@ _PINNED = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
+    # glibc reserves 64 MB of address space per malloc arena (one per thread, up to 8 per
+    # core); under RLIMIT_AS that reservation, not use, is what runs out.
+    "MALLOC_ARENA_MAX": "2",
 }
 
 # seccomp (linux/seccomp.h, linux/filter.h, linux/audit.h)
