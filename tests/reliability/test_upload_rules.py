@@ -18,7 +18,6 @@ from docpipe.common.keys import tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
-from tests.support.hostile_files import valid_pdf
 from tests.support.invariants import object_versions
 from tests.support.s3_post_policy import policy_violation
 
