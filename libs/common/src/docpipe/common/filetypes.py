@@ -30,7 +30,6 @@ import codecs
 import csv
 import io
 import re
-import zipfile
 from dataclasses import dataclass
 
 __all__ = [
@@ -163,6 +162,8 @@ def _office_from_names(names: list[str]) -> Detection:
 
 def _zip_names(data: bytes) -> list[str]:
     """Entry names from the central directory, else from the local headers in order."""
+    import zipfile  # only for ZIP files: keeps the upload service's cold start light
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return [info.filename for info in archive.infolist()[:_MAX_ZIP_NAMES]]
