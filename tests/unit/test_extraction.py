@@ -214,7 +214,7 @@ def test_slow_extraction_is_killed_at_the_time_limit() -> None:
 
 def test_memory_hungry_extraction_is_stopped() -> None:
     with fails(FailureKind.MEMORY, match="memory limit"):
-        extract_pages(text_bomb(300_000), limits=ExtractionLimits(memory_mb=48))
+        extract_pages(text_bomb(300_000), limits=ExtractionLimits(memory_mb=48, ocr=False))
 
 
 def test_total_text_cap_applies_to_pdfs() -> None:
