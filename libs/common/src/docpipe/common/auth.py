@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["AuthError", "Principal", "authenticate", "tenant_from_claims"]
 
 DEFAULT_TENANT = "default"
+DEFAULT_SUBJECT = "local"  # AUTH_MODE=none: every request is this user (ARCHITECTURE §6)
 _MAX_TENANT_LENGTH = 256
 
 
@@ -103,7 +104,7 @@ def authenticate(
 ) -> Principal:
     """Resolve the caller's tenant, or raise :class:`AuthError`."""
     if settings.auth_mode == "none":
-        return Principal(tenant_id=DEFAULT_TENANT, subject=None)
+        return Principal(tenant_id=DEFAULT_TENANT, subject=DEFAULT_SUBJECT)
     if settings.auth_mode == "apigateway":
         claims = _apigateway_claims(lambda_event)
     else:

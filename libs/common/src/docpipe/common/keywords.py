@@ -100,7 +100,7 @@ class _FoldTable(dict[int, str]):
     """
 
     def __missing__(self, code_point: int) -> str:
-        char = folded = chr(code_point)
+        folded = chr(code_point)
         for _ in range(4):
             converted = _converter().convert(folded)
             if len(converted) != 1 or converted == folded:

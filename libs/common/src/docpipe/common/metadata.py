@@ -68,9 +68,7 @@ def check_metadata(value: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidMetadata(f"metadata: at most {MAX_KEYS} keys (got {len(value)})")
     for key, item in value.items():
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-            raise InvalidMetadata(
-                f"metadata: key {key!r} must match {KEY_PATTERN.pattern}"
-            )
+            raise InvalidMetadata(f"metadata: key {key!r} must match {KEY_PATTERN.pattern}")
         _check_value(key, item)
     size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_BYTES:

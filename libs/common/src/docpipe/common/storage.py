@@ -220,9 +220,7 @@ async def presigned_post(
 def content_disposition(filename: str, *, inline: bool = True) -> str:
     """``inline`` (browsers show PDFs, so ``#page=N`` works) with the user's filename:
     an ASCII fallback and the exact name in RFC 6266/5987 ``filename*``."""
-    fallback = "".join(
-        ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename
-    )
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 

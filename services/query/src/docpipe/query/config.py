@@ -49,6 +49,10 @@ class QuerySettings(HttpServiceSettings):
     answer_model_id: str = "amazon.nova-pro-v1:0"
     answer_max_tokens: int = Field(default=1024, ge=16, le=8192)
     answer_temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Follow-ups: rewritten into a standalone query with the conversation's history by this
+    # Converse model (default: ANSWER_MODEL_ID) when answers come from Bedrock, else by the
+    # documented heuristic (docpipe.query.answer.rewrite).
+    rewrite_model_id: str | None = None
     answer_min_similarity: float = Field(
         default=0.3,
         ge=-1.0,

@@ -6,15 +6,25 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from docpipe.common.deps import PoolDep, TenantDep
-from docpipe.query.answer import Answerer
+from docpipe.common.auth import AuthError
+from docpipe.common.deps import PoolDep, PrincipalDep, TenantDep
+from docpipe.query.answer import Answerer, Rewriter
 from docpipe.query.config import QuerySettings
+from docpipe.query.conversations import Caller
 from docpipe.query.keyword import BM25
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
 from docpipe.query.vector import VectorPlanner
 
-__all__ = ["AnswererDep", "RetrieverDep", "SettingsDep", "TenantDep"]
+__all__ = [
+    "AnswererDep",
+    "CallerDep",
+    "PoolDep",
+    "RetrieverDep",
+    "RewriterDep",
+    "SettingsDep",
+    "TenantDep",
+]
 
 
 async def get_settings(request: Request) -> QuerySettings:
@@ -53,3 +63,20 @@ async def get_answerer(request: Request) -> Answerer:
 
 
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+
+
+async def get_rewriter(request: Request) -> Rewriter:
+    return cast(Rewriter, request.app.state.rewriter)
+
+
+RewriterDep = Annotated[Rewriter, Depends(get_rewriter)]
+
+
+async def current_caller(principal: PrincipalDep) -> Caller:
+    """Conversations belong to a user: the token must name one (``sub``)."""
+    if not principal.subject:
+        raise AuthError("the token has no 'sub' claim; conversations belong to a user")
+    return Caller(tenant_id=principal.tenant_id, subject=principal.subject)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -8,8 +8,6 @@ embedding), so its latency is the slower leg's rather than the sum.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -22,6 +20,7 @@ from docpipe.query.keyword import BM25, keyword_search
 from docpipe.query.pgvector_support import vector_support
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.schemas import SearchMode
+from docpipe.query.scope import DocumentScope
 from docpipe.query.vector import VectorPlanner, vector_search
 
 __all__ = ["Retriever", "SearchOutcome"]
@@ -53,21 +52,21 @@ class Retriever:
         query: str,
         mode: SearchMode,
         top_k: int,
-        document_ids: Sequence[uuid.UUID] | None = None,
+        scope: DocumentScope | None = None,
         fusion: FusionMethod | None = None,
     ) -> SearchOutcome:
         if mode == "keyword":
-            return SearchOutcome(await self._keyword_leg(tenant_id, query, top_k, document_ids))
+            return SearchOutcome(await self._keyword_leg(tenant_id, query, top_k, scope))
         if mode == "vector":
-            plan, hits = await self._vector_leg(tenant_id, query, top_k, document_ids)
+            plan, hits = await self._vector_leg(tenant_id, query, top_k, scope)
             return SearchOutcome(hits, plan)
         # Hybrid: the legs (the vector one including its query embedding, a Bedrock call
         # in production) overlap on two pooled connections instead of adding up. Neither
         # holds a connection while waiting for the other, so a busy pool cannot deadlock.
         leg_limit = max(top_k, self.candidates_per_leg)
         legs = (
-            asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, document_ids)),
-            asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, document_ids)),
+            asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, scope)),
+            asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, scope)),
         )
         try:
             keyword_hits, (plan, vector_hits) = await asyncio.gather(*legs)
@@ -78,15 +77,15 @@ class Retriever:
         return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, fusion), plan)
 
     async def _keyword_leg(
-        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+        self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
     ) -> list[Hit]:
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
             return await keyword_search(
-                conn, query=query, limit=limit, document_ids=document_ids, bm25=self.keyword_ranking
+                conn, query=query, limit=limit, scope=scope, bm25=self.keyword_ranking
             )
 
     async def _vector_leg(
-        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+        self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
     ) -> tuple[str, list[Hit]]:
         vector = await self.embeddings.embed(query)
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
@@ -95,7 +94,7 @@ class Retriever:
                 conn,
                 vector=vector,
                 limit=limit,
-                document_ids=document_ids,
+                scope=scope,
                 support=support,
                 planner=self.planner,
             )
