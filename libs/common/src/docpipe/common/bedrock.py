@@ -59,6 +59,7 @@ _TRANSIENT_CODES = frozenset(
         "ModelNotReadyException",
         "InternalServerException",
         "ModelTimeoutException",
+        "ModelStreamErrorException",
     }
 )
 _CONNECTION_ERRORS = (
@@ -186,6 +187,7 @@ def _classify(exc: BaseException) -> str | None:
     if not isinstance(exc, ClientError):
         return None
     code = str(exc.response.get("Error", {}).get("Code", ""))
+    code = code[:1].upper() + code[1:]  # ConverseStream's exception events: "throttlingException"
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     if code in _THROTTLING_CODES or (status == 429 and code not in _TRANSIENT_CODES):
         return "throttled"
