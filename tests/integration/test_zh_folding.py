@@ -35,9 +35,11 @@ def _unfolded_tokens(text: str) -> str:
 
     tokens: list[str] = []
     for run in _CJK_RUN.findall(text):
-        tokens += [_token(run)] if len(run) == 1 else [
-            _token(run[i : i + 2]) for i in range(len(run) - 1)
-        ]
+        tokens += (
+            [_token(run)]
+            if len(run) == 1
+            else [_token(run[i : i + 2]) for i in range(len(run) - 1)]
+        )
     return " ".join(tokens)
 
 

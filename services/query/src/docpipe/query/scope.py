@@ -183,9 +183,9 @@ def _range_sql(condition: _Range, params: _Params) -> str:
         cast = "timestamptz"
     parts = []
     if condition.gte is not None:
-        parts.append(f"{value} >= {params.add(str(condition.gte))}::{cast}")
+        parts.append(f"{value} >= {params.add(str(condition.gte))}::text::{cast}")
     if condition.lte is not None:
-        bound = f"{params.add(str(condition.lte))}::{cast}"
+        bound = f"{params.add(str(condition.lte))}::text::{cast}"
         if condition.lte_whole_day:
             parts.append(f"{value} < {bound} + interval '1 day'")
         else:
