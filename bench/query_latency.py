@@ -389,9 +389,7 @@ async def sql_latency(
 
     async def _keyword_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
-            await keyword_search(
-                conn, query=qs[i % len(qs)], limit=limit, scope=None, bm25=ranking
-            )
+            await keyword_search(conn, query=qs[i % len(qs)], limit=limit, scope=None, bm25=ranking)
 
     async def _vector_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:

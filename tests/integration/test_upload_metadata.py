@@ -23,7 +23,7 @@ ORIGIN = "https://app.example.com"
 
 
 @pytest.fixture
-async def client(settings: UploadSettings, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: UploadSettings, tenant: str) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811 (fixture)
     async with await make_client(settings, tenant) as c:
         yield c
 
@@ -111,7 +111,7 @@ async def test_presigned_upload_carries_metadata(client: httpx.AsyncClient) -> N
     assert response.json()["document"]["metadata"] == {"department": "HR"}
 
 
-async def test_patch_rules(client: httpx.AsyncClient, settings: UploadSettings) -> None:
+async def test_patch_rules(client: httpx.AsyncClient, settings: UploadSettings) -> None:  # noqa: F811
     document = (await _upload(client, unique_text("p"))).json()["documents"][0]
     url = f"/v1/documents/{document['id']}"
     assert (await client.patch(url, json={})).status_code == 422
@@ -130,7 +130,8 @@ async def test_patch_rules(client: httpx.AsyncClient, settings: UploadSettings) 
 
 
 async def test_content_link_returns_the_original_bytes_and_name(
-    client: httpx.AsyncClient, settings: UploadSettings
+    client: httpx.AsyncClient,
+    settings: UploadSettings,  # noqa: F811
 ) -> None:
     data = unique_text("original bytes")
     document = (await _upload(client, data, name="員工手冊 2026.txt")).json()["documents"][0]
