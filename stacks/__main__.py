@@ -8,12 +8,15 @@ import pulumi_aws as aws
 from docpipe.common.migrations import migration_manifest
 from docpipe.infra import policies
 from docpipe.infra.alerts import Alerts
+from docpipe.infra.cognito import Login, LoginArgs
 from docpipe.infra.database import Database, DatabaseArgs
 from docpipe.infra.document_store import DocumentStore, DocumentStoreArgs
+from docpipe.infra.endpoint_policies import EndpointPolicies, EndpointPoliciesArgs
 from docpipe.infra.environment import Endpoints, service_environment
 from docpipe.infra.http_api import HttpApi, HttpApiArgs
 from docpipe.infra.lambda_function import FunctionPlacement
 from docpipe.infra.migrations import Migrations, MigrationsArgs
+from docpipe.infra.model_catalog import ModelRoute
 from docpipe.infra.network import Network, NetworkArgs
 from docpipe.infra.service import QueueTrigger, Service, ServiceArgs, image_uri
 from docpipe.infra.settings import SERVICE_NAMES, load_settings
@@ -49,9 +52,7 @@ database = Database(
 )
 placement = FunctionPlacement(
     subnet_ids=network.subnet_ids,
-    subnet_arns=[s.arn for s in network.subnets],
     security_group_id=network.functions_sg.id,
-    security_group_arn=network.functions_sg.arn,
     region=region,
     account_id=account_id,
 )
@@ -64,18 +65,11 @@ endpoints = Endpoints(
 )
 
 
-def model_arns(*model_ids: str) -> pulumi.Output[list[str]]:
+def invoke(sid: str, *routes: ModelRoute) -> pulumi.Output[list[policies.Statement]]:
     return account_id.apply(
-        lambda account: [
-            arn
-            for model_id in model_ids
-            for arn in policies.bedrock_model_arns(
-                model_id=model_id,
-                region=region,
-                account_id=account,
-                inference_regions=settings.models.inference_regions,
-            )
-        ]
+        lambda account: policies.bedrock_invoke_statements(
+            sid=sid, routes=routes, account_id=account
+        )
     )
 
 
@@ -90,22 +84,41 @@ statements = {
         store.bucket.arn,
         database.app_secret.arn,
         store.queue.arn,
-        model_arns(settings.models.embedding_model_id),
+        invoke("EmbedChunks", settings.models.embedding),
     ).apply(
         lambda a: policies.processor_statements(
             bucket_arn=a[0],
             uploads_prefix=prefix,
             secret_arn=a[1],
             queue_arn=a[2],
-            embedding_model_arns=a[3],
+            embedding_invoke=a[3],
         )
     ),
     "query": pulumi.Output.all(
         database.app_secret.arn,
-        model_arns(settings.models.embedding_model_id, settings.models.answer_model_id),
-    ).apply(lambda a: policies.query_statements(secret_arn=a[0], model_arns=a[1])),
+        invoke("EmbedAndAnswer", settings.models.embedding, settings.models.answer),
+    ).apply(lambda a: policies.query_statements(secret_arn=a[0], model_invoke=a[1])),
 }
 processor_settings = settings.services["processor"]
+# The VPC endpoints admit what the deployed functions' roles allow: the services', and the
+# migration function's (built from the processor image), as migrations.py grants it.
+deployed_statements = [statements[n] for n in SERVICE_NAMES if settings.services[n].deployed]
+if processor_settings.deployed:
+    deployed_statements.append(
+        pulumi.Output.all(database.master_secret_arn, database.app_secret.arn).apply(
+            lambda a: policies.migration_statements(master_secret_arn=a[0], app_secret_arn=a[1])
+        )
+    )
+EndpointPolicies(
+    "endpoint-policies",
+    EndpointPoliciesArgs(
+        endpoints=network.endpoints,
+        statements=pulumi.Output.all(*deployed_statements).apply(
+            lambda groups: [statement for group in groups for statement in group]
+        ),
+        account_id=account_id,
+    ),
+)
 services = {
     name: Service(
         name,
@@ -152,12 +165,24 @@ if processor_settings.deployed:
         ),
     )
 
+login = (
+    Login(
+        "login",
+        LoginArgs(
+            stack=settings.stack, settings=settings.auth, region=region, account_id=account_id
+        ),
+    )
+    if settings.auth.cognito
+    else None
+)
 http_api = HttpApi(
     "http",
     HttpApiArgs(
         stack=settings.stack,
         settings=settings.api,
         aliases={name: s.alias for name, s in services.items() if s.alias is not None},
+        jwt_issuer=login.issuer if login else str(settings.api.jwt_issuer),
+        jwt_audiences=[login.client.id] if login else list(settings.api.jwt_audiences),
     ),
 )
 
@@ -171,6 +196,11 @@ pulumi.export("database_endpoint", database.cluster.endpoint)
 pulumi.export("database_master_secret_arn", database.master_secret_arn)
 pulumi.export("database_app_secret_arn", database.app_secret.arn)
 pulumi.export("alarm_topic_arn", alerts.topic.arn)
+if login is not None:
+    pulumi.export("user_pool_id", login.user_pool.id)
+    pulumi.export("app_client_id", login.client.id)
+    pulumi.export("issuer_url", login.issuer)
+    pulumi.export("hosted_ui_url", login.hosted_ui_url(region))
 for name, service in services.items():
     pulumi.export(f"{name}_repository_url", service.repository.repository_url)
     pulumi.export(f"{name}_function_name", service.function.name if service.function else None)

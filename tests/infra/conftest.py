@@ -30,6 +30,8 @@ DIGESTS = {
     "query": "sha256:" + "c" * 64,
 }
 APP_PASSWORD = "mock-generated-app-password-0123456789"
+USER_POOL_ID = f"{REGION}_AbCdEf123"
+APP_CLIENT_ID = "1example23456789abcdefghij"
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Resource:
     custom: bool
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    protect: bool = False
 
 
 @dataclass
@@ -141,7 +144,19 @@ def _state(args: MockResourceArgs) -> dict[str, Any]:  # noqa: C901 - one branch
         out = {"result": json.dumps({"applied": ["0001_init.sql"]})}
     elif typ == "aws:codedeploy/deploymentConfig:DeploymentConfig":
         out["deploymentConfigName"] = inputs.get("deploymentConfigName")
+    elif typ == "aws:cognito/userPool:UserPool":
+        out |= {"arn": _arn("cognito-idp", f"userpool/{USER_POOL_ID}"), "id": USER_POOL_ID}
+    elif typ == "aws:cognito/userPoolClient:UserPoolClient":
+        out["id"] = APP_CLIENT_ID
     return {"name": name, **inputs, **out}
+
+
+def _mock_id(args: MockResourceArgs) -> str:
+    """Cognito's IDs have their own shapes (the issuer URL is built from the pool id)."""
+    return {
+        "aws:cognito/userPool:UserPool": USER_POOL_ID,
+        "aws:cognito/userPoolClient:UserPoolClient": APP_CLIENT_ID,
+    }.get(args.typ, f"{args.name}-id")
 
 
 class RecordingMocks(Mocks):
@@ -152,7 +167,7 @@ class RecordingMocks(Mocks):
         self.inputs[(args.typ, args.name)] = (copy.deepcopy(args.inputs), bool(args.custom))
         if not args.custom:
             return None, {}
-        return f"{args.name}-id", _state(args)
+        return _mock_id(args), _state(args)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -166,11 +181,11 @@ class RecordingMocks(Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """Also remembers each registration's parent, ignoreChanges and dependencies."""
+    """Also remembers each registration's parent, ignoreChanges, dependencies and protect."""
 
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
-        self.options: dict[str, tuple[str, list[str], list[str]]] = {}
+        self.options: dict[str, tuple[str, list[str], list[str], bool]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -178,16 +193,33 @@ class RecordingMonitor(MockMonitor):
             request.parent,
             list(request.ignoreChanges),
             list(request.dependencies),
+            bool(request.protect),
         )
         return response
 
 
-def dev_config(**digests: str) -> dict[str, str]:
-    """Pulumi.dev.yaml as the engine hands it to the program, with image digests set."""
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dev_config(sections: dict[str, dict[str, Any]] | None = None, **digests: str) -> dict[str, str]:
+    """Pulumi.dev.yaml as the engine hands it to the program, with image digests set and
+    ``sections`` merged into its ``docpipe:<section>`` objects (a ``None`` value removes a key).
+    """
     raw = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]
     services = raw["docpipe:services"]
     for service, digest in digests.items():
         services[service]["imageDigest"] = digest
+    for section, values in (sections or {}).items():
+        raw[f"docpipe:{section}"] = _merged(raw.get(f"docpipe:{section}", {}), values)
     return {
         key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()
     }
@@ -220,7 +252,7 @@ def run_program(config: dict[str, str]) -> Inventory:
         typ = urn.split("::")[-2].split("$")[-1]
         name = urn.split("::")[-1]
         inputs, custom = mocks.inputs[(typ, name)]
-        parent, ignore_changes, dependencies = monitor.options[urn]
+        parent, ignore_changes, dependencies, protect = monitor.options[urn]
         inventory.resources.append(
             Resource(
                 urn=urn,
@@ -232,6 +264,7 @@ def run_program(config: dict[str, str]) -> Inventory:
                 custom=custom,
                 ignore_changes=ignore_changes,
                 dependencies=dependencies,
+                protect=protect,
             )
         )
     return inventory
@@ -253,3 +286,9 @@ def bootstrap_inventory() -> Inventory:
 def deploy_with() -> Iterator[Callable[..., Inventory]]:
     """Run the dev stack with the given image digests (service=digest keywords)."""
     yield lambda **digests: run_program(dev_config(**digests))
+
+
+@pytest.fixture(scope="session")
+def deploy_configured() -> Iterator[Callable[..., Inventory]]:
+    """Run the dev stack, all images deployed, with config sections overridden."""
+    yield lambda sections: run_program(dev_config(sections, **DIGESTS))

@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 import yaml
 
-from docpipe.infra.policies import UNSCOPABLE_ACTIONS
+from docpipe.infra.network import ENDPOINT_ACTION_PREFIX
+from docpipe.infra.policies import WILDCARD_RESOURCE_ACTIONS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 Inv = Any  # conftest.Inventory (not importable by name from a test module)
 ALIAS = "live"
+ACCOUNT = "123456789012"  # the mocks' account (conftest.ACCOUNT)
+REGION = "ap-northeast-1"
 DEV_CONFIG = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())[
     "config"
 ]
@@ -191,7 +194,11 @@ def rds_violations(inv: Inv, *, deletion_protection: bool) -> list[str]:
             and bool(i.get("vpcSecurityGroupIds")),
         }
         out += [f"{cluster.name}: {problem}" for problem, ok in checks.items() if not ok]
+        if "engineVersion" not in cluster.ignore_changes:
+            out.append(f"{cluster.name}: pulumi up would revert AWS's minor engine upgrades")
     for instance in inv.of_type("aws:rds/clusterInstance:ClusterInstance"):
+        if "engineVersion" in instance.inputs or "engineVersion" not in instance.ignore_changes:
+            out.append(f"{instance.name}: instance sends its own engine version")
         if instance.inputs.get("publiclyAccessible") is not False:
             out.append(f"{instance.name}: publicly accessible")
         if instance.inputs.get("performanceInsightsEnabled") is not True:
@@ -297,7 +304,10 @@ def alias_wiring_violations(inv: Inv) -> list[str]:
         fn = functions[m["functionName"].split(":")[6]]
         reserved = fn.get("reservedConcurrentExecutions")
         maximum = m.get("scalingConfig", {}).get("maximumConcurrency")
-        if reserved is not None and (maximum is None or maximum > reserved):
+        # the trigger's maximumConcurrency is the processor's bound, reservation or not
+        if maximum is None:
+            out.append(f"{mapping.name}: queue trigger without maximum concurrency")
+        elif reserved is not None and maximum > reserved:
             out.append(f"{mapping.name}: maximum concurrency exceeds reserved concurrency")
     return out
 
@@ -402,7 +412,7 @@ def _allow_problems(statement: dict[str, Any]) -> list[str]:
         "NotAction/NotResource": "NotAction" not in statement and "NotResource" not in statement,
         f"wildcard action {actions}": not any("*" in action for action in actions),
         f"resource * for {actions}": "*" not in _as_list(statement.get("Resource", []))
-        or set(actions) <= UNSCOPABLE_ACTIONS,
+        or set(actions) <= WILDCARD_RESOURCE_ACTIONS,
     }
     return [problem for problem, ok in checks.items() if not ok]
 
@@ -555,6 +565,183 @@ def _private_network_violations(inv: Inv) -> list[str]:
     return out
 
 
+# --- Bedrock: a model outside the stack's region only through this stack's profiles -----
+
+
+def _stack_profile(arn: Any) -> bool:
+    return isinstance(arn, str) and bool(
+        re.fullmatch(
+            rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/[a-z-]+\.[\w.:-]+", arn
+        )
+    )
+
+
+def bedrock_violations(inv: Inv) -> list[str]:
+    """A foundation-model grant in any region (``*``) or none (global profiles) is allowed
+    only through one of this stack's inference profiles (``bedrock:InferenceProfileArn``)."""
+    out: list[str] = []
+    for rp in inv.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for s in _statements(rp.inputs["policy"]):
+            if s["Effect"] != "Allow" or not any(
+                a.startswith("bedrock:") for a in _as_list(s["Action"])
+            ):
+                continue
+            wide = [
+                r
+                for r in _as_list(s["Resource"])
+                if re.fullmatch(r"arn:aws:bedrock:(\*|):[^:]*:foundation-model/.+", r)
+            ]
+            profile = (
+                s.get("Condition", {}).get("StringEquals", {}).get("bedrock:InferenceProfileArn")
+            )
+            if wide and not _stack_profile(profile):
+                out.append(
+                    f"{rp.name}/{s.get('Sid')}: {wide} callable outside an inference profile"
+                )
+            profiles = [r for r in _as_list(s["Resource"]) if ":inference-profile/" in r]
+            out += [
+                f"{rp.name}/{s.get('Sid')}: foreign profile {p}"
+                for p in profiles
+                if not _stack_profile(p)
+            ]
+    return out
+
+
+# --- VPC endpoints: each admits only the stack's own grants --------------------------------
+
+
+def _role_grants(inv: Inv) -> set[tuple[str, str]]:
+    """(action, resource) pairs the stack's function roles allow."""
+    return {
+        (action, resource)
+        for rp in inv.of_type("aws:iam/rolePolicy:RolePolicy")
+        for s in _statements(rp.inputs["policy"])
+        if s["Effect"] == "Allow"
+        for action in _as_list(s["Action"])
+        for resource in _as_list(s["Resource"])
+    }
+
+
+def endpoint_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    grants = _role_grants(inv)
+    policies_by_endpoint = {
+        p.inputs["vpcEndpointId"]: p.inputs["policy"]
+        for p in inv.of_type("aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy")
+    }
+    for endpoint in inv.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+        service = endpoint.inputs["serviceName"].split(".")[-1]
+        document = endpoint.inputs.get("policy") or policies_by_endpoint.get(f"{endpoint.name}-id")
+        if not document:
+            out.append(f"{endpoint.name}: no endpoint policy (full access)")
+            continue
+        for s in _statements(document):
+            out += [
+                f"{endpoint.name}/{s.get('Sid')}: {p}"
+                for p in _endpoint_problems(s, service, grants)
+            ]
+    return out
+
+
+def _endpoint_problems(s: dict[str, Any], service: str, grants: set[tuple[str, str]]) -> list[str]:
+    if s.get("Effect") != "Allow":
+        return []
+    actions, resources = _as_list(s.get("Action", [])), _as_list(s.get("Resource", []))
+    prefix = ENDPOINT_ACTION_PREFIX[service]
+    account = s.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalAccount")
+    checks = {
+        "NotAction/NotResource/NotPrincipal": not {"NotAction", "NotResource", "NotPrincipal"}
+        & set(s),
+        f"wildcard action {actions}": not any("*" in a for a in actions),
+        f"actions of another service {actions}": all(a.startswith(f"{prefix}:") for a in actions),
+        "principals outside this account": account == ACCOUNT,
+        f"resources this stack's roles do not use {resources}": all(
+            (a, r) in grants for a in actions for r in resources
+        ),
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
+# --- protected data ------------------------------------------------------------------------
+
+
+def protect_violations(inv: Inv) -> list[str]:
+    """The database and the documents survive `pulumi destroy` and replacements."""
+    data = inv.of_type("aws:rds/cluster:Cluster") + inv.of_type("aws:s3/bucket:Bucket")
+    out = [f"{r.name}: not protected" for r in data if not r.protect]
+    return out or ([] if data else ["no database cluster or bucket found"])
+
+
+# --- login (Cognito) ------------------------------------------------------------------------
+
+
+def cognito_violations(inv: Inv) -> list[str]:
+    out: list[str] = []
+    pools = inv.of_type("aws:cognito/userPool:UserPool")
+    clients = inv.of_type("aws:cognito/userPoolClient:UserPoolClient")
+    if not pools:
+        return ["no Cognito user pool (dev turns docpipe:auth.cognito on)"]
+    for pool in pools:
+        out += [f"{pool.name}: {p}" for p in _pool_problems(pool.inputs)]
+    tenant = {f"custom:{a['name']}" for pool in pools for a in pool.inputs.get("schemas", [])}
+    for client in clients:
+        out += [f"{client.name}: {p}" for p in _client_problems(client.inputs, tenant)]
+    issuers = {f"https://cognito-idp.{REGION}.amazonaws.com/{p.outputs['id']}" for p in pools}
+    client_ids = {c.outputs["id"] for c in clients}
+    for authorizer in inv.of_type("aws:apigatewayv2/authorizer:Authorizer"):
+        jwt = authorizer.inputs.get("jwtConfiguration", {})
+        if jwt.get("issuer") not in issuers or not set(jwt.get("audiences", [])) <= client_ids:
+            out.append(f"{authorizer.name}: does not trust the user pool's app client")
+    return out
+
+
+def _pool_problems(p: dict[str, Any]) -> list[str]:
+    password = p.get("passwordPolicy", {})
+    checks = {
+        "password policy weaker than 12 characters of four kinds": password.get("minimumLength", 0)
+        >= 12
+        and all(
+            password.get(f"require{kind}") is True
+            for kind in ("Lowercase", "Uppercase", "Numbers", "Symbols")
+        ),
+        "users can sign themselves up": p.get("adminCreateUserConfig", {}).get(
+            "allowAdminCreateUserOnly"
+        )
+        is True,
+        "MFA off": p.get("mfaConfiguration") in ("OPTIONAL", "ON")
+        and p.get("softwareTokenMfaConfiguration", {}).get("enabled") is True,
+        "feature plan outside the free tier (Plus) or threat protection on": p.get("userPoolTier")
+        in ("LITE", "ESSENTIALS")
+        and p.get("userPoolAddOns", {}).get("advancedSecurityMode", "OFF") == "OFF",
+        "tenant attribute is developer-only (not in tokens) or missing": bool(p.get("schemas"))
+        and all(a.get("developerOnlyAttribute") is False for a in p.get("schemas", [])),
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
+def _client_problems(c: dict[str, Any], tenant_claims: set[str]) -> list[str]:
+    urls = c.get("callbackUrls", []) + c.get("logoutUrls", [])
+    checks = {
+        "client has a secret (a browser cannot keep it)": c.get("generateSecret") is False,
+        "OAuth flows other than the authorization code": c.get("allowedOauthFlows") == ["code"],
+        "redirects to plain http outside localhost": all(
+            u.startswith(("https://", "http://localhost", "http://127.0.0.1")) for u in urls
+        ),
+        "users can write their tenant (write attributes unset or include it)": bool(
+            c.get("writeAttributes")
+        )
+        and not tenant_claims & set(c.get("writeAttributes", [])),
+        "tenant not readable into the ID token": tenant_claims <= set(c.get("readAttributes", [])),
+        "password sent by the client (USER_PASSWORD_AUTH)": "ALLOW_USER_PASSWORD_AUTH"
+        not in c.get("explicitAuthFlows", []),
+        "token lifetime over a day": all(
+            c.get(k, 0) <= 1440 for k in ("idTokenValidity", "accessTokenValidity")
+        )
+        and c.get("tokenValidityUnits", {}).get("idToken") == "minutes",
+    }
+    return [problem for problem, ok in checks.items() if not ok]
+
+
 def alarm_violations(inv: Inv) -> list[str]:
     return [
         f"{a.name}: alarm notifies nobody"
@@ -619,6 +806,10 @@ GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
     "network": network_violations,
     "alarms": alarm_violations,
     "log-retention": log_retention_violations,
+    "bedrock": bedrock_violations,
+    "endpoints": endpoint_violations,
+    "protect": protect_violations,
+    "cognito": cognito_violations,
 }
 
 
@@ -627,7 +818,10 @@ def test_guardrail_holds(name: str, inventory: Inv) -> None:
     assert GUARDRAILS[name](inventory) == []
 
 
-@pytest.mark.parametrize("name", ["s3", "ecr", "iam", "network", "alarms", "log-retention"])
+@pytest.mark.parametrize(
+    "name",
+    ["s3", "ecr", "iam", "network", "alarms", "log-retention", "endpoints", "protect", "cognito"],
+)
 def test_guardrail_holds_before_images_exist(name: str, bootstrap_inventory: Inv) -> None:
     assert GUARDRAILS[name](bootstrap_inventory) == []
 
@@ -673,6 +867,15 @@ def _ingress_from_anywhere(inv: Inv) -> None:
     rule["cidrIpv4"] = "0.0.0.0/0"
 
 
+def _reserve_below_trigger_bound(inv: Inv) -> None:
+    _first(inv, "aws:lambda/function:Function", "processor-function")[
+        "reservedConcurrentExecutions"
+    ] = 2
+    _first(inv, "aws:lambda/eventSourceMapping:EventSourceMapping")["scalingConfig"] = {
+        "maximumConcurrency": 50
+    }
+
+
 def _alias_fought_over(inv: Inv) -> None:
     next(r for r in inv.of_type("aws:lambda/alias:Alias")).ignore_changes.clear()
 
@@ -712,6 +915,18 @@ def _edit_role_policy(
     return mutate
 
 
+def _endpoint_statement(service: str, statement: dict[str, Any]) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        policy = _first(
+            inv, "aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy", f"endpoint-policies-{service}"
+        )
+        document = json.loads(policy["policy"])
+        document["Statement"].append(statement)
+        policy["policy"] = json.dumps(document)
+
+    return mutate
+
+
 def _without_list_grant(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in statements if "s3:ListBucket" not in _as_list(s["Action"])]
 
@@ -721,6 +936,43 @@ def _list_grant_elsewhere(statements: list[dict[str, Any]]) -> list[dict[str, An
         if "s3:ListBucket" in _as_list(s["Action"]):
             s["Condition"] = {"StringLike": {"s3:prefix": ["archive/*"]}}
     return statements
+
+
+def _drop_endpoint_policy(inv: Inv) -> None:
+    inv.resources = [r for r in inv.resources if r.name != "endpoint-policies-secretsmanager"]
+
+
+def _unconditioned_model(inv: Inv) -> None:
+    policy = _first(inv, "aws:iam/rolePolicy:RolePolicy", "query-role-policy")
+    document = json.loads(policy["policy"])
+    for statement in document["Statement"]:
+        statement.pop("Condition", None)
+    policy["policy"] = json.dumps(document)
+
+
+def _unprotect(type_: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        next(r for r in inv.of_type(type_)).protect = False
+
+    return mutate
+
+
+def _engine_version_fought_over(inv: Inv) -> None:
+    next(r for r in inv.of_type("aws:rds/cluster:Cluster")).ignore_changes.clear()
+
+
+def _client(**changes: Any) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        _first(inv, "aws:cognito/userPoolClient:UserPoolClient").update(changes)
+
+    return mutate
+
+
+def _pool(**changes: Any) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        _first(inv, "aws:cognito/userPool:UserPool").update(changes)
+
+    return mutate
 
 
 SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
@@ -786,11 +1038,12 @@ SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
             integrationUri="arn:aws:lambda:ap-northeast-1:123456789012:function:docpipe-dev-query"
         ),
     ),
+    ("alias-wiring", "ESM above reserved concurrency", _reserve_below_trigger_bound),
     (
         "alias-wiring",
-        "ESM above reserved concurrency",
-        lambda inv: _first(inv, "aws:lambda/eventSourceMapping:EventSourceMapping").update(
-            scalingConfig={"maximumConcurrency": 50}
+        "unbounded queue trigger",
+        lambda inv: _first(inv, "aws:lambda/eventSourceMapping:EventSourceMapping").pop(
+            "scalingConfig"
         ),
     ),
     ("rollout", "alias fought over", _alias_fought_over),
@@ -832,6 +1085,93 @@ SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
         "log-retention",
         "logs forever",
         _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays", None),
+    ),
+    ("rds", "engine version fought over", _engine_version_fought_over),
+    (
+        "rds",
+        "instance pins its own version",
+        _set("aws:rds/clusterInstance:ClusterInstance", "engineVersion", "16.6"),
+    ),
+    ("bedrock", "model callable outside its profile", _unconditioned_model),
+    (
+        "bedrock",
+        "another account's profile",
+        _policy_statement(
+            {
+                "Effect": "Allow",
+                "Action": ["bedrock:InvokeModel"],
+                "Resource": [
+                    "arn:aws:bedrock:ap-northeast-1:999999999999:inference-profile/apac.x.y:0"
+                ],
+            }
+        ),
+    ),
+    ("endpoints", "endpoint left at full access", _drop_endpoint_policy),
+    (
+        "endpoints",
+        "wildcard action",
+        _endpoint_statement(
+            "s3",
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+            },
+        ),
+    ),
+    (
+        "endpoints",
+        "another bucket",
+        _endpoint_statement(
+            "s3",
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:PutObject"],
+                "Resource": ["arn:aws:s3:::exfiltration/*"],
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
+            },
+        ),
+    ),
+    (
+        "endpoints",
+        "any account's principals",
+        _endpoint_statement(
+            "sqs",
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["sqs:SendMessage"],
+                "Resource": ["arn:aws:sqs:ap-northeast-1:123456789012:documents-queue-0a1b2c3"],
+            },
+        ),
+    ),
+    ("protect", "database unprotected", _unprotect("aws:rds/cluster:Cluster")),
+    ("protect", "bucket unprotected", _unprotect("aws:s3/bucket:Bucket")),
+    ("cognito", "users write their tenant", _client(writeAttributes=["email", "custom:tenant_id"])),
+    ("cognito", "client writes every attribute", _client(writeAttributes=[])),
+    ("cognito", "client secret", _client(generateSecret=True)),
+    ("cognito", "implicit flow", _client(allowedOauthFlows=["code", "implicit"])),
+    (
+        "cognito",
+        "plain-http redirect",
+        _client(callbackUrls=["http://app.internal.test/callback"]),
+    ),
+    ("cognito", "self sign-up", _pool(adminCreateUserConfig={"allowAdminCreateUserOnly": False})),
+    ("cognito", "weak passwords", _pool(passwordPolicy={"minimumLength": 8})),
+    ("cognito", "MFA off", _pool(mfaConfiguration="OFF")),
+    ("cognito", "paid plan", _pool(userPoolTier="PLUS")),
+    (
+        "cognito",
+        "authorizer trusts another issuer",
+        lambda inv: _first(inv, "aws:apigatewayv2/authorizer:Authorizer").update(
+            jwtConfiguration={
+                "issuer": "https://cognito-idp.ap-northeast-1.amazonaws.com/ap-northeast-1_Other",
+                "audiences": ["1example23456789abcdefghij"],
+            }
+        ),
     ),
 ]
 

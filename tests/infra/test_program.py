@@ -124,6 +124,10 @@ def test_outputs(inventory: Any) -> None:
         "database_endpoint",
         "database_master_secret_arn",
         "database_app_secret_arn",
+        "user_pool_id",
+        "app_client_id",
+        "issuer_url",
+        "hosted_ui_url",
     }
     for service in ("upload", "processor", "query"):
         expected |= {
@@ -134,6 +138,12 @@ def test_outputs(inventory: Any) -> None:
     assert expected <= inventory.outputs.keys()
     assert all(inventory.outputs[key] for key in expected)
     assert inventory.outputs["query_alias_name"] == "live"
+    pool = inventory.outputs["user_pool_id"]
+    assert (
+        inventory.outputs["issuer_url"]
+        == f"https://cognito-idp.ap-northeast-1.amazonaws.com/{pool}"
+    )
+    assert inventory.outputs["hosted_ui_url"].endswith(".auth.ap-northeast-1.amazoncognito.com")
 
 
 def test_services_get_contract_environment(inventory: Any) -> None:
@@ -161,6 +171,10 @@ def test_services_get_contract_environment(inventory: Any) -> None:
     )
     assert common | {"EMBEDDING_MODEL_ID", "ANSWER_MODEL_ID", "AUTH_MODE"} <= env["query"].keys()
     assert env["query"]["AUTH_MODE"] == env["upload"]["AUTH_MODE"] == "apigateway"
+    # claim names as Cognito's ID token spells them
+    assert env["query"]["TENANT_CLAIM"] == env["upload"]["TENANT_CLAIM"] == "custom:tenant_id"
+    assert env["query"]["GROUPS_CLAIM"] == "cognito:groups"
+    assert env["upload"]["ADMIN_GROUPS"] == "docpipe-admins"
     assert env["upload"]["CORS_ORIGINS"] == "http://localhost:5173"  # comma-separated
     assert env["processor"]["MAX_ATTEMPTS"] == "5"  # = the queue's maxReceiveCount
     assert int(env["processor"]["PROCESSING_LEASE_SECONDS"]) >= 300  # >= the Lambda timeout
@@ -181,6 +195,8 @@ def test_resource_count_per_component(inventory: Any) -> None:
         "query",
         "migrations",
         "http",
+        "login",
+        "endpoint-policies",
     }
     assert counts["upload"] == counts["query"]
 
@@ -210,3 +226,82 @@ def test_each_function_environment_satisfies_its_service_settings(
     settings = cls()
     assert settings.database_secret_arn
     assert settings.embedding_dimensions == 1024
+
+
+def test_without_cognito_the_authorizer_trusts_the_configured_provider(
+    deploy_configured: Any,
+) -> None:
+    issuer = "https://login.docpipe.test/realms/docpipe"
+    inv = deploy_configured(
+        {"auth": {"cognito": False}, "api": {"jwtIssuer": issuer, "jwtAudiences": ["web"]}}
+    )
+    assert not [r for r in inv.resources if r.type.startswith("aws:cognito/")]
+    (authorizer,) = inv.of_type("aws:apigatewayv2/authorizer:Authorizer")
+    assert authorizer.inputs["jwtConfiguration"] == {"issuer": issuer, "audiences": ["web"]}
+    assert "user_pool_id" not in inv.outputs
+    fn = next(r for r in inv.of_type("aws:lambda/function:Function") if r.name == "query-function")
+    assert fn.inputs["environment"]["variables"]["TENANT_CLAIM"] == "tenant_id"
+    assert "ADMIN_GROUPS" not in fn.inputs["environment"]["variables"]
+
+
+def test_placeholder_identity_provider_refuses_to_deploy(deploy_configured: Any) -> None:
+    with pytest.raises(Exception, match="placeholder"):
+        deploy_configured(
+            {
+                "auth": {"cognito": False},
+                "api": {
+                    "jwtIssuer": "https://cognito-idp.ap-northeast-1.amazonaws.com/"
+                    "ap-northeast-1_EXAMPLE",
+                    "jwtAudiences": ["docpipe-dev-web"],
+                },
+            }
+        )
+
+
+def test_reserved_concurrency_only_when_configured(inventory: Any, deploy_configured: Any) -> None:
+    functions = inventory.of_type("aws:lambda/function:Function")
+    assert all(f.inputs.get("reservedConcurrentExecutions") is None for f in functions)
+    (trigger,) = inventory.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert trigger.inputs["scalingConfig"] == {"maximumConcurrency": 5}
+    reserved = deploy_configured({"services": {"processor": {"reservedConcurrency": 5}}})
+    processor = next(
+        f
+        for f in reserved.of_type("aws:lambda/function:Function")
+        if f.name == "processor-function"
+    )
+    assert processor.inputs["reservedConcurrentExecutions"] == 5
+
+
+def test_database_is_created_at_the_pinned_version_then_left_to_aws(inventory: Any) -> None:
+    (cluster,) = inventory.of_type("aws:rds/cluster:Cluster")
+    assert cluster.inputs["engineVersion"] == "16.6"
+    assert cluster.ignore_changes == ["engineVersion"]
+    assert all(
+        "engineVersion" not in i.inputs
+        for i in inventory.of_type("aws:rds/clusterInstance:ClusterInstance")
+    )
+
+
+def test_endpoints_admit_nothing_before_any_function_exists(bootstrap_inventory: Any) -> None:
+    policies = bootstrap_inventory.of_type("aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy")
+    assert len(policies) == 4
+    for policy in policies:
+        statements = json.loads(policy.inputs["policy"])["Statement"]
+        assert [s["Effect"] for s in statements] == ["Deny"], policy.name
+
+
+def test_endpoint_policies_follow_the_roles(inventory: Any) -> None:
+    """The Bedrock endpoint admits the configured profiles and nothing for another model."""
+    policy = next(
+        p
+        for p in inventory.of_type("aws:ec2/vpcEndpointPolicy:VpcEndpointPolicy")
+        if p.name == "endpoint-policies-bedrock-runtime"
+    )
+    resources = {r for s in json.loads(policy.inputs["policy"])["Statement"] for r in s["Resource"]}
+    assert resources == {
+        "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/global.cohere.embed-v4:0",
+        "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/apac.amazon.nova-pro-v1:0",
+        "arn:aws:bedrock:*::foundation-model/cohere.embed-v4:0",
+        "arn:aws:bedrock:::foundation-model/cohere.embed-v4:0",
+        "arn:aws:bedrock:*::foundation-model/amazon.nova-pro-v1:0",
+    }

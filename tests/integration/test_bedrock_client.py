@@ -102,6 +102,19 @@ async def test_cohere_v4_splits_1000_texts_into_11_calls(
     assert body["output_dimension"] == 256
 
 
+async def test_an_inference_profile_id_goes_on_the_wire_with_its_family_body(
+    server: BedrockServer, make_embedder: MakeEmbedder
+) -> None:
+    """From ap-northeast-1 Cohere Embed v4 is reached through ``global.``: the profile ID
+    is the modelId, and the body is still Cohere v4's."""
+    profile = "global.cohere.embed-v4:0"
+    vectors = await make_embedder(profile, 1024).embed(["請假規定"], input_type="search_query")
+    assert server.calls(profile, ok=True) == 1 and server.calls(V4) == 0
+    (body,) = server.bodies(profile)
+    assert (body["output_dimension"], body["embedding_types"]) == (1024, ["float"])
+    assert vectors == [fake_embedding("請假規定", 1024)]
+
+
 async def test_input_type_is_passed_through(
     server: BedrockServer, make_embedder: MakeEmbedder
 ) -> None:

@@ -12,6 +12,13 @@ talks to it over HTTP via ``BEDROCK_ENDPOINT_URL``. It serves
   of the reply, ``stream_delay`` seconds apart, each frame flushed as it is written and its
   send time recorded (:attr:`BedrockServer.delta_times`); :meth:`BedrockServer.fail_stream`
   ends a stream with an exception event after some deltas, as Bedrock does mid-stream.
+- the control-plane reads the preflight uses, answered only from what a test declared
+  (:meth:`BedrockServer.offer_model`, :meth:`BedrockServer.offer_profile`; anything else
+  is 404 ``ResourceNotFoundException``, as Bedrock answers an unknown ID):
+  ``GET /foundation-models/{id}`` (GetFoundationModel), ``GET /inference-profiles/{id}``
+  (GetInferenceProfile), ``GET /foundation-model-availability/{id}``
+  (GetFoundationModelAvailability), shaped as the API reference documents them
+  (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_Operations_Amazon_Bedrock.html).
 
 Embeddings are deterministic functions of the text (:func:`fake_embedding`), so results
 can be checked. Tests can add latency, queue faults (429 ``ThrottlingException``, 5xx)
@@ -41,6 +48,9 @@ from urllib.parse import unquote
 import numpy as np
 
 __all__ = [
+    "NOT_SUBSCRIBED",
+    "SUBSCRIBED",
+    "Availability",
     "MODEL_NOT_READY",
     "SERVER_ERROR",
     "THROTTLE",
@@ -79,6 +89,22 @@ THROTTLE = Fault(429, "ThrottlingException", "Too many requests, please wait bef
 MODEL_NOT_READY = Fault(429, "ModelNotReadyException", "Model is not ready to serve inference.")
 SERVER_ERROR = Fault(500, "InternalServerException", "The server encountered an internal error.")
 UNAVAILABLE = Fault(503, "ServiceUnavailableException", "The service is unavailable.")
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What GetFoundationModelAvailability reports for one model in this account."""
+
+    agreement: str = "AVAILABLE"  # AVAILABLE | PENDING | NOT_AVAILABLE | ERROR
+    authorization: str = "AUTHORIZED"  # AUTHORIZED | NOT_AUTHORIZED
+    entitlement: str = "AVAILABLE"  # AVAILABLE | NOT_AVAILABLE
+    region: str = "AVAILABLE"  # AVAILABLE | NOT_AVAILABLE
+    agreement_error: str = ""
+
+
+SUBSCRIBED = Availability()
+#: A Marketplace model the account has never invoked (no subscription yet).
+NOT_SUBSCRIBED = Availability(agreement="NOT_AVAILABLE", entitlement="NOT_AVAILABLE")
 
 
 class _Invalid(Exception):
@@ -231,8 +257,14 @@ def _stream_exception(exception_type: str, message: str) -> bytes:
 class BedrockServer:
     """Start with ``with BedrockServer() as server:``; ``server.url`` is the endpoint."""
 
-    def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, latency: float = 0.0, host: str = "127.0.0.1", region: str = "ap-northeast-1"
+    ) -> None:
         self.latency = latency
+        self.region = region
+        self._models: dict[str, dict[str, Any]] = {}
+        self._availability: dict[str, Availability] = {}
+        self._profiles: dict[str, dict[str, Any]] = {}
         self.converse_reply: Callable[[str, Mapping[str, Any]], str] = default_reply
         self._host = host
         self._lock = threading.Lock()
@@ -300,9 +332,103 @@ class BedrockServer:
         with self._lock:
             self._stream_fault = (after_deltas, exception_type)
 
+    def offer_model(
+        self,
+        model_id: str,
+        *,
+        provider: str,
+        inference_types: tuple[str, ...] = ("ON_DEMAND",),
+        lifecycle: str = "ACTIVE",
+        availability: Availability | None = SUBSCRIBED,
+    ) -> None:
+        """Declare a foundation model for GetFoundationModel (and its availability, if any)."""
+        with self._lock:
+            self._models[model_id] = {
+                "modelArn": f"arn:aws:bedrock:{self.region}::foundation-model/{model_id}",
+                "modelId": model_id,
+                "modelName": model_id,
+                "providerName": provider,
+                "inputModalities": ["TEXT"],
+                "outputModalities": ["EMBEDDING" if "embed" in model_id else "TEXT"],
+                "responseStreamingSupported": "embed" not in model_id,
+                "customizationsSupported": [],
+                "inferenceTypesSupported": list(inference_types),
+                "modelLifecycle": {"status": lifecycle},
+            }
+            if availability is not None:
+                self._availability[model_id] = availability
+
+    def set_availability(self, model_id: str, availability: Availability) -> None:
+        """Declare (or change) GetFoundationModelAvailability's answer for ``model_id``."""
+        with self._lock:
+            self._availability[model_id] = availability
+
+    def offer_profile(
+        self,
+        profile_id: str,
+        *,
+        destination_regions: tuple[str, ...],
+        status: str = "ACTIVE",
+        account_id: str = "123456789012",
+    ) -> None:
+        """Declare a system-defined inference profile routing to ``destination_regions``
+        (``""`` stands for the region-less ARN a ``global.`` profile lists)."""
+        model = profile_id.split(".", 1)[1]
+        with self._lock:
+            self._profiles[profile_id] = {
+                "inferenceProfileName": profile_id,
+                "description": f"Routes requests to {model}",
+                "createdAt": "2025-01-01T00:00:00Z",
+                "updatedAt": "2025-01-01T00:00:00Z",
+                "inferenceProfileArn": (
+                    f"arn:aws:bedrock:{self.region}:{account_id}:inference-profile/{profile_id}"
+                ),
+                "models": [
+                    {"modelArn": f"arn:aws:bedrock:{r}::foundation-model/{model}"}
+                    for r in destination_regions
+                ],
+                "inferenceProfileId": profile_id,
+                "status": status,
+                "type": "SYSTEM_DEFINED",
+            }
+
+    def control_plane_answer(self, path: str) -> tuple[int, Any, str | None]:
+        """The (status, body, error code) Bedrock's control plane gives for a GET."""
+        parts = [unquote(p) for p in path.split("?", 1)[0].strip("/").split("/")]
+        not_found = (404, {"message": "The specified resource ID was not found."},
+                     "ResourceNotFoundException")  # fmt: skip
+        if len(parts) != 2:
+            return 404, {"message": "Not Found"}, "UnknownOperationException"
+        kind, ident = parts
+        with self._lock:
+            if kind == "foundation-models" and ident in self._models:
+                return 200, {"modelDetails": self._models[ident]}, None
+            if kind == "inference-profiles" and ident in self._profiles:
+                return 200, self._profiles[ident], None
+            if kind == "foundation-model-availability" and ident in self._availability:
+                a = self._availability[ident]
+                agreement: dict[str, str] = {"status": a.agreement}
+                if a.agreement_error:
+                    agreement["errorMessage"] = a.agreement_error
+                return (
+                    200,
+                    {
+                        "modelId": ident,
+                        "agreementAvailability": agreement,
+                        "authorizationStatus": a.authorization,
+                        "entitlementAvailability": a.entitlement,
+                        "regionAvailability": a.region,
+                    },
+                    None,
+                )
+        return not_found
+
     def reset(self) -> None:
         """Forget recorded requests, peaks, pending faults and any quota; restore defaults."""
         with self._lock:
+            self._models.clear()
+            self._availability.clear()
+            self._profiles.clear()
             self._quota = None
             self._faults.clear()
             self._peak.clear()
@@ -395,6 +521,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle()
         except (ConnectionResetError, BrokenPipeError):
             pass  # the client closed the connection (e.g. after ending a stream early)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib signature
+        status, payload, error = self.server_state.control_plane_answer(self.path)
+        self._send(status, payload, error=error)
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

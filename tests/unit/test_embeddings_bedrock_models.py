@@ -14,6 +14,18 @@ from docpipe.common.embeddings.bedrock_models import clip_text, resolve_model
     [
         ("cohere.embed-v4:0", 1024, "cohere-v4", 96),
         ("us.cohere.embed-v4:0", 1536, "cohere-v4", 96),
+        # cross-Region inference profile IDs (what the services send from ap-northeast-1)
+        ("global.cohere.embed-v4:0", 1024, "cohere-v4", 96),
+        ("apac.cohere.embed-v4:0", 1024, "cohere-v4", 96),
+        ("jp.cohere.embed-v4:0", 512, "cohere-v4", 96),
+        ("apac.cohere.embed-multilingual-v3", 1024, "cohere-v3", 96),
+        ("us.amazon.titan-embed-text-v2:0", 256, "titan-v2", 1),
+        (
+            "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/global.cohere.embed-v4:0",
+            1536,
+            "cohere-v4",
+            96,
+        ),
         (
             "arn:aws:bedrock:ap-northeast-1::foundation-model/cohere.embed-v4:0",
             256,

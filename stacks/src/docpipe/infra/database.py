@@ -4,6 +4,17 @@ application role's credentials (generated, stored only in Secrets Manager).
 The master password is managed by RDS in Secrets Manager; Pulumi never sees it.
 The ``docpipe_app`` password is a RandomPassword whose value lives in Pulumi's
 encrypted state and in its secret; bump ``appPasswordVersion`` to rotate it.
+
+Engine version: ``engineVersion`` is the version the cluster is *created* with. AWS then
+applies minor upgrades (``auto_minor_version_upgrade``) and Pulumi ignores the engine
+version from then on. Without that, the provider reads the upgraded version back into
+state (it keeps the configured value only when it is a prefix of the running one,
+terraform-provider-aws ``compareActualEngineVersion``), sees "16.8 → 16.6" and sends
+ModifyDBCluster for a downgrade, which RDS refuses ("Cannot upgrade aurora-postgresql
+from 16.8 to 16.6"). Major upgrades are an explicit operator step (docs/operations.md).
+
+The cluster is ``protect``-ed: ``pulumi destroy`` or a replacement cannot delete the
+data by accident (teardown: ``pulumi state unprotect``, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -18,8 +29,10 @@ import pulumi_random as random
 
 from docpipe.infra.settings import DatabaseSettings
 
-__all__ = ["APP_ROLE", "Database", "DatabaseArgs", "MASTER_USERNAME"]
+__all__ = ["APP_ROLE", "ENGINE_VERSION_OWNED_BY_AWS", "Database", "DatabaseArgs", "MASTER_USERNAME"]
 
+#: Inputs Pulumi leaves alone after creation, so AWS's minor upgrades are never reverted.
+ENGINE_VERSION_OWNED_BY_AWS: tuple[str, ...] = ("engineVersion",)
 APP_ROLE = "docpipe_app"
 MASTER_USERNAME = "docpipe_admin"
 _ENGINE = "aurora-postgresql"
@@ -73,7 +86,9 @@ class Database(pulumi.ComponentResource):
             iam_database_authentication_enabled=True,
             enabled_cloudwatch_logs_exports=["postgresql"],
             serverlessv2_scaling_configuration=scaling,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=True, ignore_changes=list(ENGINE_VERSION_OWNED_BY_AWS)
+            ),
         )
         self.instances = [
             aws.rds.ClusterInstance(
@@ -81,13 +96,15 @@ class Database(pulumi.ComponentResource):
                 cluster_identifier=self.cluster.id,
                 instance_class="db.serverless",
                 engine=_ENGINE,
-                engine_version=self.cluster.engine_version,
                 db_subnet_group_name=subnet_group.name,
                 publicly_accessible=False,
                 performance_insights_enabled=True,
                 performance_insights_retention_period=7,
                 auto_minor_version_upgrade=True,
-                opts=child,
+                # an Aurora instance runs its cluster's version; never send one of its own
+                opts=pulumi.ResourceOptions(
+                    parent=self, ignore_changes=list(ENGINE_VERSION_OWNED_BY_AWS)
+                ),
             )
             for index in range(s.instance_count)
         ]

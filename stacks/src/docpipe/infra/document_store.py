@@ -36,7 +36,12 @@ class DocumentStore(pulumi.ComponentResource):
     ) -> None:
         super().__init__("docpipe:document_store:DocumentStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, opts=child)
+        # protect: the documents outlive any `pulumi destroy` unless an operator unprotects
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            force_destroy=False,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
         self._bucket_controls(name, args.documents, child)
         self._queues(name, args, child)
         queue_policy = aws.sqs.QueuePolicy(

@@ -42,11 +42,16 @@ def _embedding(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
 
 
 def _http(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
-    return {
+    """Claim names as the tokens spell them (Cognito: ``custom:<attr>``, ``cognito:groups``)."""
+    env: dict[str, pulumi.Input[str]] = {
         "AUTH_MODE": "apigateway",
         "TENANT_CLAIM": settings.api.tenant_claim,
+        "GROUPS_CLAIM": settings.api.groups_claim,
         "CORS_ORIGINS": ",".join(settings.api.cors_origins),
     }
+    if settings.auth.cognito:
+        env["ADMIN_GROUPS"] = settings.auth.admin_group
+    return env
 
 
 def service_environment(

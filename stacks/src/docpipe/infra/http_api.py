@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -67,6 +67,9 @@ class HttpApiArgs:
     settings: ApiSettings
     #: service name → its live alias; services without an image yet are absent.
     aliases: Mapping[str, aws.lambda_.Alias]
+    #: the JWT authorizer's issuer and audiences (the Cognito pool's, or from config)
+    jwt_issuer: pulumi.Input[str]
+    jwt_audiences: pulumi.Input[Sequence[pulumi.Input[str]]]
 
 
 class HttpApi(pulumi.ComponentResource):
@@ -95,7 +98,7 @@ class HttpApi(pulumi.ComponentResource):
             api_id=self.api.id,
             authorizer_type="JWT",
             identity_sources=["$request.header.Authorization"],
-            jwt_configuration={"issuer": s.jwt_issuer, "audiences": list(s.jwt_audiences)},
+            jwt_configuration={"issuer": args.jwt_issuer, "audiences": args.jwt_audiences},
             opts=child,
         )
         access_logs = aws.cloudwatch.LogGroup(

@@ -21,9 +21,7 @@ class FunctionPlacement:
     """Where functions run and who they are in the account."""
 
     subnet_ids: Sequence[pulumi.Input[str]]
-    subnet_arns: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
-    security_group_arn: pulumi.Input[str]
     region: str
     account_id: pulumi.Input[str]
 
@@ -53,27 +51,13 @@ class VpcFunction:
     log_group: aws.cloudwatch.LogGroup
 
 
-def _role_policy(
-    spec: FunctionSpec, placement: FunctionPlacement, log_group: aws.cloudwatch.LogGroup
-) -> pulumi.Output[str]:
+def _role_policy(spec: FunctionSpec, log_group: aws.cloudwatch.LogGroup) -> pulumi.Output[str]:
     def render(args: list[object]) -> str:
-        log_group_arn, subnet_arns, sg_arn, account_id, statements = args
-        base = policies.lambda_base_statements(
-            log_group_arn=str(log_group_arn),
-            subnet_arns=[str(a) for a in subnet_arns],  # type: ignore[attr-defined]
-            security_group_arns=[str(sg_arn)],
-            region=placement.region,
-            account_id=str(account_id),
-        )
+        log_group_arn, statements = args
+        base = policies.lambda_base_statements(log_group_arn=str(log_group_arn))
         return json.dumps(policies.policy([*base, *statements]))  # type: ignore[misc]
 
-    return pulumi.Output.all(
-        log_group.arn,
-        pulumi.Output.all(*placement.subnet_arns),
-        placement.security_group_arn,
-        placement.account_id,
-        spec.statements,
-    ).apply(render)
+    return pulumi.Output.all(log_group.arn, spec.statements).apply(render)
 
 
 def create_vpc_function(
@@ -99,7 +83,7 @@ def create_vpc_function(
     role_policy = aws.iam.RolePolicy(
         f"{name}-role-policy",
         role=role.id,
-        policy=_role_policy(spec, placement, log_group),
+        policy=_role_policy(spec, log_group),
         opts=child,
     )
     function = aws.lambda_.Function(

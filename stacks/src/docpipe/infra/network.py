@@ -14,9 +14,22 @@ import pulumi_aws as aws
 
 from docpipe.infra.settings import NetworkSettings
 
-__all__ = ["INTERFACE_ENDPOINT_SERVICES", "Network", "NetworkArgs", "subnet_cidrs"]
+__all__ = [
+    "ENDPOINT_ACTION_PREFIX",
+    "INTERFACE_ENDPOINT_SERVICES",
+    "Network",
+    "NetworkArgs",
+    "subnet_cidrs",
+]
 
 INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("secretsmanager", "bedrock-runtime", "sqs")
+#: Each endpoint's service name → the IAM action prefix of the calls it carries.
+ENDPOINT_ACTION_PREFIX: dict[str, str] = {
+    "s3": "s3",
+    "secretsmanager": "secretsmanager",
+    "bedrock-runtime": "bedrock",
+    "sqs": "sqs",
+}
 _HTTPS = 443
 _POSTGRES = 5432
 
@@ -40,6 +53,8 @@ class Network(pulumi.ComponentResource):
     database_sg: aws.ec2.SecurityGroup
     endpoints_sg: aws.ec2.SecurityGroup
     interface_endpoints: list[aws.ec2.VpcEndpoint]
+    #: endpoint service name (``s3``, ``sqs``…) → endpoint; policies: endpoint_policies.py
+    endpoints: dict[str, aws.ec2.VpcEndpoint]
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -187,3 +202,7 @@ class Network(pulumi.ComponentResource):
             )
             for service in INTERFACE_ENDPOINT_SERVICES
         ]
+        self.endpoints = {
+            "s3": s3,
+            **dict(zip(INTERFACE_ENDPOINT_SERVICES, self.interface_endpoints, strict=True)),
+        }

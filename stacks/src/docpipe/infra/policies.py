@@ -2,25 +2,29 @@
 
 Components call these with resolved ARNs; tests call them directly and read the
 resulting JSON. Allow statements never use ``*`` in an action, and use ``*`` as a
-resource only for the actions in :data:`UNSCOPABLE_ACTIONS`, which AWS does not let
-you scope to a resource.
+resource only for the actions in :data:`WILDCARD_RESOURCE_ACTIONS`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from docpipe.infra.model_catalog import ModelRoute
+
 __all__ = [
-    "GEO_INFERENCE_PREFIXES",
+    "LAMBDA_VPC_ACTIONS",
     "UNSCOPABLE_ACTIONS",
+    "WILDCARD_RESOURCE_ACTIONS",
     "Statement",
     "assume_role_policy",
-    "bedrock_model_arns",
+    "bedrock_invoke_statements",
     "bucket_policy",
     "codedeploy_policy",
     "dlq_policy",
     "ecr_lifecycle_policy",
+    "endpoint_policy",
     "lambda_base_statements",
     "migration_statements",
     "policy",
@@ -42,8 +46,27 @@ UNSCOPABLE_ACTIONS: frozenset[str] = frozenset(
     }
 )
 
-#: Cross-region inference profile prefixes (``apac.amazon.nova-pro-v1:0``).
-GEO_INFERENCE_PREFIXES: frozenset[str] = frozenset({"us", "eu", "apac", "jp", "au", "ca", "global"})
+#: The ENI actions a function in a VPC needs, granted on "*" exactly as AWS's own managed
+#: policy AWSLambdaVPCAccessExecutionRole grants them
+#: (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSLambdaVPCAccessExecutionRole.html,
+#: https://docs.aws.amazon.com/lambda/latest/dg/configuring-vpc.html#configuring-vpc-permissions).
+#: Lambda checks them when the function is created or its VPC settings change; variants
+#: scoped to subnet / security-group / network-interface ARNs are rejected there on some
+#: accounts ("The provided execution role does not have permissions to call
+#: CreateNetworkInterface on EC2"), so the first ``pulumi up`` would fail.
+LAMBDA_VPC_ACTIONS: frozenset[str] = frozenset(
+    {
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+    }
+)
+
+#: The only actions an Allow statement may grant on resource "*".
+WILDCARD_RESOURCE_ACTIONS: frozenset[str] = UNSCOPABLE_ACTIONS | LAMBDA_VPC_ACTIONS
 
 
 def policy(statements: Iterable[Statement]) -> dict[str, Any]:
@@ -77,37 +100,16 @@ def assume_role_policy(*, service_principal: str) -> dict[str, Any]:
     )
 
 
-def lambda_base_statements(
-    *,
-    log_group_arn: str,
-    subnet_arns: Sequence[str],
-    security_group_arns: Sequence[str],
-    region: str,
-    account_id: str,
-) -> list[Statement]:
-    """Logs to its own group, ENIs in its own subnets/security group, X-Ray traces."""
-    eni = f"arn:aws:ec2:{region}:{account_id}:network-interface/*"
+def lambda_base_statements(*, log_group_arn: str) -> list[Statement]:
+    """Logs to its own group, the VPC's network interfaces (see :data:`LAMBDA_VPC_ACTIONS`),
+    X-Ray traces."""
     return [
         _allow(
             "WriteOwnLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"{log_group_arn}:log-stream:*"],
         ),
-        _allow(
-            "CreateEniInOwnSubnets",
-            ["ec2:CreateNetworkInterface"],
-            [*subnet_arns, *security_group_arns, eni],
-        ),
-        _allow(
-            "ManageOwnEnis",
-            [
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
-            ],
-            [eni],
-        ),
-        _allow("DescribeNetwork", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"]),
+        _allow("ManageVpcNetworkInterfaces", sorted(LAMBDA_VPC_ACTIONS), ["*"]),
         _allow("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
     ]
 
@@ -141,18 +143,35 @@ def _list_uploads_for_reads(bucket_arn: str, uploads_prefix: str) -> Statement:
     return _list_uploads("ListUploads", "s3:ListBucket", bucket_arn, uploads_prefix)
 
 
-def bedrock_model_arns(
-    *, model_id: str, region: str, account_id: str, inference_regions: Sequence[str]
-) -> list[str]:
-    """ARNs InvokeModel needs for a foundation model or a cross-region inference profile."""
-    geo, _, base = model_id.partition(".")
-    if geo not in GEO_INFERENCE_PREFIXES or not base:
-        return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
-    arns = [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}"]
-    if geo == "global":
-        arns.append(f"arn:aws:bedrock:::foundation-model/{base}")
-    arns += [f"arn:aws:bedrock:{r}::foundation-model/{base}" for r in inference_regions]
-    return arns
+def bedrock_invoke_statements(
+    *, sid: str, routes: Sequence[ModelRoute], account_id: str
+) -> list[Statement]:
+    """``bedrock:InvokeModel`` (which also authorises Converse) for each configured model.
+
+    An in-region model: its foundation-model ARN in the stack's region. A model reached
+    through a cross-Region inference profile, as AWS documents it
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html,
+    https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html):
+    the profile ARN, plus the foundation model in *any* region (and, for a ``global.``
+    profile, the region-less foundation-model ARN) allowed only when the call comes
+    through that profile (``bedrock:InferenceProfileArn``). No list of destination regions
+    to keep in step with AWS's routing, and no direct call to the model outside the profile.
+    """
+    in_region = [r.in_region_arn() for r in routes if not r.via_profile]
+    statements = [_allow(f"{sid}InRegion", ["bedrock:InvokeModel"], in_region)] if in_region else []
+    for index, route in enumerate(r for r in routes if r.via_profile):
+        profile = route.profile_arn(account_id=account_id)
+        models = [f"arn:aws:bedrock:*::foundation-model/{route.foundation_model_id}"]
+        if route.profile_prefix == "global":
+            models.append(f"arn:aws:bedrock:::foundation-model/{route.foundation_model_id}")
+        statements += [
+            _allow(f"{sid}Profile{index}", ["bedrock:InvokeModel"], [profile]),
+            {
+                **_allow(f"{sid}ThroughProfile{index}", ["bedrock:InvokeModel"], models),
+                "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}},
+            },
+        ]
+    return statements
 
 
 def upload_statements(
@@ -183,7 +202,7 @@ def processor_statements(
     uploads_prefix: str,
     secret_arn: str,
     queue_arn: str,
-    embedding_model_arns: Sequence[str],
+    embedding_invoke: Sequence[Statement],
 ) -> list[Statement]:
     return [
         _allow(
@@ -203,17 +222,14 @@ def processor_statements(
             ],
             [queue_arn],
         ),
-        _allow("EmbedChunks", ["bedrock:InvokeModel"], embedding_model_arns),
+        *embedding_invoke,
         _read_secret([secret_arn]),
     ]
 
 
-def query_statements(*, secret_arn: str, model_arns: Sequence[str]) -> list[Statement]:
+def query_statements(*, secret_arn: str, model_invoke: Sequence[Statement]) -> list[Statement]:
     """The Converse API is authorised by ``bedrock:InvokeModel``; there is no Converse action."""
-    return [
-        _allow("EmbedAndAnswer", ["bedrock:InvokeModel"], model_arns),
-        _read_secret([secret_arn]),
-    ]
+    return [*model_invoke, _read_secret([secret_arn])]
 
 
 def migration_statements(*, master_secret_arn: str, app_secret_arn: str) -> list[Statement]:
@@ -290,3 +306,53 @@ def ecr_lifecycle_policy(*, keep_images: int, untagged_days: int) -> dict[str, A
             },
         ]
     }
+
+
+def endpoint_policy(
+    *, statements: Iterable[Statement], service_prefix: str, account_id: str
+) -> dict[str, Any]:
+    """A VPC endpoint policy allowing exactly the role grants for one service.
+
+    Every Allow statement of the functions' roles whose actions belong to
+    ``service_prefix`` (``s3``, ``sqs``…) is carried over with its resources and
+    conditions, for principals of this account only (``aws:PrincipalAccount``). The
+    endpoint therefore admits nothing the roles do not use, and the two cannot drift:
+    both are built from the same statements. With no such statement (no function
+    deployed yet) the endpoint denies everything. Endpoint policies:
+    https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html
+    """
+    carried: list[Statement] = []
+    seen: set[str] = set()
+    for statement in statements:
+        actions = [a for a in _as_list(statement["Action"]) if a.startswith(f"{service_prefix}:")]
+        grant = json.dumps([sorted(actions), statement["Resource"], statement.get("Condition")])
+        if statement.get("Effect") != "Allow" or not actions or grant in seen:
+            continue
+        seen.add(grant)
+        condition = {
+            **statement.get("Condition", {}),
+            "StringEquals": {
+                **statement.get("Condition", {}).get("StringEquals", {}),
+                "aws:PrincipalAccount": account_id,
+            },
+        }
+        carried.append(
+            {
+                "Sid": f"{statement.get('Sid', 'Grant')}{len(carried)}",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": sorted(set(actions)),
+                "Resource": _as_list(statement["Resource"]),
+                "Condition": condition,
+            }
+        )
+    if not carried:
+        return policy(
+            [{"Sid": "NothingUsesThisEndpoint", "Effect": "Deny", "Principal": "*",
+              "Action": "*", "Resource": "*"}]
+        )  # fmt: skip
+    return policy(carried)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]

@@ -11,11 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from docpipe.common.embeddings.bedrock_models import resolve_model
+from docpipe.common.embeddings.exceptions import EmbeddingConfigError
+from docpipe.infra.model_catalog import ModelRoute, Purpose, UnreachableModel, resolve
+
 __all__ = [
     "SECTIONS",
     "SERVICE_NAMES",
     "AlertSettings",
     "ApiSettings",
+    "AuthSettings",
     "DatabaseSettings",
     "DocumentSettings",
     "ModelSettings",
@@ -35,11 +40,23 @@ SECTIONS: tuple[str, ...] = (
     "database",
     "models",
     "api",
+    "auth",
     "rollout",
     "alerts",
     "services",
 )
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ENGINE_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+
+#: Oldest Aurora PostgreSQL minor of each major whose Serverless v2 capacity may be 0 ACUs
+#: (automatic pause); every later major supports it. Source:
+#: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.how-it-works.html#aurora-serverless-v2.how-it-works.capacity
+AUTO_PAUSE_MINIMUM: Mapping[int, tuple[int, int]] = {
+    13: (13, 15),
+    14: (14, 12),
+    15: (15, 7),
+    16: (16, 3),
+}
 
 
 @dataclass(frozen=True)
@@ -80,21 +97,52 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
+    """The two Bedrock models, as configured and as reached from the stack's region."""
+
     embedding_model_id: str
     embedding_dimensions: int
     answer_model_id: str
-    inference_regions: tuple[str, ...]
+    embedding: ModelRoute
+    answer: ModelRoute
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    jwt_issuer: str
+    """HTTP API. ``jwt_issuer`` is ``None`` when the Cognito component provides it."""
+
+    jwt_issuer: str | None
     jwt_audiences: tuple[str, ...]
     tenant_claim: str
+    groups_claim: str
     cors_origins: tuple[str, ...]
     throttling_burst_limit: int
     throttling_rate_limit: float
     access_log_retention_days: int
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """The optional Cognito user pool (``docpipe:auth``); see docs/operations.md."""
+
+    cognito: bool
+    tenant_attribute: str
+    admin_group: str
+    groups: tuple[str, ...]
+    callback_urls: tuple[str, ...]
+    logout_urls: tuple[str, ...]
+    #: hosted UI domain prefix; ``None``: derived from stack and account; ``""``: no domain
+    domain_prefix: str | None
+    mfa: str
+    password_min_length: int
+    id_token_minutes: int
+    access_token_minutes: int
+    refresh_token_days: int
+    deletion_protection: bool
+
+    @property
+    def tenant_claim(self) -> str:
+        """Cognito puts custom attributes in the ID token as ``custom:<name>``."""
+        return f"custom:{self.tenant_attribute}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +198,7 @@ class StackSettings:
     database: DatabaseSettings
     models: ModelSettings
     api: ApiSettings
+    auth: AuthSettings
     rollout: RolloutSettings
     alerts: AlertSettings
     services: Mapping[str, ServiceSettings]
@@ -168,6 +217,9 @@ class _Section:
         if default is None:
             raise ValueError(f"config docpipe:{self._name}.{key} is required")
         return default
+
+    def keys(self) -> set[str]:
+        return {k for k, v in self._raw.items() if v is not None}
 
     def strs(self, key: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
         value = self.get(key, default)
@@ -241,8 +293,26 @@ def _queue(s: _Section) -> QueueSettings:
     return settings
 
 
+def _engine_version(value: str, *, min_capacity: float) -> str:
+    """A pinned ``MAJOR.MINOR`` Aurora PostgreSQL version that supports the capacity asked for."""
+    match = _ENGINE_VERSION.match(value)
+    if not match:
+        raise ValueError(
+            f"config docpipe:database.engineVersion must be MAJOR.MINOR (e.g. 16.6), got {value!r}"
+        )
+    version = (int(match[1]), int(match[2]))
+    oldest = AUTO_PAUSE_MINIMUM.get(version[0], (version[0], 0) if version[0] > 16 else None)
+    if min_capacity == 0 and (oldest is None or version < oldest):
+        need = "a later major" if oldest is None else f"{oldest[0]}.{oldest[1]} or later"
+        raise ValueError(
+            f"config docpipe:database.minCapacity 0 (automatic pause) needs Aurora PostgreSQL "
+            f"{need}; engineVersion is {value}"
+        )
+    return value
+
+
 def _database(s: _Section) -> DatabaseSettings:
-    return DatabaseSettings(
+    settings = DatabaseSettings(
         engine_version=str(s.get("engineVersion")),
         database_name=str(s.get("databaseName", "docpipe")),
         min_capacity=float(s.get("minCapacity")),
@@ -253,22 +323,98 @@ def _database(s: _Section) -> DatabaseSettings:
         instance_count=int(s.get("instanceCount", 1)),
         app_password_version=int(s.get("appPasswordVersion", 1)),
     )
+    _engine_version(settings.engine_version, min_capacity=settings.min_capacity)
+    if not 0 <= settings.min_capacity <= settings.max_capacity or any(
+        (2 * c) % 1 for c in (settings.min_capacity, settings.max_capacity)
+    ):
+        raise ValueError(
+            "config docpipe:database.minCapacity/maxCapacity must be half-ACU steps, "
+            "0 <= minCapacity <= maxCapacity"
+        )
+    if not 300 <= settings.seconds_until_auto_pause <= 86_400:
+        raise ValueError("config docpipe:database.secondsUntilAutoPause must be 300..86400")
+    return settings
+
+
+def _route(s: _Section, key: str, region: str, purpose: Purpose) -> ModelRoute:
+    try:
+        return resolve(str(s.get(key)), region=region, purpose=purpose)
+    except UnreachableModel as exc:
+        raise ValueError(f"config docpipe:models.{key}: {exc}") from exc
 
 
 def _models(s: _Section, region: str) -> ModelSettings:
+    if "inferenceRegions" in s.keys():
+        raise ValueError(
+            "config docpipe:models.inferenceRegions is no longer used: the roles may call a "
+            "model in any region only through its inference profile (bedrock:InferenceProfileArn)"
+            "; remove the key (pulumi config rm --path docpipe:models.inferenceRegions)"
+        )
+    embedding = _route(s, "embeddingModelId", region, "embedding")
+    dimensions = int(s.get("embeddingDimensions", 1024))
+    try:
+        resolve_model(embedding.model_id, dimensions)
+    except EmbeddingConfigError as exc:
+        raise ValueError(f"config docpipe:models.embeddingDimensions: {exc}") from exc
     return ModelSettings(
-        embedding_model_id=str(s.get("embeddingModelId")),
-        embedding_dimensions=int(s.get("embeddingDimensions", 1024)),
+        embedding_model_id=embedding.model_id,
+        embedding_dimensions=dimensions,
         answer_model_id=str(s.get("answerModelId")),
-        inference_regions=s.strs("inferenceRegions", (region,)),
+        embedding=embedding,
+        answer=_route(s, "answerModelId", region, "answer"),
     )
 
 
-def _api(s: _Section) -> ApiSettings:
+_PLACEHOLDER = re.compile(r"example", re.IGNORECASE)
+#: Cognito puts the user's groups in both tokens under this claim.
+COGNITO_GROUPS_CLAIM = "cognito:groups"
+
+
+def _external_issuer(s: _Section) -> tuple[str, tuple[str, ...]]:
+    """Without the Cognito component the stack must name a real identity provider."""
+    issuer = str(s.get("jwtIssuer", ""))
+    audiences = s.strs("jwtAudiences", ())
+    if not issuer.startswith("https://") or _PLACEHOLDER.search(issuer):
+        raise ValueError(
+            f"config docpipe:api.jwtIssuer {issuer!r} is unset or a placeholder: every route "
+            "would answer 401. Set docpipe:auth.cognito: true (the stack creates a user pool) "
+            "or name your identity provider's issuer URL (https://...)"
+        )
+    if not audiences or any(not a.strip() or _PLACEHOLDER.search(a) for a in audiences):
+        raise ValueError(
+            "config docpipe:api.jwtAudiences is unset or a placeholder: name the client ids "
+            "your identity provider puts in 'aud' (or set docpipe:auth.cognito: true)"
+        )
+    return issuer, audiences
+
+
+def _api(s: _Section, auth: AuthSettings) -> ApiSettings:
+    if auth.cognito:
+        given = [k for k in ("jwtIssuer", "jwtAudiences") if k in s.keys()]
+        if given:
+            raise ValueError(
+                f"config docpipe:api.{given[0]} must not be set with docpipe:auth.cognito: "
+                "true (the user pool's issuer and app client are used); remove it"
+            )
+        issuer: str | None = None
+        audiences: tuple[str, ...] = ()
+        expected = {"tenantClaim": auth.tenant_claim, "groupsClaim": COGNITO_GROUPS_CLAIM}
+        for key, claim in expected.items():
+            if s.get(key, claim) != claim:
+                raise ValueError(
+                    f"config docpipe:api.{key} must be {claim!r} with the Cognito component "
+                    "(Cognito's ID token names it so); remove the key"
+                )
+        tenant_claim, groups_claim = auth.tenant_claim, COGNITO_GROUPS_CLAIM
+    else:
+        issuer, audiences = _external_issuer(s)
+        tenant_claim = str(s.get("tenantClaim", "tenant_id"))
+        groups_claim = str(s.get("groupsClaim", "groups"))
     return ApiSettings(
-        jwt_issuer=str(s.get("jwtIssuer")),
-        jwt_audiences=s.strs("jwtAudiences"),
-        tenant_claim=str(s.get("tenantClaim", "tenant_id")),
+        jwt_issuer=issuer,
+        jwt_audiences=audiences,
+        tenant_claim=tenant_claim,
+        groups_claim=groups_claim,
         cors_origins=s.strs("corsOrigins"),
         throttling_burst_limit=int(s.get("throttlingBurstLimit", 100)),
         throttling_rate_limit=float(s.get("throttlingRateLimit", 50)),
@@ -294,12 +440,78 @@ def _rollout(s: _Section) -> RolloutSettings:
     return settings
 
 
+_GROUP_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,19}$")
+_DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_MFA = ("OFF", "OPTIONAL", "ON")
+
+
+def _auth(s: _Section) -> AuthSettings:
+    cognito = _bool(s.get("cognito", False))
+    prefix = s.get("domainPrefix", "-")
+    settings = AuthSettings(
+        cognito=cognito,
+        tenant_attribute=str(s.get("tenantAttribute", "tenant_id")),
+        admin_group=str(s.get("adminGroup", "docpipe-admins")),
+        groups=s.strs("groups", ()),
+        callback_urls=s.strs("callbackUrls", ()),
+        logout_urls=s.strs("logoutUrls", ()),
+        domain_prefix=None if prefix == "-" else str(prefix),
+        mfa=str(s.get("mfa", "OPTIONAL")).upper(),
+        password_min_length=int(s.get("passwordMinLength", 12)),
+        id_token_minutes=int(s.get("idTokenMinutes", 60)),
+        access_token_minutes=int(s.get("accessTokenMinutes", 60)),
+        refresh_token_days=int(s.get("refreshTokenDays", 30)),
+        deletion_protection=_bool(s.get("deletionProtection", True)),
+    )
+    if cognito:
+        _check_auth(settings)
+    return settings
+
+
+def _check_auth(a: AuthSettings) -> None:
+    problems: dict[str, object] = {
+        "tenantAttribute must be 1-20 letters, digits or _": _ATTRIBUTE_NAME.match(
+            a.tenant_attribute
+        ),
+        "adminGroup and groups must be Cognito group names": all(
+            _GROUP_NAME.match(g) for g in (a.admin_group, *a.groups)
+        ),
+        "callbackUrls must be https:// (http:// only for localhost)": a.callback_urls
+        and all(_redirect_ok(u) for u in a.callback_urls),
+        "logoutUrls must be https:// (http:// only for localhost)": all(
+            _redirect_ok(u) for u in a.logout_urls
+        ),
+        "domainPrefix must be lower-case letters, digits and hyphens, without aws, "
+        "amazon or cognito": a.domain_prefix in (None, "")
+        or (
+            bool(_DOMAIN_PREFIX.match(a.domain_prefix or ""))
+            and not any(w in (a.domain_prefix or "") for w in ("aws", "amazon", "cognito"))
+        ),
+        f"mfa must be one of {', '.join(_MFA)}": a.mfa in _MFA,
+        "passwordMinLength must be 8..99": 8 <= a.password_min_length <= 99,
+        "idTokenMinutes and accessTokenMinutes must be 5..1440": all(
+            5 <= m <= 1440 for m in (a.id_token_minutes, a.access_token_minutes)
+        ),
+        "refreshTokenDays must be 1..3650": 1 <= a.refresh_token_days <= 3650,
+    }
+    for problem, ok in problems.items():
+        if not ok:
+            raise ValueError(f"config docpipe:auth.{problem}")
+
+
+def _redirect_ok(url: str) -> bool:
+    """Cognito accepts http:// redirect URLs only for localhost."""
+    return url.startswith("https://") or url.startswith(("http://localhost", "http://127.0.0.1"))
+
+
 def load_settings(
     *, stack: str, region: str, read: Callable[[str], Mapping[str, Any] | None]
 ) -> StackSettings:
     """Build settings from ``read(section)`` (one config object per section name)."""
     raw = {name: read(name) or {} for name in SECTIONS}
     s = {name: _Section(name, raw[name]) for name in SECTIONS}
+    auth = _auth(s["auth"])
     return StackSettings(
         stack=stack,
         region=region,
@@ -308,7 +520,8 @@ def load_settings(
         queue=_queue(s["queue"]),
         database=_database(s["database"]),
         models=_models(s["models"], region),
-        api=_api(s["api"]),
+        api=_api(s["api"], auth),
+        auth=auth,
         rollout=_rollout(s["rollout"]),
         alerts=AlertSettings(
             emails=s["alerts"].strs("emails", ()),

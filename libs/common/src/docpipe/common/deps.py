@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from docpipe.common.auth import Principal
 from docpipe.common.db import get_pool
 from docpipe.common.settings import HttpServiceSettings
-from docpipe.common.web import ProblemError, principal_from_request
+from docpipe.common.web import principal_from_request
 
 __all__ = ["PoolDep", "PrincipalDep", "TenantDep", "app_settings", "database_pool"]
 
@@ -50,11 +50,11 @@ TenantDep = Annotated[str, Depends(current_tenant)]
 async def database_pool(
     settings: Annotated[HttpServiceSettings, Depends(app_settings)], _: TenantDep
 ) -> asyncpg.Pool:
-    """The pool (after authentication: an anonymous caller never touches the database)."""
-    try:
-        return await get_pool(settings)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise ProblemError(503, "the database is unavailable; retry later") from exc
+    """The pool (after authentication: an anonymous caller never touches the database).
+
+    An unreachable database raises ``DatabaseUnavailable``: a 503 (``install_common``).
+    """
+    return await get_pool(settings)
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(database_pool)]

@@ -46,6 +46,15 @@ class CommonSettings(BaseSettings):
     database_name: str = "docpipe"
     database_pool_min: int = Field(default=0, ge=0)
     database_pool_max: int = Field(default=4, ge=1)
+    #: Wall-clock budget for opening one connection, every retry included. The processor
+    #: can wait out an Aurora resume (about 15 s; 30 s or more after a day paused);
+    #: HttpServiceSettings lowers it to fit API Gateway's 30 s integration timeout.
+    database_connect_budget_seconds: float = Field(default=60.0, gt=0, le=600)
+    #: Longest a single statement may run before the client gives up on it.
+    database_command_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: CA bundle (PEM path) that verifies the server on the secret path (AWS); None means
+    #: the RDS global bundle shipped in docpipe.common.certs. DATABASE_URL is used as is.
+    database_ssl_root_cert: str | None = None
 
     # AWS (AWS_ENDPOINT_URL points every client at moto locally).
     aws_region: str = Field(default="ap-northeast-1", alias="AWS_REGION")
@@ -71,6 +80,13 @@ class CommonSettings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @field_validator("database_ssl_root_cert")
+    @classmethod
+    def _root_cert_exists(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isfile(value):
+            raise ValueError(f"DATABASE_SSL_ROOT_CERT: no such file: {value}")
+        return value
+
     @model_validator(mode="after")
     def _check_safe(self) -> CommonSettings:
         if self.serves_http and self.auth_mode == "none" and running_in_lambda():
@@ -90,6 +106,13 @@ class HttpServiceSettings(CommonSettings):
 
     #: Browser origins allowed by CORS: comma-separated; ``*`` only on its own.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # A request gets its 503 before API Gateway's 30 s integration timeout (and the
+    # functions' 29 s) would cut it off, with room left for the request's own work.
+    database_connect_budget_seconds: float = Field(default=20.0, gt=0, le=25)
+    database_command_timeout_seconds: float = Field(default=20.0, gt=0, le=25)
+    #: ``Retry-After`` of the 503 answered while the database is unavailable.
+    database_retry_after_seconds: int = Field(default=10, ge=1, le=3600)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

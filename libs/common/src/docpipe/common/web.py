@@ -1,7 +1,8 @@
 """FastAPI pieces shared by the upload and query services.
 
-problem+json errors (RFC 9457) for every failure path, a trace id per request, CORS from
-configuration, and the authentication dependency that yields the caller's tenant.
+problem+json errors (RFC 9457) for every failure path (an unavailable database is a 503
+with ``Retry-After``), a trace id per request, CORS from configuration, and the
+authentication dependency that yields the caller's tenant.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docpipe.common.auth import AuthError, Principal, authenticate
+from docpipe.common.db_errors import DatabaseUnavailable
 from docpipe.common.logging import bind, get_logger, new_trace_id
 from docpipe.common.settings import CommonSettings
 
@@ -49,6 +51,7 @@ _TITLES = {
 }
 _log = get_logger("docpipe.web")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_DEFAULT_RETRY_AFTER_S = 10
 
 
 class ProblemError(Exception):
@@ -111,6 +114,15 @@ def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
         detail, errors = _validation_detail(exc)
         return problem_response(422, detail, errors=errors)
 
+    @app.exception_handler(DatabaseUnavailable)
+    async def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        _log.warning("database unavailable", extra={"reason": str(exc)})
+        return problem_response(
+            503,
+            "the database is unavailable; retry later",
+            headers={"Retry-After": str(_retry_after(request))},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
@@ -132,6 +144,11 @@ def install_common(app: FastAPI, *, cors_origins: list[str]) -> None:
             expose_headers=["X-Trace-Id"],
             max_age=600,
         )
+
+
+def _retry_after(request: Request) -> int:
+    settings = getattr(request.app.state, "settings", None)
+    return int(getattr(settings, "database_retry_after_seconds", _DEFAULT_RETRY_AFTER_S))
 
 
 class TraceMiddleware:

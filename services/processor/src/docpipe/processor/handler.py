@@ -7,6 +7,17 @@ the asyncpg pool and aioboto3 clients belong to the loop that created them.
 Neither a failed document nor a batch-item failure is a Lambda error, so each invocation
 also reports its outcomes as metrics of its function version (``docpipe.common.metrics``):
 the processor's canary alarms on them.
+
+When the database cannot be reached (``DatabaseUnreachable``: the connector spent its
+whole budget, ``DATABASE_CONNECT_BUDGET_SECONDS``), the batch stops there and every
+message not yet done is reported as a batch-item failure, rather than raising:
+
+- the invocation takes one connect budget, not one per message (a batch of ten would
+  otherwise wait ten budgets, past the function timeout);
+- messages finished before the outage are not delivered again, as they would be if the
+  handler raised (Lambda then returns the whole batch);
+- SQS redelivers the others after the visibility timeout, and the receive count still
+  ends a message that never succeeds in the DLQ (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from typing import Any
 import asyncpg
 
 from docpipe.common.db import get_pool
+from docpipe.common.db_errors import DatabaseUnreachable
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
@@ -28,6 +40,7 @@ from docpipe.common.metrics import FunctionIdentity, Metric, publish
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
     MalformedMessage,
+    SqsMessage,
     is_sqs_event,
     iter_messages,
     parse_s3_records,
@@ -102,17 +115,13 @@ async def handle_event(event: Mapping[str, Any], *, tally: Tally | None = None) 
     settings, embedder = _state()
     if not event.get("Records"):  # s3:TestEvent delivered directly, or an empty batch
         return {"batchItemFailures": []}
+    if is_sqs_event(event):
+        result = await _handle_batch(list(iter_messages(event)), settings, embedder, tally)
+        tally.returned = len(result["batchItemFailures"])
+        return result
+    # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
     pool = await get_pool(settings)
     await _reap_if_due(pool, settings)
-    if is_sqs_event(event):
-        failures = []
-        for message in iter_messages(event):
-            with bind(trace_id=new_trace_id(), message_id=message.message_id):
-                if not await _handle_message(message.body, settings, pool, embedder, tally):
-                    failures.append({"itemIdentifier": message.message_id})
-        tally.returned = len(failures)
-        return {"batchItemFailures": failures}
-    # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
     with bind(trace_id=new_trace_id()):
         for created in parse_s3_records(event["Records"]):
             tally.count(
@@ -121,20 +130,55 @@ async def handle_event(event: Mapping[str, Any], *, tally: Tally | None = None) 
     return {"batchItemFailures": []}
 
 
+async def _handle_batch(
+    messages: list[SqsMessage], settings: ProcessorSettings, embedder: Embedder, tally: Tally
+) -> dict[str, Any]:
+    try:
+        pool = await get_pool(settings)  # connects now only with DATABASE_POOL_MIN > 0
+        await _reap_if_due(pool, settings)
+    except DatabaseUnreachable as exc:
+        return {"batchItemFailures": _give_back(messages, exc)}
+    failures: list[dict[str, str]] = []
+    for position, message in enumerate(messages):
+        with bind(trace_id=new_trace_id(), message_id=message.message_id):
+            try:
+                done = await _handle_message(message.body, settings, pool, embedder, tally)
+            except DatabaseUnreachable as exc:
+                return {"batchItemFailures": failures + _give_back(messages[position:], exc)}
+        if not done:
+            failures.append({"itemIdentifier": message.message_id})
+    return {"batchItemFailures": failures}
+
+
+def _give_back(undone: list[SqsMessage], exc: DatabaseUnreachable) -> list[dict[str, str]]:
+    _log.error(
+        "database unreachable; returning the rest of the batch",
+        extra={"reason": str(exc), "messages_returned": len(undone)},
+    )
+    return [{"itemIdentifier": m.message_id} for m in undone]
+
+
 async def _handle_message(
     body: str, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder, tally: Tally
 ) -> bool:
-    """True when the message is done with (processed, skipped or failed for good)."""
+    """True when the message is done with (processed, skipped or failed for good).
+
+    Raises ``DatabaseUnreachable`` (also when it ended a document's attempt midway).
+    """
     try:
         for created in parse_sqs_body(body):
             tally.count(
                 await process_object(created, settings=settings, pool=pool, embedder=embedder)
             )
+    except DatabaseUnreachable:
+        raise
     except MalformedMessage as exc:
         # Kept, not dropped: it returns until maxReceiveCount moves it to the DLQ.
         _log.error("malformed message", extra={"reason": str(exc)})
         return False
     except RetryLater as exc:
+        if isinstance(exc.__cause__, DatabaseUnreachable):
+            raise DatabaseUnreachable(str(exc.__cause__)) from exc
         _log.warning("will retry", extra={"reason": str(exc)})
         tally.count(exc.report)
         return False
@@ -165,5 +209,7 @@ async def _reap_if_due(pool: asyncpg.Pool, settings: ProcessorSettings) -> None:
                 await enqueue_document(
                     settings=settings, queue_url=settings.ingest_queue_url, key=row["storage_key"]
                 )
+    except DatabaseUnreachable:
+        raise
     except Exception:
         _log.exception("stale-document recovery failed; will try again later")

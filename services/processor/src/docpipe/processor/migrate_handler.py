@@ -12,19 +12,24 @@ computed from the deployer's checkout (``"expected"``); when that is not exactly
 image carries, nothing is applied and the invocation fails, which fails ``pulumi up``: a
 newer checkout with an older image (or the reverse) must not record a migration as done
 while the schema lags.
+
+It connects like the services do (:class:`~docpipe.common.db_connect.DatabaseConnector`):
+TLS verifying Aurora's certificate and host name against the RDS CA bundle (or
+``DATABASE_SSL_ROOT_CERT``), retries within ``DATABASE_CONNECT_BUDGET_SECONDS`` (a paused
+cluster resumes), the secret read again if the master password was just rotated.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from typing import Any
-from urllib.parse import quote
 
 import asyncpg
 
-from docpipe.common.aws import client
+from docpipe.common.aws import close_clients
+from docpipe.common.db_connect import DatabaseConnector
+from docpipe.common.db_credentials import read_secret
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.migrations import (
     apply_migrations,
@@ -34,7 +39,7 @@ from docpipe.common.migrations import (
 )
 from docpipe.processor.config import ProcessorSettings
 
-__all__ = ["MigrationMismatch", "handler"]
+__all__ = ["MigrationMismatch", "connect_as_master", "handler"]
 
 _log = get_logger("docpipe.migrate")
 
@@ -57,28 +62,26 @@ def _check_expected(event: Any, carried: dict[str, str]) -> None:
         )
 
 
-async def _secret(settings: ProcessorSettings, arn: str) -> dict[str, Any]:
-    sm = await client("secretsmanager", settings)
-    value: dict[str, Any] = json.loads((await sm.get_secret_value(SecretId=arn))["SecretString"])
-    return value
+async def connect_as_master(settings: ProcessorSettings) -> asyncpg.Connection:
+    """A verified-TLS connection as the master user (``MASTER_SECRET_ARN``)."""
+    connector = DatabaseConnector(settings, secret_arn=os.environ["MASTER_SECRET_ARN"])
+    return await connector.connect()
 
 
 async def _migrate() -> dict[str, Any]:
     settings = ProcessorSettings()
-    master = await _secret(settings, os.environ["MASTER_SECRET_ARN"])
-    app_arn = os.environ.get("APP_DATABASE_SECRET_ARN")
-    app_password = (await _secret(settings, app_arn))["password"] if app_arn else None
-    dsn = (
-        f"postgresql://{quote(master['username'], safe='')}:{quote(master['password'], safe='')}"
-        f"@{settings.database_host}:{settings.database_port}/{settings.database_name}"
-    )
-    conn = await asyncpg.connect(dsn, ssl="require", timeout=30)
     try:
-        applied = await apply_migrations(
-            conn, embedding_dimensions=settings.embedding_dimensions, app_password=app_password
-        )
+        app_arn = os.environ.get("APP_DATABASE_SECRET_ARN")
+        app_password = (await read_secret(settings, app_arn))["password"] if app_arn else None
+        conn = await connect_as_master(settings)
+        try:
+            applied = await apply_migrations(
+                conn, embedding_dimensions=settings.embedding_dimensions, app_password=app_password
+            )
+        finally:
+            await conn.close()
     finally:
-        await conn.close()
+        await close_clients()  # this loop ends with the invocation (asyncio.run)
     return {"applied": applied, "embedding_dimensions": settings.embedding_dimensions}
 
 
