@@ -90,7 +90,9 @@ def _verify_jwt(token: str, settings: CommonSettings) -> Mapping[str, Any]:
 
 def _apigateway_claims(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
     authorizer = ((event or {}).get("requestContext") or {}).get("authorizer") or {}
-    claims = (authorizer.get("jwt") or {}).get("claims")
+    # HTTP API JWT authorizer: authorizer.jwt.claims; REST API Cognito user pool
+    # authorizer (the streaming route): authorizer.claims.
+    claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims")
     if not isinstance(claims, Mapping) or not claims:
         raise AuthError("the request did not pass API Gateway's JWT authorizer")
     return claims

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
+from docpipe.common.lambda_runtime import STREAM_FAILED_KEY
 from docpipe.common.logging import get_logger
 from docpipe.query.answer import Answer, Answerer, PreparedTurn, stream_turn
 
@@ -22,7 +23,7 @@ __all__ = ["STREAM_FAILED", "STREAM_HEADERS", "answer_events", "event"]
 
 #: Set in the request's state when a stream ended with an ``error`` event (the status line
 #: said 200 long before): the Lambda entry point counts it as a server error.
-STREAM_FAILED = "docpipe_stream_failed"
+STREAM_FAILED = STREAM_FAILED_KEY
 STREAM_HEADERS = {"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"}
 _log = get_logger("docpipe.query")
 
