@@ -327,6 +327,48 @@ async def query_legs(queries: Mapping[str, str], doc_to_corpus: Mapping[str, lis
     return legs
 
 
+#: Hybrid configurations run end to end through the API (they need the database: the
+#: score-complete fusion looks up the scores a leg did not return).
+API_CONFIGS: dict[str, dict[str, Any]] = {
+    **{
+        f"hybrid complete (z-score) w={w}": {"fusion": "complete", "vector_weight": w}
+        for w in (0.3, 0.5)
+    },
+    **{
+        f"hybrid complete (cosine, BM25/top) w={w}": {
+            "fusion": "complete",
+            "fusion_scale": "absolute",
+            "vector_weight": w,
+        }
+        for w in (0.3, 0.5, 0.6, 0.7, 0.8)
+    },
+}
+
+
+async def api_hybrid_runs(
+    queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]]
+) -> dict[str, dict[str, list[str]]]:
+    import httpx
+
+    from docpipe.query.config import QuerySettings
+    from docpipe.query.main import create_app
+
+    runs: dict[str, dict[str, list[str]]] = {}
+    for name, overrides in API_CONFIGS.items():
+        app = create_app(QuerySettings(**overrides))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://query.bench"
+        ) as client:
+            runs[name] = {}
+            for qid, text in queries.items():
+                response = await client.post(
+                    "/v1/search", json={"query": text, "mode": "hybrid", "top_k": K}
+                )
+                response.raise_for_status()
+                runs[name][qid] = ranked_documents(response.json()["results"], doc_to_corpus)
+    return runs
+
+
 # --- fusion methods compared on the same candidates -----------------------------------------
 
 
@@ -540,6 +582,7 @@ async def evaluate(
         "hybrid, shipped default (through the API)": legs.api_hybrid,
     }  # fmt: skip
     runs.update(fused_runs(legs, doc_to_corpus))
+    runs.update(await api_hybrid_runs(queries, doc_to_corpus))
     runs.update(
         await reference_bm25(pg.dsn(database=database), queries, doc_to_corpus, dataset_key)
     )

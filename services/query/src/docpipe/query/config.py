@@ -11,7 +11,8 @@ from docpipe.common.settings import HttpServiceSettings
 __all__ = ["AnswerProvider", "FusionMethod", "QuerySettings"]
 
 AnswerProvider = Literal["auto", "bedrock", "extractive"]
-FusionMethod = Literal["rrf", "weighted"]
+FusionMethod = Literal["rrf", "weighted", "complete"]
+FusionScale = Literal["zscore", "absolute"]
 
 
 class QuerySettings(HttpServiceSettings):
@@ -43,6 +44,7 @@ class QuerySettings(HttpServiceSettings):
     rrf_k: int = Field(default=60, ge=1)
     vector_weight: float = Field(default=0.6, ge=0.0, le=1.0)
     candidates_per_leg: int = Field(default=50, ge=1, le=500)
+    fusion_scale: FusionScale = "zscore"
 
     # Answers (POST /v1/answer).
     answer_provider: AnswerProvider = "auto"

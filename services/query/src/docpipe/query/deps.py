@@ -51,6 +51,7 @@ async def get_retriever(
         rrf_k=settings.rrf_k,
         vector_weight=settings.vector_weight,
         candidates_per_leg=settings.candidates_per_leg,
+        fusion_scale=settings.fusion_scale,
         keyword_ranking=BM25(candidate_budget=settings.keyword_candidate_budget),
     )
 

@@ -38,6 +38,8 @@ the maintenance role and applies the caller's ``app.tenant_id`` itself.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -46,7 +48,7 @@ from docpipe.common.keywords import keyword_text, rank_sql, tsquery_sql, tsvecto
 from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
 from docpipe.query.scope import DocumentScope
 
-__all__ = ["BM25", "keyword_search"]
+__all__ = ["BM25", "keyword_scores", "keyword_search"]
 
 _TENANT = "current_setting('app.tenant_id', true)"
 
@@ -62,7 +64,7 @@ class BM25:
 
 
 def _bm25_sql(params: BM25, in_scope: str | None) -> str:
-    """``in_scope``: the scope's condition on ``c.document_id`` (parameters from $4)."""
+    """``in_scope``: a condition on ``c`` that bounds the candidates (parameters from $4)."""
     k1, b, budget = float(params.k1), float(params.b), int(params.candidate_budget)
     if in_scope:
         candidates = f"""
@@ -190,3 +192,23 @@ async def keyword_search(
         hit_from_row(row, score=float(row["rank"]), keyword_score=float(row["rank"]))
         for row in rows
     ]
+
+
+async def keyword_scores(
+    conn: asyncpg.Connection,
+    *,
+    query: str,
+    chunk_ids: Sequence[uuid.UUID],
+    bm25: BM25 = BM25(),
+) -> dict[uuid.UUID, float]:
+    """The BM25 score of each of ``chunk_ids`` that contains a query term (others: absent).
+
+    Scores are the keyword leg's (same statistics, same formula), so they can be fused
+    with the leg's own results (:func:`docpipe.query.fusion.complete_fusion`).
+    """
+    words = keyword_text(query)
+    if not chunk_ids or (not words.latin and not words.cjk):
+        return {}
+    sql = _bm25_sql(bm25, "c.id = any($4::uuid[])")
+    rows = await conn.fetch(sql, words.latin, words.cjk, len(chunk_ids), list(chunk_ids))
+    return {row["id"]: float(row["rank"]) for row in rows}

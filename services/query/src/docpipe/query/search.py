@@ -8,22 +8,34 @@ embedding), so its latency is the slower leg's rather than the sum.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from docpipe.common.db import tenant_transaction
 from docpipe.query.config import FusionMethod
-from docpipe.query.fusion import reciprocal_rank_fusion, weighted_fusion
+from docpipe.query.fusion import complete_fusion, reciprocal_rank_fusion, weighted_fusion
 from docpipe.query.hits import Hit
-from docpipe.query.keyword import BM25, keyword_search
+from docpipe.query.keyword import BM25, keyword_scores, keyword_search
 from docpipe.query.pgvector_support import vector_support
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.schemas import SearchMode
 from docpipe.query.scope import DocumentScope
-from docpipe.query.vector import VectorPlanner, vector_search
+from docpipe.query.vector import VectorPlanner, vector_scores, vector_search
 
 __all__ = ["Retriever", "SearchOutcome"]
+
+
+async def _together(*tasks: asyncio.Future[Any]) -> list[Any]:
+    """Both results; the first failure answers the request and stops the other task."""
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ class Retriever:
     rrf_k: int = 60
     vector_weight: float = 0.6
     candidates_per_leg: int = 50
+    fusion_scale: str = "zscore"
     keyword_ranking: BM25 = BM25()
 
     async def search(
@@ -68,13 +81,54 @@ class Retriever:
             asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, scope)),
             asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, scope)),
         )
-        try:
-            keyword_hits, (plan, vector_hits) = await asyncio.gather(*legs)
-        except BaseException:
-            for leg in legs:  # the first failure answers the request; stop the other leg
-                leg.cancel()
-            raise
-        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, fusion), plan)
+        keyword_hits, (plan, vector_hits) = await _together(*legs)
+        method = fusion or self.fusion
+        if method == "complete":
+            fused = await self._complete(tenant_id, query, vector_hits, keyword_hits, top_k)
+            return SearchOutcome(fused, plan)
+        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method), plan)
+
+    async def _complete(
+        self, tenant_id: str, query: str, vector: list[Hit], keyword: list[Hit], top_k: int
+    ) -> list[Hit]:
+        """Score-complete fusion: the scores each leg did not return are computed (both
+        lookups at once, by primary key over at most ``candidates_per_leg`` chunks)."""
+        hits = {h.chunk_id: h for h in [*keyword, *vector]}
+        similarity = {h.chunk_id: h.score for h in vector}
+        bm25 = {h.chunk_id: h.score for h in keyword}
+        missing_vector = [i for i in hits if i not in similarity]
+        missing_keyword = [i for i in hits if i not in bm25]
+        extra_similarity, extra_bm25 = await _together(
+            asyncio.ensure_future(self._similarities(tenant_id, query, missing_vector)),
+            asyncio.ensure_future(self._keyword_scores(tenant_id, query, missing_keyword)),
+        )
+        return complete_fusion(
+            hits,
+            similarity=similarity | extra_similarity,
+            keyword=bm25 | extra_bm25,
+            limit=top_k,
+            vector_weight=self.vector_weight,
+            scale=self.fusion_scale,
+        )
+
+    async def _similarities(
+        self, tenant_id: str, query: str, chunk_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, float]:
+        if not chunk_ids:
+            return {}
+        vector = await self.embeddings.embed(query)  # cached by the vector leg
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            return await vector_scores(conn, vector=vector, chunk_ids=chunk_ids)
+
+    async def _keyword_scores(
+        self, tenant_id: str, query: str, chunk_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, float]:
+        if not chunk_ids:
+            return {}
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            return await keyword_scores(
+                conn, query=query, chunk_ids=chunk_ids, bm25=self.keyword_ranking
+            )
 
     async def _keyword_leg(
         self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
@@ -100,8 +154,8 @@ class Retriever:
             )
 
     def _fuse(
-        self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod | None
+        self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod
     ) -> list[Hit]:
-        if (fusion or self.fusion) == "weighted":
+        if fusion == "weighted":
             return weighted_fusion(vector, keyword, limit=top_k, vector_weight=self.vector_weight)
         return reciprocal_rank_fusion(vector, keyword, limit=top_k, k=self.rrf_k)

@@ -16,6 +16,7 @@ The plan, chosen per query:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
 from docpipe.query.pgvector_support import VectorSupport
 from docpipe.query.scope import DocumentScope
 
-__all__ = ["VectorPlanner", "vector_search"]
+__all__ = ["VectorPlanner", "vector_scores", "vector_search"]
 
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 
@@ -154,3 +155,17 @@ async def vector_search(
         similarity = 1.0 - float(row["distance"])
         hits.append(hit_from_row(row, score=similarity, similarity=similarity))
     return plan, hits
+
+
+async def vector_scores(
+    conn: asyncpg.Connection, *, vector: Sequence[float], chunk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, float]:
+    """Cosine similarity of each of ``chunk_ids`` to ``vector`` (exact; by primary key)."""
+    if not chunk_ids:
+        return {}
+    rows = await conn.fetch(
+        "select id, 1 - (embedding <=> $1) as similarity from chunks where id = any($2::uuid[])",
+        [float(x) for x in vector],
+        list(chunk_ids),
+    )
+    return {row["id"]: float(row["similarity"]) for row in rows}
