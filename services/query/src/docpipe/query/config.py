@@ -40,11 +40,17 @@ class QuerySettings(HttpServiceSettings):
     # Fusion of the two legs: each leg contributes `candidates_per_leg` rows at most.
     # Weighted fusion with w = 0.6 measured best on msmarco-5k with MiniLM (docs/api.md);
     # re-tune VECTOR_WEIGHT with bench/retrieval_quality.py for another embedding model.
-    fusion: FusionMethod = "weighted"
+    fusion: FusionMethod = "complete"
     rrf_k: int = Field(default=60, ge=1)
-    vector_weight: float = Field(default=0.6, ge=0.0, le=1.0)
+    vector_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="the vector leg's weight in hybrid fusion; unset: the embedding model's"
+        " measured default (docpipe.query.fusion_defaults)",
+    )
     candidates_per_leg: int = Field(default=50, ge=1, le=500)
-    fusion_scale: FusionScale = "zscore"
+    fusion_scale: FusionScale = "absolute"
 
     # Answers (POST /v1/answer).
     answer_provider: AnswerProvider = "auto"

@@ -11,6 +11,7 @@ from docpipe.common.deps import PoolDep, PrincipalDep, TenantDep
 from docpipe.query.answer import Answerer, Rewriter
 from docpipe.query.config import QuerySettings
 from docpipe.query.conversations import Caller
+from docpipe.query.fusion_defaults import embedder_profile
 from docpipe.query.keyword import BM25
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
@@ -39,6 +40,9 @@ async def get_retriever(
     settings: SettingsDep,
     pool: PoolDep,
 ) -> Retriever:
+    weights = embedder_profile(
+        provider=settings.embedding_provider, model_id=settings.embedding_model_id
+    )
     return Retriever(
         pool=pool,
         embeddings=cast(QueryEmbeddings, request.app.state.query_embeddings),
@@ -49,7 +53,10 @@ async def get_retriever(
         ),
         fusion=settings.fusion,
         rrf_k=settings.rrf_k,
-        vector_weight=settings.vector_weight,
+        vector_weight=weights.vector_weight
+        if settings.vector_weight is None
+        else settings.vector_weight,
+        vector_covers_cjk=weights.covers_cjk,
         candidates_per_leg=settings.candidates_per_leg,
         fusion_scale=settings.fusion_scale,
         keyword_ranking=BM25(candidate_budget=settings.keyword_candidate_budget),

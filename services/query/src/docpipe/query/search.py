@@ -17,6 +17,7 @@ import asyncpg
 from docpipe.common.db import tenant_transaction
 from docpipe.query.config import FusionMethod
 from docpipe.query.fusion import complete_fusion, reciprocal_rank_fusion, weighted_fusion
+from docpipe.query.fusion_defaults import vector_weight_for
 from docpipe.query.hits import Hit
 from docpipe.query.keyword import BM25, keyword_scores, keyword_search
 from docpipe.query.pgvector_support import vector_support
@@ -51,11 +52,12 @@ class Retriever:
     pool: asyncpg.Pool
     embeddings: QueryEmbeddings
     planner: VectorPlanner
-    fusion: FusionMethod = "weighted"
+    fusion: FusionMethod = "complete"
     rrf_k: int = 60
-    vector_weight: float = 0.6
+    vector_weight: float = 0.5
+    vector_covers_cjk: bool = True
     candidates_per_leg: int = 50
-    fusion_scale: str = "zscore"
+    fusion_scale: str = "absolute"
     keyword_ranking: BM25 = BM25()
 
     async def search(
@@ -83,13 +85,22 @@ class Retriever:
         )
         keyword_hits, (plan, vector_hits) = await _together(*legs)
         method = fusion or self.fusion
+        weight = vector_weight_for(
+            query, weight=self.vector_weight, covers_cjk=self.vector_covers_cjk
+        )
         if method == "complete":
-            fused = await self._complete(tenant_id, query, vector_hits, keyword_hits, top_k)
+            fused = await self._complete(tenant_id, query, vector_hits, keyword_hits, top_k, weight)
             return SearchOutcome(fused, plan)
-        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method), plan)
+        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method, weight), plan)
 
     async def _complete(
-        self, tenant_id: str, query: str, vector: list[Hit], keyword: list[Hit], top_k: int
+        self,
+        tenant_id: str,
+        query: str,
+        vector: list[Hit],
+        keyword: list[Hit],
+        top_k: int,
+        weight: float,
     ) -> list[Hit]:
         """Score-complete fusion: the scores each leg did not return are computed (both
         lookups at once, by primary key over at most ``candidates_per_leg`` chunks)."""
@@ -107,7 +118,7 @@ class Retriever:
             similarity=similarity | extra_similarity,
             keyword=bm25 | extra_bm25,
             limit=top_k,
-            vector_weight=self.vector_weight,
+            vector_weight=weight,
             scale=self.fusion_scale,
         )
 
@@ -154,8 +165,8 @@ class Retriever:
             )
 
     def _fuse(
-        self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod
+        self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod, weight: float
     ) -> list[Hit]:
         if fusion == "weighted":
-            return weighted_fusion(vector, keyword, limit=top_k, vector_weight=self.vector_weight)
+            return weighted_fusion(vector, keyword, limit=top_k, vector_weight=weight)
         return reciprocal_rank_fusion(vector, keyword, limit=top_k, k=self.rrf_k)
