@@ -332,7 +332,7 @@ async def query_legs(queries: Mapping[str, str], doc_to_corpus: Mapping[str, lis
 API_CONFIGS: dict[str, dict[str, Any]] = {
     **{
         f"hybrid complete (z-score) w={w}": {"fusion": "complete", "vector_weight": w}
-        for w in (0.3, 0.5)
+        for w in (0.5,)
     },
     **{
         f"hybrid complete (cosine, BM25/top) w={w}": {
@@ -340,7 +340,7 @@ API_CONFIGS: dict[str, dict[str, Any]] = {
             "fusion_scale": "absolute",
             "vector_weight": w,
         }
-        for w in (0.05, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8)
+        for w in (0.05, 0.3, 0.5, 0.6, 0.7, 0.8)
     },
 }
 
