@@ -160,8 +160,8 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     texts, questions = _corpus(args.chunks)
     with embedded_stack("streaming", aws=False) as stack, BedrockServer() as bedrock:
         dsn = await create_database(stack, database="streaming", dimensions=384)
-        await _seed(stack.pg.dsn(database="streaming"), texts)
         set_env({"DATABASE_URL": dsn})
+        await _seed(stack.pg.dsn(database="streaming"), texts)
         bedrock.stream_delay = args.delay
         bedrock.converse_reply = lambda model, request: REPLY
         app = create_app(QuerySettings(answer_provider="bedrock", bedrock_endpoint_url=bedrock.url))

@@ -331,7 +331,11 @@ async def query_legs(queries: Mapping[str, str], doc_to_corpus: Mapping[str, lis
 #: score-complete fusion looks up the scores a leg did not return).
 API_CONFIGS: dict[str, dict[str, Any]] = {
     **{
-        f"hybrid complete (z-score) w={w}": {"fusion": "complete", "vector_weight": w}
+        f"hybrid complete (z-score) w={w}": {
+            "fusion": "complete",
+            "fusion_scale": "zscore",
+            "vector_weight": w,
+        }
         for w in (0.5,)
     },
     **{
