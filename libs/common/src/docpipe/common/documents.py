@@ -47,6 +47,7 @@ class Document(BaseModel):
     chunk_count: int | None
     error: str | None = Field(description="why processing failed, in words; null otherwise")
     metadata: dict[str, Any] = Field(
+        default_factory=dict,
         description="the caller's key-value pairs (strings, numbers, booleans, lists of"
         " strings), searchable with filters"
     )
