@@ -49,7 +49,7 @@ class Document(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict,
         description="the caller's key-value pairs (strings, numbers, booleans, lists of"
-        " strings), searchable with filters"
+        " strings), searchable with filters",
     )
     created_at: datetime
     updated_at: datetime
