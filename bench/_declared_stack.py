@@ -57,6 +57,12 @@ CHARGES: Mapping[str, Charge] = {
     "aws:apigatewayv2/stage:Stage": Charge(
         "usage", "detailed route metrics: per metric-hour published (traffic only)"
     ),
+    "aws:apigateway/restApi:RestApi": Charge(
+        "usage", "streamed answers: per REST API request + per streamed 10 KB beyond the first"
+    ),
+    "aws:apigateway/methodSettings:MethodSettings": Charge(
+        "usage", "method metrics: per metric-hour published (traffic only)"
+    ),
     "aws:cloudwatch/logGroup:LogGroup": Charge("usage", "per GB ingested + GB-month stored"),
     "aws:s3/bucket:Bucket": Charge("usage", "per GB-month + per request"),
     "aws:sqs/queue:Queue": Charge("usage", "per request"),
@@ -67,6 +73,12 @@ CHARGES: Mapping[str, Charge] = {
     "aws:apigatewayv2/authorizer:Authorizer": _free("JWT authorizers are not billed"),
     "aws:apigatewayv2/integration:Integration": _free(_CONFIG),
     "aws:apigatewayv2/route:Route": _free(_CONFIG),
+    "aws:apigateway/authorizer:Authorizer": _free("Cognito authorizers are not billed"),
+    "aws:apigateway/resource:Resource": _free(_CONFIG),
+    "aws:apigateway/method:Method": _free(_CONFIG),
+    "aws:apigateway/integration:Integration": _free(_CONFIG),
+    "aws:apigateway/deployment:Deployment": _free(_CONFIG),
+    "aws:apigateway/stage:Stage": _free("no cache configured"),
     "aws:codedeploy/application:Application": _free("CodeDeploy to Lambda is free"),
     "aws:codedeploy/deploymentConfig:DeploymentConfig": _free("CodeDeploy to Lambda is free"),
     "aws:codedeploy/deploymentGroup:DeploymentGroup": _free("CodeDeploy to Lambda is free"),

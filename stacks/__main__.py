@@ -20,6 +20,7 @@ from docpipe.infra.model_catalog import ModelRoute
 from docpipe.infra.network import Network, NetworkArgs
 from docpipe.infra.service import QueueTrigger, Service, ServiceArgs, image_uri
 from docpipe.infra.settings import SERVICE_NAMES, load_settings
+from docpipe.infra.stream_api import QUERY_COMMAND, QUERY_ENTRY_POINT, StreamApi, StreamApiArgs
 
 config = pulumi.Config("docpipe")
 settings = load_settings(
@@ -138,6 +139,8 @@ services = {
             )
             if name == "processor"
             else None,
+            entry_point=QUERY_ENTRY_POINT if name == "query" else None,
+            command=QUERY_COMMAND if name == "query" else None,
         ),
     )
     for name in SERVICE_NAMES
@@ -186,7 +189,26 @@ http_api = HttpApi(
     ),
 )
 
+# Streamed answers need a route that streams (HTTP APIs buffer): stream_api.py.
+query_alias = services["query"].alias
+stream_api = (
+    StreamApi(
+        "stream",
+        StreamApiArgs(
+            stack=settings.stack,
+            settings=settings.api,
+            region=region,
+            alias=query_alias,
+            user_pool_arn=login.user_pool.arn,
+            timeout_seconds=settings.services["query"].timeout_seconds,
+        ),
+    )
+    if login is not None and query_alias is not None
+    else None
+)
+
 pulumi.export("api_url", http_api.api.api_endpoint)
+pulumi.export("query_stream_url", stream_api.url if stream_api else None)
 pulumi.export("bucket", store.bucket.bucket)
 pulumi.export("queue_url", store.queue.url)
 pulumi.export("dlq_url", store.dlq.url)

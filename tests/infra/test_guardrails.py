@@ -283,6 +283,86 @@ def api_violations(inv: Inv) -> list[str]:
     return out
 
 
+# --- the streamed-answer route (stacks/src/docpipe/infra/stream_api.py) -------------------
+
+STREAMING_RUNTIME = "docpipe.common.lambda_runtime"
+
+
+def _http_api_throttling(inv: Inv) -> tuple[Any, Any]:
+    stage = inv.of_type("aws:apigatewayv2/stage:Stage")[0].inputs["defaultRouteSettings"]
+    return stage.get("throttlingBurstLimit"), stage.get("throttlingRateLimit")
+
+
+def _stream_integration_problems(i: Any, query_timeout_ms: float) -> list[str]:
+    uri = i.inputs.get("uri", "")
+    out = []
+    if i.inputs.get("responseTransferMode") != "STREAM":
+        out.append(f"{i.name}: the integration buffers (responseTransferMode is not STREAM)")
+    if not uri.endswith(f":{ALIAS}/response-streaming-invocations"):
+        out.append(f"{i.name}: not InvokeWithResponseStream on the {ALIAS} alias (canary)")
+    if i.inputs.get("type") != "AWS_PROXY":
+        out.append(f"{i.name}: not a Lambda proxy integration")
+    if i.inputs.get("timeoutMilliseconds") != query_timeout_ms:
+        out.append(f"{i.name}: timeout differs from the query function's")
+    return out
+
+
+def _stream_access_problems(inv: Inv) -> list[str]:
+    """Auth on every method but the preflight, the stack's pool, the HTTP API's throttling."""
+    out: list[str] = []
+    for method in inv.of_type("aws:apigateway/method:Method"):
+        m = method.inputs
+        preflight = m["httpMethod"] == "OPTIONS"
+        if not preflight and (
+            m.get("authorization") != "COGNITO_USER_POOLS" or not m.get("authorizerId")
+        ):
+            out.append(f"{method.name}: {m['httpMethod']} without the Cognito authorizer")
+    for authorizer in inv.of_type("aws:apigateway/authorizer:Authorizer"):
+        arns = authorizer.inputs.get("providerArns") or []
+        if (
+            authorizer.inputs.get("type") != "COGNITO_USER_POOLS"
+            or not arns
+            or not all(
+                str(a).startswith(f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/") for a in arns
+            )
+        ):
+            out.append(f"{authorizer.name}: not the stack's Cognito user pool")
+    throttles = [m.inputs for m in inv.of_type("aws:apigateway/methodSettings:MethodSettings")]
+    for stage in inv.of_type("aws:apigateway/stage:Stage"):
+        limits = [
+            (t["settings"].get("throttlingBurstLimit"), t["settings"].get("throttlingRateLimit"))
+            for t in throttles
+            if t.get("methodPath") == "*/*"
+        ]
+        if _http_api_throttling(inv) not in limits:
+            out.append(f"{stage.name}: not throttled like the HTTP API")
+    return out
+
+
+def stream_api_violations(inv: Inv) -> list[str]:
+    """Streamed answers are deployed with the same auth, CORS, throttling and canary as the
+    HTTP API's routes, and the query function runs the runtime that can stream."""
+    functions = {f.name: f.inputs for f in inv.of_type("aws:lambda/function:Function")}
+    query = functions.get("query-function")
+    if query is None:
+        return []
+    out: list[str] = []
+    entry = " ".join((query.get("imageConfig") or {}).get("entryPoints") or [])
+    if STREAMING_RUNTIME not in entry:
+        out.append("query-function: runs a runtime that cannot stream responses")
+    origins = query["environment"]["variables"].get("CORS_ORIGINS", "")
+    if not origins or "*" in origins:
+        out.append("query-function: CORS_ORIGINS (the stream route's preflight) is empty or *")
+    integrations = inv.of_type("aws:apigateway/integration:Integration")
+    if inv.of_type("aws:cognito/userPool:UserPool") and not any(
+        i.inputs.get("httpMethod") == "POST" for i in integrations
+    ):
+        out.append("no streamed-answer route although the query service and Cognito exist")
+    for i in integrations:
+        out += _stream_integration_problems(i, query["timeout"] * 1000)
+    return out + _stream_access_problems(inv)
+
+
 # --- wiring: everything that invokes a function goes through its alias -----------------
 
 
@@ -810,6 +890,7 @@ GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
     "endpoints": endpoint_violations,
     "protect": protect_violations,
     "cognito": cognito_violations,
+    "stream-api": stream_api_violations,
 }
 
 
@@ -975,7 +1056,91 @@ def _pool(**changes: Any) -> Callable[[Inv], None]:
     return mutate
 
 
+def _query_function(inv: Inv) -> dict[str, Any]:
+    return _first(inv, "aws:lambda/function:Function", "query-function")
+
+
+def _stream_integration(**changes: Any) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        _first(inv, "aws:apigateway/integration:Integration", "stream-post-integration").update(
+            changes
+        )
+
+    return mutate
+
+
+def _runtime_that_cannot_stream(inv: Inv) -> None:
+    _query_function(inv).pop("imageConfig", None)
+
+
+def _query_cors(origins: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        _query_function(inv)["environment"]["variables"]["CORS_ORIGINS"] = origins
+
+    return mutate
+
+
+def _no_stream_route(inv: Inv) -> None:
+    inv.resources = [r for r in inv.resources if r.type != "aws:apigateway/integration:Integration"]
+
+
+def _stream_unthrottled(inv: Inv) -> None:
+    _first(inv, "aws:apigateway/methodSettings:MethodSettings")["settings"] = {
+        "metricsEnabled": True
+    }
+
+
 SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
+    (
+        "stream-api",
+        "the streamed answer's integration buffers",
+        _stream_integration(responseTransferMode="BUFFERED"),
+    ),
+    (
+        "stream-api",
+        "the stream route invokes the bare function (no canary)",
+        _stream_integration(
+            uri="arn:aws:apigateway:ap-northeast-1:lambda:path/2021-11-15/functions/"
+            "arn:aws:lambda:ap-northeast-1:123456789012:function:docpipe-dev-query"
+            "/response-streaming-invocations"
+        ),
+    ),
+    (
+        "stream-api",
+        "the stream route is invoked buffered",
+        _stream_integration(
+            uri="arn:aws:apigateway:ap-northeast-1:lambda:path/2015-03-31/functions/"
+            "arn:aws:lambda:ap-northeast-1:123456789012:function:docpipe-dev-query"
+            ":live/invocations"
+        ),
+    ),
+    (
+        "stream-api",
+        "the stream route times out before the function",
+        _stream_integration(timeoutMilliseconds=29000.0 / 2),
+    ),
+    (
+        "stream-api",
+        "POST /v1/answer streams without an authorizer",
+        _set("aws:apigateway/method:Method", "authorization", "NONE", "stream-post"),
+    ),
+    (
+        "stream-api",
+        "the authorizer trusts another account's pool",
+        _set(
+            "aws:apigateway/authorizer:Authorizer",
+            "providerArns",
+            ["arn:aws:cognito-idp:ap-northeast-1:999999999999:userpool/ap-northeast-1_X"],
+        ),
+    ),
+    ("stream-api", "the stream route is not throttled", _stream_unthrottled),
+    (
+        "stream-api",
+        "the query function keeps a runtime that cannot stream",
+        _runtime_that_cannot_stream,
+    ),
+    ("stream-api", "the stream route's CORS allows any origin", _query_cors("*")),
+    ("stream-api", "streamed answers are not deployed at all", _no_stream_route),
     (
         "s3",
         "public policy allowed",

@@ -196,6 +196,7 @@ def test_resource_count_per_component(inventory: Any) -> None:
         "migrations",
         "http",
         "login",
+        "stream",
         "endpoint-policies",
     }
     assert counts["upload"] == counts["query"]

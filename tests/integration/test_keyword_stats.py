@@ -358,7 +358,7 @@ async def test_keyword_ranking_equals_reference_bm25(
     for query in ("annual leave", "manager approval of leave", "holiday calendar salary"):
         async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
             reference = await _reference_bm25(conn, query, params)
-            hits = await keyword_search(conn, query=query, limit=50, document_ids=None)
+            hits = await keyword_search(conn, query=query, limit=50, scope=None)
         assert {h.chunk_id for h in hits} == set(reference)
         for hit in hits:
             assert hit.score == pytest.approx(reference[hit.chunk_id], rel=1e-9)
@@ -374,16 +374,14 @@ async def test_candidate_budget_keeps_rare_term_matches_and_top_k(
     async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
         reference = await _reference_bm25(conn, "leave handbook", BM25())
         best = max(reference, key=lambda k: reference[k])
-        hits = await keyword_search(
-            conn, query="leave handbook", limit=3, document_ids=None, bm25=tight
-        )
+        hits = await keyword_search(conn, query="leave handbook", limit=3, scope=None, bm25=tight)
         # 'handbook' (df 1) is the rarest term: its chunk is a candidate and ranks first;
         # the top-up from 'leave' (df 5) still fills top_k; every score is the full BM25.
         assert len(hits) == 3 and hits[0].chunk_id == best
         for hit in hits:
             assert hit.score == pytest.approx(reference[hit.chunk_id], rel=1e-9)
         everything = await keyword_search(
-            conn, query="leave handbook", limit=50, document_ids=None, bm25=tight
+            conn, query="leave handbook", limit=50, scope=None, bm25=tight
         )
         assert {h.chunk_id for h in everything} == set(reference)
 
@@ -396,9 +394,7 @@ async def test_a_budget_below_every_terms_df_prefers_chunks_with_all_terms(
     capped = BM25(candidate_budget=1)  # 'annual' (df 2) and 'leave' (df 5) both exceed it
     async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
         reference = await _reference_bm25(conn, "annual leave", BM25())
-        hits = await keyword_search(
-            conn, query="annual leave", limit=4, document_ids=None, bm25=capped
-        )
+        hits = await keyword_search(conn, query="annual leave", limit=4, scope=None, bm25=capped)
     # The chunk with both terms first, then the rarest term's, then the rest up to top_k.
     assert hits[0].chunk_id == max(reference, key=lambda k: reference[k])
     assert "annual" in hits[0].text.lower() and "leave" in hits[0].text.lower()

@@ -6,6 +6,12 @@ talks to it over HTTP via ``BEDROCK_ENDPOINT_URL``. It serves
 - ``POST /model/{modelId}/invoke`` for Cohere Embed v4 / v3 and Titan Text Embeddings v2
   bodies, validated like Bedrock does (batch size, parameter values, extraneous keys);
 - ``POST /model/{modelId}/converse`` for the Converse API;
+- ``POST /model/{modelId}/converse-stream`` for ConverseStream: a chunked
+  ``application/vnd.amazon.eventstream`` response (binary frames with prelude, headers and
+  CRC32s, which botocore's event-stream parser decodes), one ``contentBlockDelta`` per word
+  of the reply, ``stream_delay`` seconds apart, each frame flushed as it is written and its
+  send time recorded (:attr:`BedrockServer.delta_times`); :meth:`BedrockServer.fail_stream`
+  ends a stream with an exception event after some deltas, as Bedrock does mid-stream.
 - the control-plane reads the preflight uses, answered only from what a test declared
   (:meth:`BedrockServer.offer_model`, :meth:`BedrockServer.offer_profile`; anything else
   is 404 ``ResourceNotFoundException``, as Bedrock answers an unknown ID):
@@ -27,9 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -212,6 +220,40 @@ class _TokenBucket:
         return True
 
 
+def event_stream_message(headers: Mapping[str, str], payload: bytes) -> bytes:
+    """One frame of the AWS event-stream encoding: total and header lengths and their CRC32,
+    headers (name, type 7 = string, value), payload, and the CRC32 of the whole message:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/RESTSelectObjectAppendix.html and
+    https://docs.aws.amazon.com/transcribe/latest/dg/streaming-setting-up.html (the format
+    is shared by every AWS event stream)."""
+    encoded = b""
+    for name, value in headers.items():
+        key, raw = name.encode(), value.encode()
+        encoded += len(key).to_bytes(1, "big") + key + b"\x07" + len(raw).to_bytes(2, "big") + raw
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = total.to_bytes(4, "big") + len(encoded).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + encoded + payload
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
+def _stream_event(event_type: str, body: Mapping[str, Any]) -> bytes:
+    headers = {
+        ":event-type": event_type,
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
+    return event_stream_message(headers, json.dumps(body).encode())
+
+
+def _stream_exception(exception_type: str, message: str) -> bytes:
+    headers = {
+        ":exception-type": exception_type,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    return event_stream_message(headers, json.dumps({"message": message}).encode())
+
+
 class BedrockServer:
     """Start with ``with BedrockServer() as server:``; ``server.url`` is the endpoint."""
 
@@ -231,6 +273,10 @@ class BedrockServer:
         self._in_flight: Counter[str] = Counter()
         self._peak: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
+        self.stream_delay = 0.0
+        self.delta_times: list[float] = []
+        """``time.perf_counter()`` when each streamed delta's frame was flushed."""
+        self._stream_fault: tuple[int, str] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -278,6 +324,13 @@ class BedrockServer:
         """
         with self._lock:
             self._quota = None if rpm is None else _TokenBucket(rpm, burst)
+
+    def fail_stream(
+        self, after_deltas: int, exception_type: str = "modelStreamErrorException"
+    ) -> None:
+        """End the next ConverseStream with ``exception_type`` after ``after_deltas`` deltas."""
+        with self._lock:
+            self._stream_fault = (after_deltas, exception_type)
 
     def offer_model(
         self,
@@ -380,7 +433,10 @@ class BedrockServer:
             self._faults.clear()
             self._peak.clear()
             self.requests.clear()
+            self.delta_times.clear()
+            self._stream_fault = None
         self.latency = 0.0
+        self.stream_delay = 0.0
         self.converse_reply = default_reply
 
     # observations ------------------------------------------------------------------------
@@ -460,6 +516,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the client closed the connection (e.g. after ending a stream early)
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib signature
         status, payload, error = self.server_state.control_plane_answer(self.path)
         self._send(status, payload, error=error)
@@ -467,7 +529,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         parts = self.path.split("?", 1)[0].split("/")
-        if len(parts) != 4 or parts[1] != "model" or parts[3] not in ("invoke", "converse"):
+        operations = ("invoke", "converse", "converse-stream")
+        if len(parts) != 4 or parts[1] != "model" or parts[3] not in operations:
             self._send(404, {"message": "Not Found"}, error="UnknownOperationException")
             return
         model_id, operation = unquote(parts[2]), parts[3]
@@ -477,13 +540,55 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw)
         except ValueError:
             body = raw.decode(errors="replace")
+        status = 500
         try:
             if state.latency:
                 time.sleep(state.latency)
             status, payload, error = self._answer(operation, model_id, body, fault)
         finally:  # recorded before the reply, so a client never sees an unrecorded request
             state._leave(model_id, RecordedRequest(operation, model_id, body, status))
+        if operation == "converse-stream" and status == 200:
+            self._stream(payload)
+            return
         self._send(status, payload, error=error)
+
+    def _stream(self, response: Mapping[str, Any]) -> None:
+        """Send a Converse response as ConverseStream events, one frame per chunk."""
+        state = self.server_state
+        text = response["output"]["message"]["content"][0]["text"]
+        with state._lock:
+            fault, state._stream_fault = state._stream_fault, None
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+
+        def frame(data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        frame(_stream_event("messageStart", {"role": "assistant"}))
+        for index, word in enumerate(re.findall(r"\S+\s*|\s+", text)):
+            if fault is not None and index == fault[0]:
+                frame(_stream_exception(fault[1], "The model stream failed."))
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            if state.stream_delay:
+                time.sleep(state.stream_delay)
+            frame(
+                _stream_event(
+                    "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": word}}
+                )
+            )
+            with state._lock:
+                state.delta_times.append(time.perf_counter())
+        frame(_stream_event("contentBlockStop", {"contentBlockIndex": 0}))
+        frame(_stream_event("messageStop", {"stopReason": response["stopReason"]}))
+        frame(
+            _stream_event("metadata", {"usage": response["usage"], "metrics": response["metrics"]})
+        )
+        self.wfile.write(b"0\r\n\r\n")
 
     def _answer(
         self, operation: str, model_id: str, body: Any, fault: Fault | None
@@ -492,7 +597,7 @@ class _Handler(BaseHTTPRequestHandler):
             return fault.status, {"message": fault.message}, fault.code
         try:
             _require(isinstance(body, dict), "Malformed input request, expected a JSON object")
-            if operation == "converse":
+            if operation in ("converse", "converse-stream"):
                 return 200, self.server_state._converse(model_id, body), None
             return 200, _invoke(model_id, body), None
         except _Invalid as exc:

@@ -18,6 +18,8 @@ BENCHES = [
     "bench.db_writes",
     "bench.query_latency",
     "bench.cold_start",
+    "bench.answer_streaming",
+    "bench.retrieval_quality",
 ]
 
 

@@ -61,7 +61,10 @@ def test_citations_map_markers_to_sources_and_drop_invented_numbers() -> None:
     assert names(cited_sources(text, sources)) == ["two", "one", "three"]
     assert cited_sources("no markers", sources) == []
     assert names(cited_sources("see [2–3]", sources)) == ["two", "three"]
-    assert "[1] one.txt (pages 1-2)\ntext of one." in format_sources(sources)
+    formatted = format_sources(sources, boundary="source-abc")
+    assert '<source-abc n="1" file="one.txt" pages="pages 1-2">\ntext of one.\n</source-abc>' in (
+        formatted
+    )
 
 
 def test_relevance_needs_a_keyword_match_or_close_vector() -> None:

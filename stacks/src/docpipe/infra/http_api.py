@@ -52,11 +52,16 @@ def api_routes() -> list[Route]:
         Route("POST /v1/documents", "upload"),
         Route("GET /v1/documents", "upload"),
         Route("GET /v1/documents/{id}", "upload"),
+        Route("PATCH /v1/documents/{id}", "upload"),
+        Route("GET /v1/documents/{id}/content", "upload"),
         Route("DELETE /v1/documents/{id}", "upload"),
         Route("POST /v1/documents/{id}/reprocess", "upload"),
         Route("POST /v1/uploads", "upload"),
         Route("POST /v1/search", "query"),
         Route("POST /v1/answer", "query"),
+        Route("GET /v1/conversations", "query"),
+        Route("GET /v1/conversations/{id}", "query"),
+        Route("DELETE /v1/conversations/{id}", "query"),
         Route("GET /healthz", "upload", authorized=False),
     ]
 
@@ -87,7 +92,7 @@ class HttpApi(pulumi.ComponentResource):
             protocol_type="HTTP",
             cors_configuration={
                 "allow_origins": list(s.cors_origins),
-                "allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
+                "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
                 "allow_headers": ["authorization", "content-type"],
                 "max_age": 3600,
             },

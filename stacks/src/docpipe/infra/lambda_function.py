@@ -37,6 +37,8 @@ class FunctionSpec:
     log_retention_days: int
     reserved_concurrency: int | None = None
     command: Sequence[str] | None = None
+    #: overrides the image's ENTRYPOINT (the query function's streaming-capable runtime)
+    entry_point: Sequence[str] | None = None
     publish: bool = True
     description: str = ""
     #: After creation the rollout command deploys new images (UpdateFunctionCode), so
@@ -58,6 +60,15 @@ def _role_policy(spec: FunctionSpec, log_group: aws.cloudwatch.LogGroup) -> pulu
         return json.dumps(policies.policy([*base, *statements]))  # type: ignore[misc]
 
     return pulumi.Output.all(log_group.arn, spec.statements).apply(render)
+
+
+def _image_config(spec: FunctionSpec) -> dict[str, list[str]] | None:
+    config = {}
+    if spec.command:
+        config["commands"] = list(spec.command)
+    if spec.entry_point:
+        config["entry_points"] = list(spec.entry_point)
+    return config or None
 
 
 def create_vpc_function(
@@ -92,7 +103,7 @@ def create_vpc_function(
         description=spec.description,
         package_type="Image",
         image_uri=spec.image_uri,
-        image_config={"commands": list(spec.command)} if spec.command else None,
+        image_config=_image_config(spec),
         architectures=["arm64"],
         role=role.arn,
         memory_size=spec.memory_mb,

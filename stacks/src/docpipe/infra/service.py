@@ -113,6 +113,9 @@ class ServiceArgs:
     alarm_topic_arn: pulumi.Input[str]
     log_retention_days: int
     queue_trigger: QueueTrigger | None = None
+    #: image ENTRYPOINT and CMD overrides (the query function's runtime: stream_api.py)
+    entry_point: Sequence[str] | None = None
+    command: Sequence[str] | None = None
 
 
 class Service(pulumi.ComponentResource):
@@ -170,6 +173,8 @@ class Service(pulumi.ComponentResource):
                 statements=args.statements,
                 log_retention_days=args.log_retention_days,
                 code_owned_by_rollout=True,
+                entry_point=args.entry_point,
+                command=args.command,
             ),
             args.placement,
             parent=self,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["AuthError", "Principal", "authenticate", "tenant_from_claims"]
 
 DEFAULT_TENANT = "default"
+DEFAULT_SUBJECT = "local"  # AUTH_MODE=none: every request is this user (ARCHITECTURE §6)
 _MAX_TENANT_LENGTH = 256
 
 
@@ -89,7 +90,9 @@ def _verify_jwt(token: str, settings: CommonSettings) -> Mapping[str, Any]:
 
 def _apigateway_claims(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
     authorizer = ((event or {}).get("requestContext") or {}).get("authorizer") or {}
-    claims = (authorizer.get("jwt") or {}).get("claims")
+    # HTTP API JWT authorizer: authorizer.jwt.claims; REST API Cognito user pool
+    # authorizer (the streaming route): authorizer.claims.
+    claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims")
     if not isinstance(claims, Mapping) or not claims:
         raise AuthError("the request did not pass API Gateway's JWT authorizer")
     return claims
@@ -103,7 +106,7 @@ def authenticate(
 ) -> Principal:
     """Resolve the caller's tenant, or raise :class:`AuthError`."""
     if settings.auth_mode == "none":
-        return Principal(tenant_id=DEFAULT_TENANT, subject=None)
+        return Principal(tenant_id=DEFAULT_TENANT, subject=DEFAULT_SUBJECT)
     if settings.auth_mode == "apigateway":
         claims = _apigateway_claims(lambda_event)
     else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,6 +44,7 @@ __all__ = [
     "call_with_backoff",
     "client_config",
     "converse",
+    "converse_stream",
     "get_session",
     "user_message",
 ]
@@ -58,6 +59,7 @@ _TRANSIENT_CODES = frozenset(
         "ModelNotReadyException",
         "InternalServerException",
         "ModelTimeoutException",
+        "ModelStreamErrorException",
     }
 )
 _CONNECTION_ERRORS = (
@@ -185,6 +187,7 @@ def _classify(exc: BaseException) -> str | None:
     if not isinstance(exc, ClientError):
         return None
     code = str(exc.response.get("Error", {}).get("Code", ""))
+    code = code[:1].upper() + code[1:]  # ConverseStream's exception events: "throttlingException"
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     if code in _THROTTLING_CODES or (status == 429 and code not in _TRANSIENT_CODES):
         return "throttled"
@@ -237,6 +240,24 @@ def user_message(text: str) -> dict[str, Any]:
     return {"role": "user", "content": [{"text": text}]}
 
 
+def _converse_request(
+    *,
+    model_id: str,
+    system: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    max_tokens: int,
+    temperature: float,
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "modelId": model_id,
+        "messages": list(messages),
+        "inferenceConfig": {"maxTokens": max_tokens, "temperature": temperature},
+    }
+    if system:
+        request["system"] = [{"text": system}]
+    return request
+
+
 async def converse(
     *,
     client: Any,
@@ -252,13 +273,13 @@ async def converse(
     ``messages`` are Converse messages (``{"role", "content": [{"text"}]}``, see
     :func:`user_message`); ``client`` comes from :meth:`BedrockRuntime.client`.
     """
-    request: dict[str, Any] = {
-        "modelId": model_id,
-        "messages": list(messages),
-        "inferenceConfig": {"maxTokens": max_tokens, "temperature": temperature},
-    }
-    if system:
-        request["system"] = [{"text": system}]
+    request = _converse_request(
+        model_id=model_id,
+        system=system,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
 
     async def call() -> dict[str, Any]:
         response: dict[str, Any] = await client.converse(**request)
@@ -273,3 +294,62 @@ async def converse(
         output_tokens=int(usage.get("outputTokens", 0)),
         stop_reason=str(response.get("stopReason", "")),
     )
+
+
+async def converse_stream(
+    *,
+    client: Any,
+    model_id: str,
+    system: str | None,
+    messages: Sequence[Mapping[str, Any]],
+    max_tokens: int,
+    temperature: float,
+    policy: RetryPolicy | None = None,
+) -> AsyncIterator[str]:
+    """The ConverseStream API: yields each text delta as Bedrock sends it.
+
+    The response is an ``application/vnd.amazon.eventstream`` that botocore decodes into
+    events (``messageStart``, ``contentBlockDelta``, ``contentBlockStop``, ``messageStop``,
+    ``metadata``); an error inside the stream (``throttlingException``,
+    ``modelStreamErrorException``, …) arrives as an exception event, which botocore raises
+    as ``EventStreamError`` (a ``ClientError``):
+    https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html.
+    A failure is retried like :func:`converse` while no text has been yielded; after
+    that the caller has forwarded text, so it ends as :class:`BedrockError` instead.
+    """
+    request = _converse_request(
+        model_id=model_id,
+        system=system,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+    policy = policy or RetryPolicy()
+    attempt = 0
+    while True:
+        sent_text = False
+        try:
+            response = await client.converse_stream(**request)
+            stream = response["stream"]
+            try:
+                async for event in stream:
+                    delta = event.get("contentBlockDelta", {}).get("delta", {}).get("text")
+                    if delta:
+                        sent_text = True
+                        yield delta
+            finally:
+                close = getattr(stream, "close", None)  # release the HTTP connection early
+                if close is not None:
+                    close()
+            return
+        except (ClientError, *_CONNECTION_ERRORS) as exc:
+            kind = _classify(exc)
+            if kind is None:
+                raise BedrockRequestError(str(exc)) from exc
+            if sent_text or attempt >= policy.max_retries:
+                error = BedrockThrottled if kind == "throttled" else BedrockUnavailable
+                raise error(
+                    f"the answer stream failed after {attempt + 1} attempts: {exc}"
+                ) from exc
+            await asyncio.sleep(policy.delay(attempt))
+            attempt += 1

@@ -6,6 +6,7 @@ documents for filenames; the processor reads the object metadata).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -29,7 +30,7 @@ STATUSES: tuple[str, ...] = get_args(DocumentStatus)
 
 DOCUMENT_COLUMNS = (
     "id, filename, content_type, size_bytes, sha256, status, page_count, chunk_count,"
-    " error, warnings, created_at, updated_at, processed_at"
+    " error, warnings, metadata, created_at, updated_at, processed_at"
 )
 
 
@@ -50,13 +51,21 @@ class Document(BaseModel):
         description="what the user should know about the extracted text (a repaired PDF,"
         " pages read with OCR or skipped, an encoding guessed…); empty when none",
     )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the caller's key-value pairs (strings, numbers, booleans, lists of"
+        " strings), searchable with filters",
+    )
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None
 
 
 def document_from_row(row: Mapping[str, Any]) -> Document:
-    return Document.model_validate({name: row[name] for name in Document.model_fields})
+    values = {name: row[name] for name in Document.model_fields}
+    if isinstance(values["metadata"], str):  # asyncpg returns jsonb as text
+        values["metadata"] = json.loads(values["metadata"])
+    return Document.model_validate(values)
 
 
 def object_metadata(*, document_id: uuid.UUID, tenant_id: str, filename: str) -> dict[str, str]:

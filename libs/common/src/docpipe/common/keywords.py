@@ -13,8 +13,13 @@ So the application splits text in two:
   — indexed verbatim by the ``simple`` configuration in any locale.
 
 Both parts are NFKC-normalised first, so full-width ``ＡＢＣ`` matches ``abc`` and
-half-width katakana matches full-width. Traditional and Simplified Chinese are not
-converted into each other (請假 and 请假 are different bigrams).
+half-width katakana matches full-width. Chinese is then **folded** character by character
+to Simplified (:func:`fold_chinese`, OpenCC's ``t2s`` tables), so 請假 and 请假 become the
+same bigram at index and query time alike. Folding is per character, not per phrase, on
+purpose: a phrase dictionary converts a character differently depending on its
+neighbours, and the index and the query must fold every character identically (the
+folded text is only ever matched, never shown). Migration ``0004_chat`` re-folded the
+chunks indexed before.
 
 Queries OR their terms (Latin and CJK) so partial matches still match and
 :func:`rank_sql` orders them by how much of the query they contain.
@@ -25,11 +30,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 __all__ = [
     "CJK_CHAR_CLASS",
     "KeywordText",
     "cjk_tokens",
+    "fold_chinese",
     "keyword_text",
     "rank_sql",
     "tsquery_sql",
@@ -77,12 +85,49 @@ class KeywordText:
     """Space-separated ASCII bigram tokens (for the ``simple`` configuration)."""
 
 
+@cache
+def _converter() -> Any:
+    import opencc  # the `zh` extra of docpipe-common (processor and query)
+
+    return opencc.OpenCC("t2s")
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table filled on first sight of each code point.
+
+    A character maps to its Simplified form when OpenCC converts it to exactly one other
+    character, repeated until it stops changing (薴 → 苧 → 苎), so folding is idempotent.
+    """
+
+    def __missing__(self, code_point: int) -> str:
+        folded = chr(code_point)
+        for _ in range(4):
+            converted = _converter().convert(folded)
+            if len(converted) != 1 or converted == folded:
+                break
+            folded = converted
+        self[code_point] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def fold_chinese(text: str) -> str:
+    """``text`` with each Traditional Chinese character replaced by its Simplified form.
+
+    Meant for CJK runs (the keyword index and queries); other characters pass unchanged.
+    """
+    return text.translate(_FOLD)
+
+
 def _token(chars: str) -> str:
     return "k" + "".join(f"{ord(c):05x}" for c in chars)
 
 
 def cjk_tokens(run: str) -> list[str]:
-    """Tokens of one CJK run: overlapping bigrams, or the unigram of a single character."""
+    """Tokens of one CJK run, folded: overlapping bigrams, or the unigram of one character."""
+    run = fold_chinese(run)
     if len(run) == 1:
         return [_token(run)]
     return [_token(run[i : i + 2]) for i in range(len(run) - 1)]

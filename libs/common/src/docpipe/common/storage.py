@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from docpipe.common.aws import client
 from docpipe.common.settings import CommonSettings
@@ -24,10 +25,12 @@ __all__ = [
     "ObjectInfo",
     "ObjectMissing",
     "ObjectTooLarge",
+    "PresignedGet",
     "PresignedPost",
     "delete_object_versions",
     "get_object",
     "head_object",
+    "presigned_get",
     "presigned_post",
     "put_object",
 ]
@@ -73,6 +76,12 @@ class PresignedPost:
     fields: dict[str, str]
     expires_at: datetime
     max_bytes: int
+
+
+@dataclass(frozen=True)
+class PresignedGet:
+    url: str
+    expires_at: datetime
 
 
 #: Error codes of a read whose object or version does not exist. HeadObject responses have
@@ -206,3 +215,38 @@ async def presigned_post(
         expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
         max_bytes=max_bytes,
     )
+
+
+def content_disposition(filename: str, *, inline: bool = True) -> str:
+    """``inline`` (browsers show PDFs, so ``#page=N`` works) with the user's filename:
+    an ASCII fallback and the exact name in RFC 6266/5987 ``filename*``."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def presigned_get(
+    *,
+    settings: CommonSettings,
+    key: str,
+    filename: str,
+    content_type: str,
+    expires_in: int = 300,
+) -> PresignedGet:
+    """A GET URL for exactly ``key`` that S3 answers with the given name and type.
+
+    Signing is local (no request to S3); the URL works until ``expires_in`` seconds
+    from now, and no longer than the signing credentials (a Lambda role's session).
+    """
+    s3 = await client("s3", settings)
+    url = await s3.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": settings.documents_bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition(filename),
+            "ResponseContentType": content_type,
+        },
+        ExpiresIn=expires_in,
+    )
+    return PresignedGet(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=expires_in))

@@ -11,7 +11,8 @@ from docpipe.common.settings import HttpServiceSettings
 __all__ = ["AnswerProvider", "FusionMethod", "QuerySettings"]
 
 AnswerProvider = Literal["auto", "bedrock", "extractive"]
-FusionMethod = Literal["rrf", "weighted"]
+FusionMethod = Literal["rrf", "weighted", "complete"]
+FusionScale = Literal["zscore", "absolute"]
 
 
 class QuerySettings(HttpServiceSettings):
@@ -39,16 +40,27 @@ class QuerySettings(HttpServiceSettings):
     # Fusion of the two legs: each leg contributes `candidates_per_leg` rows at most.
     # Weighted fusion with w = 0.6 measured best on msmarco-5k with MiniLM (docs/api.md);
     # re-tune VECTOR_WEIGHT with bench/retrieval_quality.py for another embedding model.
-    fusion: FusionMethod = "weighted"
+    fusion: FusionMethod = "complete"
     rrf_k: int = Field(default=60, ge=1)
-    vector_weight: float = Field(default=0.6, ge=0.0, le=1.0)
+    vector_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="the vector leg's weight in hybrid fusion; unset: the embedding model's"
+        " measured default (docpipe.query.fusion_defaults)",
+    )
     candidates_per_leg: int = Field(default=50, ge=1, le=500)
+    fusion_scale: FusionScale = "absolute"
 
     # Answers (POST /v1/answer).
     answer_provider: AnswerProvider = "auto"
     answer_model_id: str = "amazon.nova-pro-v1:0"
     answer_max_tokens: int = Field(default=1024, ge=16, le=8192)
     answer_temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Follow-ups: rewritten into a standalone query with the conversation's history by this
+    # Converse model (default: ANSWER_MODEL_ID) when answers come from Bedrock, else by the
+    # documented heuristic (docpipe.query.answer.rewrite).
+    rewrite_model_id: str | None = None
     answer_min_similarity: float = Field(
         default=0.3,
         ge=-1.0,

@@ -6,15 +6,26 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from docpipe.common.deps import PoolDep, TenantDep
-from docpipe.query.answer import Answerer
+from docpipe.common.auth import AuthError
+from docpipe.common.deps import PoolDep, PrincipalDep, TenantDep
+from docpipe.query.answer import Answerer, Rewriter
 from docpipe.query.config import QuerySettings
+from docpipe.query.conversations import Caller
+from docpipe.query.fusion_defaults import embedder_profile
 from docpipe.query.keyword import BM25
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
 from docpipe.query.vector import VectorPlanner
 
-__all__ = ["AnswererDep", "RetrieverDep", "SettingsDep", "TenantDep"]
+__all__ = [
+    "AnswererDep",
+    "CallerDep",
+    "PoolDep",
+    "RetrieverDep",
+    "RewriterDep",
+    "SettingsDep",
+    "TenantDep",
+]
 
 
 async def get_settings(request: Request) -> QuerySettings:
@@ -29,6 +40,9 @@ async def get_retriever(
     settings: SettingsDep,
     pool: PoolDep,
 ) -> Retriever:
+    weights = embedder_profile(
+        provider=settings.embedding_provider, model_id=settings.embedding_model_id
+    )
     return Retriever(
         pool=pool,
         embeddings=cast(QueryEmbeddings, request.app.state.query_embeddings),
@@ -39,8 +53,12 @@ async def get_retriever(
         ),
         fusion=settings.fusion,
         rrf_k=settings.rrf_k,
-        vector_weight=settings.vector_weight,
+        vector_weight=weights.vector_weight
+        if settings.vector_weight is None
+        else settings.vector_weight,
+        vector_covers_cjk=weights.covers_cjk,
         candidates_per_leg=settings.candidates_per_leg,
+        fusion_scale=settings.fusion_scale,
         keyword_ranking=BM25(candidate_budget=settings.keyword_candidate_budget),
     )
 
@@ -53,3 +71,20 @@ async def get_answerer(request: Request) -> Answerer:
 
 
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+
+
+async def get_rewriter(request: Request) -> Rewriter:
+    return cast(Rewriter, request.app.state.rewriter)
+
+
+RewriterDep = Annotated[Rewriter, Depends(get_rewriter)]
+
+
+async def current_caller(principal: PrincipalDep) -> Caller:
+    """Conversations belong to a user: the token must name one (``sub``)."""
+    if not principal.subject:
+        raise AuthError("the token has no 'sub' claim; conversations belong to a user")
+    return Caller(tenant_id=principal.tenant_id, subject=principal.subject)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

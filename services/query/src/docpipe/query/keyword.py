@@ -17,7 +17,7 @@ never the tenant's whole corpus:
 
 ``idf = ln(1 + (N − df + 0.5) / (df + 0.5))`` (Lucene's, never negative). Row-level
 security scopes every statistic to the caller's tenant; with a document filter they stay
-tenant-wide and only the candidates are filtered.
+tenant-wide and only the candidates are filtered (:mod:`docpipe.query.scope`).
 
 **Candidate budget.** A query with a very common term matches a large part of the corpus,
 and scoring a match costs tens of microseconds, so candidates are bounded by
@@ -46,8 +46,9 @@ import asyncpg
 
 from docpipe.common.keywords import keyword_text, rank_sql, tsquery_sql, tsvector_sql
 from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
+from docpipe.query.scope import DocumentScope
 
-__all__ = ["BM25", "keyword_search"]
+__all__ = ["BM25", "keyword_scores", "keyword_search"]
 
 _TENANT = "current_setting('app.tenant_id', true)"
 
@@ -62,13 +63,14 @@ class BM25:
     """Most matches fetched through the rarest query terms before scoring (see module doc)."""
 
 
-def _bm25_sql(params: BM25, filtered: bool) -> str:
+def _bm25_sql(params: BM25, in_scope: str | None) -> str:
+    """``in_scope``: a condition on ``c`` that bounds the candidates (parameters from $4)."""
     k1, b, budget = float(params.k1), float(params.b), int(params.candidate_budget)
-    if filtered:
+    if in_scope:
         candidates = f"""
 cand as materialized (
     select c.id, c.keywords, c.keyword_length from chunks c
-    where c.document_id = any($4::uuid[]) and c.keywords @@ {tsquery_sql("$1", "$2")}
+    where {in_scope} and c.keywords @@ {tsquery_sql("$1", "$2")}
 ),"""
     else:
         candidates = f"""
@@ -151,11 +153,11 @@ join documents d on d.id = c.document_id order by ranked.rank desc, c.id
 """
 
 
-def _ts_rank_sql(filtered: bool) -> str:
+def _ts_rank_sql(in_scope: str | None) -> str:
     tsquery = tsquery_sql("$1", "$2")
     where = f"c.keywords @@ {tsquery}"
-    if filtered:
-        where += " and c.document_id = any($4::uuid[])"
+    if in_scope:
+        where += f" and {in_scope}"
     return (
         f"select {HIT_COLUMNS}, {rank_sql('c.keywords', tsquery)} as rank"
         " from chunks c join documents d on d.id = c.document_id"
@@ -168,20 +170,45 @@ async def keyword_search(
     *,
     query: str,
     limit: int,
-    document_ids: Sequence[uuid.UUID] | None,
+    scope: DocumentScope | None,
     bm25: BM25 | None = BM25(),
 ) -> list[Hit]:
-    """Up to ``limit`` chunks containing any query term, best first."""
+    """Up to ``limit`` chunks in ``scope`` containing any query term, best first.
+
+    In a restricted scope every match inside it is scored (no candidate budget), so the
+    leg never returns fewer than ``limit`` chunks while more in the scope match.
+    """
     words = keyword_text(query)
     if not words.latin and not words.cjk:
         return []
     args: list[object] = [words.latin, words.cjk, limit]
-    if document_ids:
-        args.append(list(document_ids))
-    filtered = bool(document_ids)
-    sql = _bm25_sql(bm25, filtered) if bm25 is not None else _ts_rank_sql(filtered)
+    in_scope = None
+    if scope is not None and scope.restricted:
+        in_scope, scope_args = scope.sql("c.document_id", first_param=4)
+        args += scope_args
+    sql = _bm25_sql(bm25, in_scope) if bm25 is not None else _ts_rank_sql(in_scope)
     rows = await conn.fetch(sql, *args)
     return [
         hit_from_row(row, score=float(row["rank"]), keyword_score=float(row["rank"]))
         for row in rows
     ]
+
+
+async def keyword_scores(
+    conn: asyncpg.Connection,
+    *,
+    query: str,
+    chunk_ids: Sequence[uuid.UUID],
+    bm25: BM25 = BM25(),
+) -> dict[uuid.UUID, float]:
+    """The BM25 score of each of ``chunk_ids`` that contains a query term (others: absent).
+
+    Scores are the keyword leg's (same statistics, same formula), so they can be fused
+    with the leg's own results (:func:`docpipe.query.fusion.complete_fusion`).
+    """
+    words = keyword_text(query)
+    if not chunk_ids or (not words.latin and not words.cjk):
+        return {}
+    sql = _bm25_sql(bm25, "c.id = any($4::uuid[])")
+    rows = await conn.fetch(sql, words.latin, words.cjk, len(chunk_ids), list(chunk_ids))
+    return {row["id"]: float(row["rank"]) for row in rows}

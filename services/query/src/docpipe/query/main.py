@@ -26,7 +26,13 @@ from docpipe.common.embeddings import (
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.openapi import use_problem_json
 from docpipe.common.web import install_common, lazy_app, problem_response
-from docpipe.query.answer import Answerer, ExtractiveAnswerer
+from docpipe.query.answer import (
+    Answerer,
+    ConversationNotFound,
+    ExtractiveAnswerer,
+    HeuristicRewriter,
+    Rewriter,
+)
 from docpipe.query.config import QuerySettings
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.routes import router
@@ -36,7 +42,7 @@ __all__ = ["app", "create_app", "handler"]  # noqa: F822 (app, handler: module _
 _log = get_logger("docpipe.query")
 
 
-def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> Answerer:
+def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> tuple[Answerer, Rewriter]:
     """Bedrock's client library is imported only by a service configured to use it."""
     from docpipe.common.bedrock import (
         BedrockError,
@@ -45,6 +51,7 @@ def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> Answerer
         BedrockThrottled,
     )
     from docpipe.query.answer.bedrock import BedrockAnswerer
+    from docpipe.query.answer.rewrite import BedrockRewriter
 
     async def bedrock_error(_: Request, exc: Exception) -> JSONResponse:
         return _model_problem(
@@ -54,12 +61,17 @@ def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> Answerer
         )
 
     app.add_exception_handler(BedrockError, bedrock_error)
-    return BedrockAnswerer(
-        runtime=BedrockRuntime.from_settings(settings, read_timeout=25.0),
+    runtime = BedrockRuntime.from_settings(settings, read_timeout=25.0)
+    answerer = BedrockAnswerer(
+        runtime=runtime,
         model_id=settings.answer_model_id,
         max_tokens=settings.answer_max_tokens,
         temperature=settings.answer_temperature,
     )
+    rewriter = BedrockRewriter(
+        runtime=runtime, model_id=settings.rewrite_model_id or settings.answer_model_id
+    )
+    return answerer, rewriter
 
 
 @asynccontextmanager
@@ -89,6 +101,10 @@ async def _embedding_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _conversation_not_found(_: Request, exc: Exception) -> JSONResponse:
+    return problem_response(404, str(exc))
+
+
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
     """The application, configured from ``settings`` or the environment."""
     settings = settings or QuerySettings()
@@ -104,12 +120,12 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
         create_embedder(settings), maxsize=settings.query_cache_size
     )
     install_common(app, cors_origins=settings.cors_origins)
-    app.state.answerer = (
-        _install_bedrock_answerer(app, settings)
-        if settings.answers_with_bedrock
-        else ExtractiveAnswerer()
-    )
+    if settings.answers_with_bedrock:
+        app.state.answerer, app.state.rewriter = _install_bedrock_answerer(app, settings)
+    else:
+        app.state.answerer, app.state.rewriter = ExtractiveAnswerer(), HeuristicRewriter()
     app.add_exception_handler(EmbeddingError, _embedding_error)
+    app.add_exception_handler(ConversationNotFound, _conversation_not_found)
     app.include_router(router)
     use_problem_json(app)
     return app

@@ -8,7 +8,8 @@ so the OpenAPI document states them.
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,7 +18,13 @@ __all__ = [
     "AnswerRequest",
     "AnswerResponse",
     "Citation",
+    "ConversationDetail",
+    "ConversationPage",
+    "ConversationSummary",
     "Health",
+    "Message",
+    "SourcesEvent",
+    "StreamedSource",
     "SearchMode",
     "SearchRequest",
     "SearchResponse",
@@ -41,6 +48,13 @@ class _Query(BaseModel):
         default=None,
         max_length=MAX_DOCUMENT_IDS,
         description="search only these documents of the caller",
+    )
+    filters: dict[str, Any] | None = Field(
+        default=None,
+        description="metadata conditions, ANDed: {field: value} (equality; membership for"
+        ' a list field), {field: {"in": [...]}}, {field: {"gte": x, "lte": y}} (numbers or'
+        " ISO-8601 dates). Never fewer than top_k results while more matching chunks exist.",
+        examples=[{"department": "HR", "year": {"gte": 2025}}],
     )
 
     @field_validator("query")
@@ -75,7 +89,15 @@ class SearchResponse(BaseModel):
 
 
 class AnswerRequest(_Query):
-    pass
+    conversation_id: uuid.UUID | None = Field(
+        default=None,
+        description="continue this conversation of the caller (the question is first"
+        " rewritten with its history into a standalone query); omit to start one",
+    )
+    stream: bool = Field(
+        default=False,
+        description="true: answer as text/event-stream (events sources, delta…, done)",
+    )
 
 
 class Citation(BaseModel):
@@ -93,6 +115,61 @@ class AnswerResponse(BaseModel):
         description="the Bedrock model id, 'extractive' for the offline"
         " answerer, or 'none' when nothing relevant was found"
     )
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID = Field(description="this answer's message in the conversation")
+    standalone_query: str = Field(
+        description="the question as retrieval saw it: rewritten with the conversation's"
+        " history for a follow-up, the question itself otherwise"
+    )
+
+
+class StreamedSource(BaseModel):
+    n: int = Field(description="the number the answer cites as [n]")
+    document_id: uuid.UUID
+    filename: str
+    page_start: int
+    page_end: int
+    chunk_id: uuid.UUID
+
+
+class SourcesEvent(BaseModel):
+    """Data of the first server-sent event (``event: sources``) of a streamed answer."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    standalone_query: str
+    sources: list[StreamedSource]
+
+
+class ConversationSummary(BaseModel):
+    id: uuid.UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationPage(BaseModel):
+    conversations: list[ConversationSummary]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null on the last page"
+    )
+
+
+class Message(BaseModel):
+    id: uuid.UUID
+    role: Literal["user", "assistant"]
+    content: str
+    citations: list[Citation] | None = Field(
+        default=None, description="assistant messages: the chunks the answer cites"
+    )
+    created_at: datetime
+
+
+class ConversationDetail(BaseModel):
+    id: uuid.UUID
+    title: str
+    created_at: datetime
+    messages: list[Message]
 
 
 class Health(BaseModel):

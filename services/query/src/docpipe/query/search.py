@@ -9,22 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from docpipe.common.db import tenant_transaction
 from docpipe.query.config import FusionMethod
-from docpipe.query.fusion import reciprocal_rank_fusion, weighted_fusion
+from docpipe.query.fusion import complete_fusion, reciprocal_rank_fusion, weighted_fusion
+from docpipe.query.fusion_defaults import vector_weight_for
 from docpipe.query.hits import Hit
-from docpipe.query.keyword import BM25, keyword_search
+from docpipe.query.keyword import BM25, keyword_scores, keyword_search
 from docpipe.query.pgvector_support import vector_support
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.schemas import SearchMode
-from docpipe.query.vector import VectorPlanner, vector_search
+from docpipe.query.scope import DocumentScope
+from docpipe.query.vector import VectorPlanner, vector_scores, vector_search
 
 __all__ = ["Retriever", "SearchOutcome"]
+
+
+async def _together(*tasks: asyncio.Future[Any]) -> list[Any]:
+    """Both results; the first failure answers the request and stops the other task."""
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,12 @@ class Retriever:
     pool: asyncpg.Pool
     embeddings: QueryEmbeddings
     planner: VectorPlanner
-    fusion: FusionMethod = "weighted"
+    fusion: FusionMethod = "complete"
     rrf_k: int = 60
-    vector_weight: float = 0.6
+    vector_weight: float = 0.5
+    vector_covers_cjk: bool = True
     candidates_per_leg: int = 50
+    fusion_scale: str = "absolute"
     keyword_ranking: BM25 = BM25()
 
     async def search(
@@ -53,40 +67,90 @@ class Retriever:
         query: str,
         mode: SearchMode,
         top_k: int,
-        document_ids: Sequence[uuid.UUID] | None = None,
+        scope: DocumentScope | None = None,
         fusion: FusionMethod | None = None,
     ) -> SearchOutcome:
         if mode == "keyword":
-            return SearchOutcome(await self._keyword_leg(tenant_id, query, top_k, document_ids))
+            return SearchOutcome(await self._keyword_leg(tenant_id, query, top_k, scope))
         if mode == "vector":
-            plan, hits = await self._vector_leg(tenant_id, query, top_k, document_ids)
+            plan, hits = await self._vector_leg(tenant_id, query, top_k, scope)
             return SearchOutcome(hits, plan)
         # Hybrid: the legs (the vector one including its query embedding, a Bedrock call
         # in production) overlap on two pooled connections instead of adding up. Neither
         # holds a connection while waiting for the other, so a busy pool cannot deadlock.
         leg_limit = max(top_k, self.candidates_per_leg)
         legs = (
-            asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, document_ids)),
-            asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, document_ids)),
+            asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, scope)),
+            asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, scope)),
         )
-        try:
-            keyword_hits, (plan, vector_hits) = await asyncio.gather(*legs)
-        except BaseException:
-            for leg in legs:  # the first failure answers the request; stop the other leg
-                leg.cancel()
-            raise
-        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, fusion), plan)
+        keyword_hits, (plan, vector_hits) = await _together(*legs)
+        method = fusion or self.fusion
+        weight = vector_weight_for(
+            query, weight=self.vector_weight, covers_cjk=self.vector_covers_cjk
+        )
+        if method == "complete":
+            fused = await self._complete(tenant_id, query, vector_hits, keyword_hits, top_k, weight)
+            return SearchOutcome(fused, plan)
+        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method, weight), plan)
+
+    async def _complete(
+        self,
+        tenant_id: str,
+        query: str,
+        vector: list[Hit],
+        keyword: list[Hit],
+        top_k: int,
+        weight: float,
+    ) -> list[Hit]:
+        """Score-complete fusion: the scores each leg did not return are computed (both
+        lookups at once, by primary key over at most ``candidates_per_leg`` chunks)."""
+        hits = {h.chunk_id: h for h in [*keyword, *vector]}
+        similarity = {h.chunk_id: h.score for h in vector}
+        bm25 = {h.chunk_id: h.score for h in keyword}
+        missing_vector = [i for i in hits if i not in similarity]
+        missing_keyword = [i for i in hits if i not in bm25]
+        extra_similarity, extra_bm25 = await _together(
+            asyncio.ensure_future(self._similarities(tenant_id, query, missing_vector)),
+            asyncio.ensure_future(self._keyword_scores(tenant_id, query, missing_keyword)),
+        )
+        return complete_fusion(
+            hits,
+            similarity=similarity | extra_similarity,
+            keyword=bm25 | extra_bm25,
+            limit=top_k,
+            vector_weight=weight,
+            scale=self.fusion_scale,
+        )
+
+    async def _similarities(
+        self, tenant_id: str, query: str, chunk_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, float]:
+        if not chunk_ids:
+            return {}
+        vector = await self.embeddings.embed(query)  # cached by the vector leg
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            return await vector_scores(conn, vector=vector, chunk_ids=chunk_ids)
+
+    async def _keyword_scores(
+        self, tenant_id: str, query: str, chunk_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, float]:
+        if not chunk_ids:
+            return {}
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            return await keyword_scores(
+                conn, query=query, chunk_ids=chunk_ids, bm25=self.keyword_ranking
+            )
 
     async def _keyword_leg(
-        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+        self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
     ) -> list[Hit]:
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
             return await keyword_search(
-                conn, query=query, limit=limit, document_ids=document_ids, bm25=self.keyword_ranking
+                conn, query=query, limit=limit, scope=scope, bm25=self.keyword_ranking
             )
 
     async def _vector_leg(
-        self, tenant_id: str, query: str, limit: int, document_ids: Sequence[uuid.UUID] | None
+        self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
     ) -> tuple[str, list[Hit]]:
         vector = await self.embeddings.embed(query)
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
@@ -95,14 +159,14 @@ class Retriever:
                 conn,
                 vector=vector,
                 limit=limit,
-                document_ids=document_ids,
+                scope=scope,
                 support=support,
                 planner=self.planner,
             )
 
     def _fuse(
-        self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod | None
+        self, vector: list[Hit], keyword: list[Hit], top_k: int, fusion: FusionMethod, weight: float
     ) -> list[Hit]:
-        if (fusion or self.fusion) == "weighted":
-            return weighted_fusion(vector, keyword, limit=top_k, vector_weight=self.vector_weight)
+        if fusion == "weighted":
+            return weighted_fusion(vector, keyword, limit=top_k, vector_weight=weight)
         return reciprocal_rank_fusion(vector, keyword, limit=top_k, k=self.rrf_k)

@@ -4,7 +4,8 @@ pgvector applies WHERE clauses (the tenant's row-level security policy, a docume
 filter) after the HNSW scan, so an index scan can return fewer rows than asked for.
 The plan, chosen per query:
 
-- a document filter matching at most ``exact_max_rows`` chunks: exact search over just
+- a document scope (``document_ids``, metadata filters: :mod:`docpipe.query.scope`)
+  matching at most ``exact_max_rows`` chunks: exact search over just
   those rows (a materialised CTE keeps the planner off the index);
 - otherwise the index with ``hnsw.ef_search`` ≥ ``limit``, and on pgvector ≥ 0.8
   ``hnsw.iterative_scan = relaxed_order`` (re-sorted afterwards);
@@ -23,8 +24,9 @@ import asyncpg
 
 from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
 from docpipe.query.pgvector_support import VectorSupport
+from docpipe.query.scope import DocumentScope
 
-__all__ = ["VectorPlanner", "vector_search"]
+__all__ = ["VectorPlanner", "vector_scores", "vector_search"]
 
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 
@@ -38,25 +40,33 @@ class VectorPlanner:
     exact_max_rows: int = 20_000
 
 
-def _filter(document_ids: Sequence[uuid.UUID] | None, param: str) -> str:
-    return f"where document_id = any({param}::uuid[])" if document_ids else ""
+def _restricted(scope: DocumentScope | None) -> bool:
+    return scope is not None and scope.restricted
 
 
-def _index_sql(document_ids: Sequence[uuid.UUID] | None) -> str:
+def _filter(scope: DocumentScope | None, first_param: int) -> tuple[str, list[object]]:
+    """The WHERE clause of a scoped chunks scan, and its parameters."""
+    if scope is None or not scope.restricted:
+        return "", []
+    condition, args = scope.sql("document_id", first_param=first_param)
+    return f"where {condition}", args
+
+
+def _index_sql(where: str) -> str:
     # MATERIALIZED keeps the (possibly relaxed-order) index scan as is; the outer query sorts.
     return (
         "with nn as materialized (select id, embedding <=> $1 as distance from chunks "
-        f"{_filter(document_ids, '$3')} order by distance limit $2) "
+        f"{where} order by distance limit $2) "
         f"select {HIT_COLUMNS}, nn.distance from nn join chunks c on c.id = nn.id "
         "join documents d on d.id = c.document_id order by nn.distance, c.id"
     )
 
 
-def _exact_sql(document_ids: Sequence[uuid.UUID] | None) -> str:
+def _exact_sql(where: str) -> str:
     # The materialised CTE has no ORDER BY, so no index scan can serve it: exact distances.
     return (
         "with candidates as materialized (select id, embedding <=> $1 as distance from chunks "
-        f"{_filter(document_ids, '$3')}), "
+        f"{where}), "
         "nn as (select id, distance from candidates order by distance limit $2) "
         f"select {HIT_COLUMNS}, nn.distance from nn join chunks c on c.id = nn.id "
         "join documents d on d.id = c.document_id order by nn.distance, c.id"
@@ -65,23 +75,20 @@ def _exact_sql(document_ids: Sequence[uuid.UUID] | None) -> str:
 
 async def _run(
     conn: asyncpg.Connection,
-    sql: str,
+    plan: str,
     vector: list[float],
     limit: int,
-    document_ids: Sequence[uuid.UUID] | None,
+    scope: DocumentScope | None,
 ) -> list[asyncpg.Record]:
-    args: list[object] = [vector, limit]
-    if document_ids:
-        args.append(list(document_ids))
-    rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+    where, scope_args = _filter(scope, 3)
+    sql = _exact_sql(where) if plan == "exact" else _index_sql(where)
+    rows: list[asyncpg.Record] = await conn.fetch(sql, vector, limit, *scope_args)
     return rows
 
 
-async def _count(conn: asyncpg.Connection, document_ids: Sequence[uuid.UUID] | None) -> int:
-    if document_ids:
-        sql = "select count(*) from chunks where document_id = any($1::uuid[])"
-        return int(await conn.fetchval(sql, list(document_ids)))
-    return int(await conn.fetchval("select count(*) from chunks"))
+async def _count(conn: asyncpg.Connection, scope: DocumentScope | None) -> int:
+    where, scope_args = _filter(scope, 1)
+    return int(await conn.fetchval(f"select count(*) from chunks {where}", *scope_args))
 
 
 async def _set_ef_search(conn: asyncpg.Connection, ef: int) -> None:
@@ -95,30 +102,30 @@ async def _plan_rows(
     *,
     vector: list[float],
     limit: int,
-    document_ids: Sequence[uuid.UUID] | None,
+    scope: DocumentScope | None,
     support: VectorSupport,
     planner: VectorPlanner,
 ) -> tuple[str, list[asyncpg.Record]]:
     """``(plan name, rows)``; the plan name is reported for tests and logs."""
-    if document_ids and await _count(conn, document_ids) <= planner.exact_max_rows:
-        return "exact", await _run(conn, _exact_sql(document_ids), vector, limit, document_ids)
+    if _restricted(scope) and await _count(conn, scope) <= planner.exact_max_rows:
+        return "exact", await _run(conn, "exact", vector, limit, scope)
     plan = "index"
     if support.iterative_scan:
         plan = "iterative"
         await conn.execute("select set_config('hnsw.iterative_scan', 'relaxed_order', true)")
     await _set_ef_search(conn, max(planner.ef_search, limit))
-    rows = await _run(conn, _index_sql(document_ids), vector, limit, document_ids)
+    rows = await _run(conn, "index", vector, limit, scope)
     if len(rows) >= limit:
         return plan, rows
-    matching = await _count(conn, document_ids)
+    matching = await _count(conn, scope)
     if matching <= len(rows):
         return plan, rows
     if not support.iterative_scan and matching > planner.exact_max_rows:
         await _set_ef_search(conn, max(planner.filtered_ef_search, limit * 10))
-        rows = await _run(conn, _index_sql(document_ids), vector, limit, document_ids)
+        rows = await _run(conn, "index", vector, limit, scope)
         if len(rows) >= limit:
             return "index-wide", rows
-    return "exact", await _run(conn, _exact_sql(document_ids), vector, limit, document_ids)
+    return "exact", await _run(conn, "exact", vector, limit, scope)
 
 
 async def vector_search(
@@ -126,7 +133,7 @@ async def vector_search(
     *,
     vector: Sequence[float],
     limit: int,
-    document_ids: Sequence[uuid.UUID] | None,
+    scope: DocumentScope | None,
     support: VectorSupport,
     planner: VectorPlanner,
 ) -> tuple[str, list[Hit]]:
@@ -139,7 +146,7 @@ async def vector_search(
         conn,
         vector=query,
         limit=limit,
-        document_ids=document_ids,
+        scope=scope,
         support=support,
         planner=planner,
     )
@@ -148,3 +155,17 @@ async def vector_search(
         similarity = 1.0 - float(row["distance"])
         hits.append(hit_from_row(row, score=similarity, similarity=similarity))
     return plan, hits
+
+
+async def vector_scores(
+    conn: asyncpg.Connection, *, vector: Sequence[float], chunk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, float]:
+    """Cosine similarity of each of ``chunk_ids`` to ``vector`` (exact; by primary key)."""
+    if not chunk_ids:
+        return {}
+    rows = await conn.fetch(
+        "select id, 1 - (embedding <=> $1) as similarity from chunks where id = any($2::uuid[])",
+        [float(x) for x in vector],
+        list(chunk_ids),
+    )
+    return {row["id"]: float(row["similarity"]) for row in rows}

@@ -25,6 +25,8 @@ class UploadSettings(HttpServiceSettings):
     max_files_per_request: int = Field(default=10, ge=1, le=100)
     ingest_queue_url: str  # reprocess sends S3-shaped messages here
     presign_expires_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # GET /v1/documents/{id}/content: how long the presigned download link works.
+    content_url_expires_seconds: int = Field(default=300, ge=10, le=12 * 3600)
 
     @property
     def max_api_file_bytes(self) -> int:

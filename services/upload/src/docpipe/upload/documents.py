@@ -6,6 +6,7 @@ row-level security scopes it to one tenant, so no query here filters by tenant i
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +20,14 @@ __all__ = [
     "LockedDocument",
     "delete_document",
     "find_by_sha256",
+    "get_stored",
     "get_document",
     "insert_document",
     "list_documents",
     "lock_document",
     "requeue_document",
     "restore_document",
+    "update_metadata",
 ]
 
 _LOCKED_COLUMNS = f"{DOCUMENT_COLUMNS}, storage_key, attempts, processed_version"
@@ -51,6 +54,7 @@ async def insert_document(
     sha256: str | None,
     storage_key: str,
     status: str,
+    metadata: dict[str, Any] | None = None,
 ) -> Document | None:
     """Insert a row; None when the tenant already has a document with these bytes.
 
@@ -59,7 +63,7 @@ async def insert_document(
     """
     row = await conn.fetchrow(
         "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
-        " storage_key, status) values ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " storage_key, status, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
         " on conflict (tenant_id, sha256) where sha256 is not null do nothing"
         f" returning {DOCUMENT_COLUMNS}",
         document_id,
@@ -70,6 +74,20 @@ async def insert_document(
         sha256,
         storage_key,
         status,
+        json.dumps(metadata or {}),
+    )
+    return document_from_row(row) if row is not None else None
+
+
+async def update_metadata(
+    conn: asyncpg.Connection, *, document_id: uuid.UUID, metadata: dict[str, Any]
+) -> Document | None:
+    """Replace the document's metadata; None when there is no such document."""
+    row = await conn.fetchrow(
+        "update documents set metadata = $2::jsonb, updated_at = now() where id = $1"
+        f" returning {DOCUMENT_COLUMNS}",
+        document_id,
+        json.dumps(metadata),
     )
     return document_from_row(row) if row is not None else None
 
@@ -115,8 +133,16 @@ async def list_documents(
 async def lock_document(
     conn: asyncpg.Connection, *, document_id: uuid.UUID
 ) -> LockedDocument | None:
+    return await get_stored(conn, document_id=document_id, for_update=True)
+
+
+async def get_stored(
+    conn: asyncpg.Connection, *, document_id: uuid.UUID, for_update: bool = False
+) -> LockedDocument | None:
+    """The row with its internal columns (``for_update``: locked until the transaction ends)."""
+    lock = " for update" if for_update else ""
     row = await conn.fetchrow(
-        f"select {_LOCKED_COLUMNS} from documents where id = $1 for update", document_id
+        f"select {_LOCKED_COLUMNS} from documents where id = $1{lock}", document_id
     )
     if row is None:
         return None

@@ -8,6 +8,7 @@ __all__ = [
     "FileTooLarge",
     "InvalidCursor",
     "InvalidFilename",
+    "InvalidMetadata",
     "MalformedUpload",
     "StateConflict",
     "StorageAccessDenied",
@@ -44,6 +45,10 @@ class EmptyFile(UploadError):
 
 class InvalidFilename(UploadError):
     """Nothing usable remains of the filename once sanitised (422)."""
+
+
+class InvalidMetadata(UploadError):
+    """The ``metadata`` form field is not a valid metadata object (422)."""
 
 
 class TooManyFiles(UploadError):

@@ -34,6 +34,7 @@ _STATUS: dict[type[errors.UploadError], int] = {
     errors.UnsupportedType: 415,
     errors.EmptyFile: 422,
     errors.InvalidFilename: 422,
+    errors.InvalidMetadata: 422,
     errors.TooManyFiles: 422,
     errors.StorageUnavailable: 503,
 }

@@ -21,17 +21,26 @@ from docpipe.upload.exceptions import (
     UnsupportedType,
 )
 
-__all__ = ["FILE_FIELD", "IncomingFile", "read_files"]
+__all__ = ["FILE_FIELD", "FORM_FIELDS", "IncomingFile", "IncomingForm", "read_files"]
 
 FILE_FIELD = "file"
+#: Text fields read from the form (applied to every file of the request); others are ignored.
+FORM_FIELDS = ("metadata",)
 _MAX_TEXT_FIELDS = 32
-_MAX_TEXT_FIELD_BYTES = 8 * 1024
+_MAX_TEXT_FIELD_BYTES = 16 * 1024  # metadata is capped at 8 KB of compact JSON later
 
 
 @dataclass(frozen=True)
 class IncomingFile:
     filename: str  # as the client sent it; sanitise before use
     data: bytes
+
+
+@dataclass(frozen=True)
+class IncomingForm:
+    files: list[IncomingFile]
+    fields: dict[str, str]
+    """The :data:`FORM_FIELDS` present, as sent (validate before use)."""
 
 
 def _check_declared_length(request: Request, limit: int) -> None:
@@ -53,13 +62,26 @@ async def _capped(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
         yield chunk
 
 
+def _text_fields(parts: list[tuple[str, UploadFile | str]]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in parts:
+        if name not in FORM_FIELDS:
+            continue
+        if not isinstance(value, str):
+            raise MalformedUpload(f"the part named {name!r} must be a text field, not a file")
+        if name in fields:
+            raise MalformedUpload(f"send the {name!r} field once")
+        fields[name] = value
+    return fields
+
+
 async def _collect(
     parts: list[tuple[str, UploadFile | str]], *, max_file_bytes: int, max_files: int
 ) -> list[IncomingFile]:
     files: list[IncomingFile] = []
     for name, value in parts:
         if name != FILE_FIELD:
-            continue  # other form fields are ignored
+            continue  # text fields: see _text_fields
         if isinstance(value, str):
             raise MalformedUpload(f"the part named {FILE_FIELD!r} must be a file")
         if len(files) == max_files:
@@ -75,8 +97,9 @@ async def _collect(
 
 async def read_files(
     request: Request, *, max_body_bytes: int, max_file_bytes: int, max_files: int
-) -> list[IncomingFile]:
-    """The ``file`` parts of a multipart request, each at most ``max_file_bytes``."""
+) -> IncomingForm:
+    """The ``file`` parts of a multipart request, each at most ``max_file_bytes``, and its
+    :data:`FORM_FIELDS`."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "multipart/form-data":
         raise UnsupportedType("send the files as multipart/form-data")
@@ -92,8 +115,8 @@ async def read_files(
     except MultiPartException as exc:
         raise MalformedUpload(f"malformed multipart body: {exc.message}") from exc
     try:
-        return await _collect(
-            list(form.multi_items()), max_file_bytes=max_file_bytes, max_files=max_files
-        )
+        parts = list(form.multi_items())
+        files = await _collect(parts, max_file_bytes=max_file_bytes, max_files=max_files)
+        return IncomingForm(files=files, fields=_text_fields(parts))
     finally:
         await form.close()

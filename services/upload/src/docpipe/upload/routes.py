@@ -5,15 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
 from docpipe.common.documents import Document, DocumentStatus
+from docpipe.common.metadata import InvalidMetadata as BadMetadata
+from docpipe.common.metadata import parse_metadata_json
 from docpipe.common.openapi import problem_responses
 from docpipe.upload import service
 from docpipe.upload.deps import PoolDep, SettingsDep, TenantDep
+from docpipe.upload.exceptions import InvalidMetadata
 from docpipe.upload.multipart import FILE_FIELD, read_files
 from docpipe.upload.schemas import (
+    ContentLink,
     DocumentPage,
+    DocumentPatch,
     Health,
     PresignedUpload,
     PresignRequest,
@@ -39,13 +45,27 @@ _MULTIPART_BODY: dict[str, Any] = {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                             "description": "one part per file: PDF, UTF-8 text or Markdown",
-                        }
+                        },
+                        "metadata": {
+                            "type": "string",
+                            "description": "optional JSON object applied to every file of"
+                            ' the request, e.g. {"department": "HR", "year": 2026}',
+                        },
                     },
                 }
             }
         },
     }
 }
+
+
+def _form_metadata(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        return parse_metadata_json(text)
+    except BadMetadata as exc:
+        raise InvalidMetadata(str(exc)) from exc
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
@@ -71,9 +91,12 @@ async def upload_documents(
         max_file_bytes=settings.max_api_file_bytes,
         max_files=settings.max_files_per_request,
     )
+    metadata = _form_metadata(incoming.fields.get("metadata"))
     stored = [
-        await service.store_file(pool=pool, settings=settings, tenant_id=tenant, file=file)
-        for file in service.prepare_files(incoming)
+        await service.store_file(
+            pool=pool, settings=settings, tenant_id=tenant, file=file, metadata=metadata
+        )
+        for file in service.prepare_files(incoming.files)
     ]
     return UploadedDocuments(
         documents=[
@@ -100,6 +123,7 @@ async def create_upload(
         filename=body.filename,
         content_type=body.content_type,
         size_bytes=body.size_bytes,
+        metadata=body.metadata,
     )
     return PresignResponse(
         document=document,
@@ -140,6 +164,56 @@ async def list_documents(
 )
 async def get_document(document_id: uuid.UUID, tenant: TenantDep, pool: PoolDep) -> Document:
     return await service.get_document(pool=pool, tenant_id=tenant, document_id=document_id)
+
+
+@router.patch(
+    "/v1/documents/{document_id}",
+    response_model=Document,
+    tags=["documents"],
+    responses=problem_responses(401, 404, 422, 503),
+)
+async def update_document(
+    document_id: uuid.UUID, body: DocumentPatch, tenant: TenantDep, pool: PoolDep
+) -> Document:
+    """Replace the document's metadata; search and answers see it at once."""
+    assert body.metadata is not None  # DocumentPatch requires it (the only field yet)
+    return await service.update_document(
+        pool=pool, tenant_id=tenant, document_id=document_id, metadata=body.metadata
+    )
+
+
+@router.get(
+    "/v1/documents/{document_id}/content",
+    status_code=307,
+    response_model=ContentLink,
+    tags=["documents"],
+    responses={
+        307: {"description": "redirect to a short-lived presigned GET of the original file"},
+        200: {
+            "description": "with `Accept: application/json`: the link itself (a browser's"
+            " fetch cannot read a redirect's Location)",
+            "model": ContentLink,
+        },
+        **problem_responses(401, 404, 409, 422, 503),
+    },
+)
+async def document_content(
+    document_id: uuid.UUID,
+    settings: SettingsDep,
+    tenant: TenantDep,
+    pool: PoolDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The original file, through a presigned S3 GET named as the user named it (inline, so
+    a PDF link can add `#page=N`)."""
+    link = await service.content_link(
+        pool=pool, settings=settings, tenant_id=tenant, document_id=document_id
+    )
+    headers = {"Cache-Control": "no-store"}
+    if accept and "application/json" in accept.lower():
+        body = ContentLink(url=link.url, expires_at=link.expires_at)
+        return Response(body.model_dump_json(), media_type="application/json", headers=headers)
+    return RedirectResponse(link.url, status_code=307, headers=headers)
 
 
 @router.delete(

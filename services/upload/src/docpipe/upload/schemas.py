@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from docpipe.common.documents import Document
+from docpipe.common.metadata import Metadata
 
 __all__ = [
+    "ContentLink",
     "DocumentPage",
+    "DocumentPatch",
     "Health",
     "PresignRequest",
     "PresignResponse",
@@ -39,6 +42,7 @@ class PresignRequest(BaseModel):
         min_length=1, max_length=255, examples=["application/pdf", "text/plain", "text/markdown"]
     )
     size_bytes: int = Field(gt=0, description="exact size of the file to upload")
+    metadata: Metadata | None = Field(default=None, description="the document's metadata")
 
 
 class PresignedUpload(BaseModel):
@@ -58,6 +62,31 @@ class DocumentPage(BaseModel):
     next_cursor: str | None = Field(
         description="pass as ?cursor= for the next page; null on the last page"
     )
+
+
+class DocumentPatch(BaseModel):
+    """Fields to replace; each one present replaces the old value entirely."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: Metadata | None = Field(
+        default=None,
+        description="replaces the metadata ({} clears it); searchable at once",
+        examples=[{"department": "HR", "year": 2026, "tags": ["leave", "policy"]}],
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> DocumentPatch:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change (metadata)")
+        if "metadata" in self.model_fields_set and self.metadata is None:
+            raise ValueError("metadata: send an object ({} clears it), not null")
+        return self
+
+
+class ContentLink(BaseModel):
+    url: str = Field(description="presigned GET of the original file; open it directly")
+    expires_at: datetime
 
 
 class Health(BaseModel):

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,9 +25,11 @@ from docpipe.common.storage import (
     ObjectAccessDenied,
     ObjectInfo,
     ObjectMissing,
+    PresignedGet,
     PresignedPost,
     delete_object_versions,
     head_object,
+    presigned_get,
     presigned_post,
     put_object,
 )
@@ -46,6 +49,7 @@ from docpipe.upload.validation import check_content, check_declared_type, saniti
 __all__ = [
     "PreparedFile",
     "StoredUpload",
+    "content_link",
     "create_presigned_upload",
     "get_document",
     "list_page",
@@ -53,6 +57,7 @@ __all__ = [
     "remove_document",
     "reprocess_document",
     "store_file",
+    "update_document",
 ]
 
 _log = get_logger("docpipe.upload")
@@ -98,6 +103,7 @@ async def _insert_or_find(
     file: PreparedFile,
     document_id: uuid.UUID,
     key: str,
+    metadata: dict[str, Any],
 ) -> StoredUpload | None:
     document = await rows.insert_document(
         conn,
@@ -109,6 +115,7 @@ async def _insert_or_find(
         sha256=file.sha256,
         storage_key=key,
         status="queued",
+        metadata=metadata,
     )
     if document is not None:
         return StoredUpload(document=document, duplicate=False)
@@ -117,9 +124,15 @@ async def _insert_or_find(
 
 
 async def store_file(
-    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, file: PreparedFile
+    *,
+    pool: asyncpg.Pool,
+    settings: UploadSettings,
+    tenant_id: str,
+    file: PreparedFile,
+    metadata: dict[str, Any] | None = None,
 ) -> StoredUpload:
-    """A new queued document and its object, or the tenant's existing one (duplicate)."""
+    """A new queued document and its object, or the tenant's existing one (duplicate: its
+    metadata is left as it was; change it with PATCH)."""
     document_id = uuid.uuid4()
     key = document_key(
         uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
@@ -128,7 +141,12 @@ async def store_file(
     for _ in range(3):  # the conflicting row can vanish (deleted) between the two statements
         async with tenant_transaction(pool, tenant_id) as conn:
             stored = await _insert_or_find(
-                conn, tenant_id=tenant_id, file=file, document_id=document_id, key=key
+                conn,
+                tenant_id=tenant_id,
+                file=file,
+                document_id=document_id,
+                key=key,
+                metadata=metadata or {},
             )
         if stored is not None:
             break
@@ -160,6 +178,7 @@ async def create_presigned_upload(
     filename: str,
     content_type: str,
     size_bytes: int,
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[Document, PresignedPost]:
     """An ``awaiting_upload`` document and a POST form for exactly its key and size."""
     if size_bytes > settings.max_upload_bytes:
@@ -193,6 +212,7 @@ async def create_presigned_upload(
             sha256=None,
             storage_key=key,
             status="awaiting_upload",
+            metadata=metadata,
         )
     assert document is not None  # no sha256, so no duplicate conflict
     return document, post
@@ -204,6 +224,39 @@ async def get_document(*, pool: asyncpg.Pool, tenant_id: str, document_id: uuid.
     if document is None:
         raise DocumentNotFound(f"no document {document_id}")
     return document
+
+
+async def update_document(
+    *, pool: asyncpg.Pool, tenant_id: str, document_id: uuid.UUID, metadata: dict[str, Any]
+) -> Document:
+    """Replace the metadata; search and answers see it at once (filters join documents)."""
+    async with tenant_transaction(pool, tenant_id) as conn:
+        document = await rows.update_metadata(conn, document_id=document_id, metadata=metadata)
+    if document is None:
+        raise DocumentNotFound(f"no document {document_id}")
+    return document
+
+
+async def content_link(
+    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, document_id: uuid.UUID
+) -> PresignedGet:
+    """A short-lived presigned GET of the original file, named as the user named it."""
+    async with tenant_transaction(pool, tenant_id, readonly=True) as conn:
+        locked = await rows.get_stored(conn, document_id=document_id)
+    if locked is None:
+        raise DocumentNotFound(f"no document {document_id}")
+    if locked.document.status == "awaiting_upload":
+        raise StateConflict("the file has not been uploaded yet")
+    try:
+        return await presigned_get(
+            settings=settings,
+            key=locked.storage_key,
+            filename=locked.document.filename,
+            content_type=locked.document.content_type,
+            expires_in=settings.content_url_expires_seconds,
+        )
+    except _AWS_ERRORS as exc:
+        raise StorageUnavailable("could not sign the download; retry later") from exc
 
 
 async def list_page(

@@ -3,14 +3,29 @@
 passages offline (extractive)."""
 
 from docpipe.query.answer.extractive import ExtractiveAnswerer
-from docpipe.query.answer.service import NOTHING_FOUND, answer_question, relevant_hits
+from docpipe.query.answer.rewrite import HeuristicRewriter, Rewriter
+from docpipe.query.answer.service import (
+    NOTHING_FOUND,
+    ConversationNotFound,
+    PreparedTurn,
+    answer_turn,
+    prepare_turn,
+    relevant_hits,
+    stream_turn,
+)
 from docpipe.query.answer.types import Answer, Answerer
 
 __all__ = [
     "NOTHING_FOUND",
     "Answer",
     "Answerer",
+    "ConversationNotFound",
     "ExtractiveAnswerer",
-    "answer_question",
+    "HeuristicRewriter",
+    "PreparedTurn",
+    "Rewriter",
+    "answer_turn",
+    "prepare_turn",
     "relevant_hits",
+    "stream_turn",
 ]

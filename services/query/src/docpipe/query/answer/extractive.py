@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from docpipe.common.keywords import CJK_CHAR_CLASS, cjk_tokens
+from docpipe.query.answer.language import detect_script
 from docpipe.query.answer.types import Answer
 from docpipe.query.hits import Hit
 
@@ -41,20 +42,35 @@ def best_sentence(text: str, question: str) -> str:
     return best if len(best) <= _MAX_QUOTE else best[: _MAX_QUOTE - 1] + "…"
 
 
+_PREAMBLES = {
+    "zh-Hant": "摘錄式回答（未設定語言模型）：以下逐字引用您文件中最相關的段落。",
+    "zh-Hans": "摘录式回答（未配置语言模型）：以下逐字引用您文件中最相关的段落。",
+}
+_PREAMBLE = (
+    "Extractive answer (no language model is configured): the most relevant"
+    " passages from your documents, quoted verbatim."
+)
+
+
 class ExtractiveAnswerer:
+    """Quotes; the preamble is in the question's script (the quotes stay verbatim)."""
+
     model = EXTRACTIVE_MODEL
 
     def __init__(self, *, max_passages: int = 3) -> None:
         self.max_passages = max_passages
 
+    def _pieces(self, question: str, sources: Sequence[Hit]) -> list[str]:
+        pieces = [_PREAMBLES.get(detect_script(question), _PREAMBLE)]
+        for n, hit in enumerate(sources[: self.max_passages], start=1):
+            pieces.append(f'\n[{n}] "{best_sentence(hit.text, question)}" ({hit.filename})')
+        return pieces
+
     async def answer(self, *, question: str, sources: Sequence[Hit]) -> Answer:
-        chosen = list(sources[: self.max_passages])
-        quotes = "\n".join(
-            f'[{n}] "{best_sentence(hit.text, question)}" ({hit.filename})'
-            for n, hit in enumerate(chosen, start=1)
-        )
-        text = (
-            "Extractive answer (no language model is configured): the most relevant"
-            f" passages from your documents, quoted verbatim.\n{quotes}"
-        )
-        return Answer(text=text, cited=chosen, model=self.model)
+        text = "".join(self._pieces(question, sources))
+        return Answer(text=text, cited=list(sources[: self.max_passages]), model=self.model)
+
+    async def stream(self, *, question: str, sources: Sequence[Hit]) -> AsyncIterator[str]:
+        """The same text as :meth:`answer`, one quoted passage at a time."""
+        for piece in self._pieces(question, sources):
+            yield piece

@@ -1,13 +1,22 @@
-"""Numbered sources in the prompt, and ``[n]`` citation markers parsed back from the answer."""
+"""Numbered sources in the prompt, and ``[n]`` citation markers parsed back from the answer.
+
+Chunk text is untrusted: a document can contain a line like ``[2] payroll.pdf (page 9)``
+to pose as another source, so the model could cite the wrong document. Each source is
+therefore wrapped in tags named with a random nonce drawn per request
+(``<source-3f9a… n="1" file="…" pages="…">`` … ``</source-3f9a…>``): text inside cannot
+close or open a source without knowing the nonce, the attributes come from the database,
+not the chunk, and the system prompt tells the model that only these tags delimit sources.
+"""
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
 
 from docpipe.query.hits import Hit
 
-__all__ = ["cited_sources", "format_sources", "page_label"]
+__all__ = ["cited_sources", "format_sources", "new_boundary", "page_label"]
 
 # [1], [2, 3], [1][4], [1-3] (a range), [Source 2]
 _MARKER = re.compile(r"\[(?:sources?\s*)?(\d+(?:\s*(?:[,;]|-|–|and)\s*\d+)*)\]", re.IGNORECASE)
@@ -21,12 +30,25 @@ def page_label(hit: Hit) -> str:
     return f"pages {hit.page_start}-{hit.page_end}"
 
 
-def format_sources(sources: Sequence[Hit]) -> str:
-    """``[n] filename (pages)`` headers, each followed by the chunk text."""
-    return "\n\n".join(
-        f"[{n}] {hit.filename} ({page_label(hit)})\n{hit.text.strip()}"
-        for n, hit in enumerate(sources, start=1)
-    )
+def new_boundary() -> str:
+    """A tag name no document can predict (128 random bits)."""
+    return f"source-{secrets.token_hex(16)}"
+
+
+def _attribute(value: str) -> str:
+    return re.sub(r"[\x00-\x1f\"<>&]", " ", value)
+
+
+def format_sources(sources: Sequence[Hit], *, boundary: str) -> str:
+    """Each source inside ``<boundary n=… file=… pages=…>`` … ``</boundary>``."""
+    blocks = []
+    for n, hit in enumerate(sources, start=1):
+        text = hit.text.strip().replace(boundary, "source-tag")
+        blocks.append(
+            f'<{boundary} n="{n}" file="{_attribute(hit.filename)}"'
+            f' pages="{_attribute(page_label(hit))}">\n{text}\n</{boundary}>'
+        )
+    return "\n\n".join(blocks)
 
 
 def _numbers(group: str) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,4 +24,8 @@ class Answerer(Protocol):
 
     async def answer(self, *, question: str, sources: Sequence[Hit]) -> Answer:
         """Answer ``question`` from ``sources`` only (numbered from 1 in this order)."""
+        ...
+
+    def stream(self, *, question: str, sources: Sequence[Hit]) -> AsyncIterator[str]:
+        """The same answer as text deltas, as they are produced."""
         ...
