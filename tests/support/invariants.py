@@ -8,7 +8,8 @@ hides nothing) and returns the violations (an empty list when all is well):
    exactly one document row, and that row is ``completed`` or ``failed`` (not queued,
    processing or awaiting upload) — a ``completed`` one processed the key's latest version;
 2. every ``completed`` document has exactly its chunks: ``chunk_count`` rows, ordinals
-   ``0..n-1`` without gaps or repeats, the document's tenant, pages within ``1..page_count``;
+   ``0..n-1`` without gaps or repeats, the document's tenant, pages within ``1..page_count``
+   (or no pages at all, for a document without a page count: Word, HTML, text…);
 3. a ``failed`` document has a reason and no chunks; no chunk belongs to a document that
    is not ``completed`` (no orphans) or to another tenant;
 4. no document stays in ``processing`` or ``queued`` once the queue has drained.
@@ -52,8 +53,10 @@ async def _documents(admin: asyncpg.Connection, tenants: list[str]) -> list[asyn
         " (select coalesce(max(c.ordinal), -1) from chunks c where c.document_id = d.id)"
         "   as max_ordinal,"
         " (select count(*) from chunks c where c.document_id = d.id"
-        "   and (c.tenant_id <> d.tenant_id or c.page_start < 1 or c.page_end < c.page_start"
-        "        or c.page_end > coalesce(d.page_count, 0) or length(c.text) = 0)) as bad_chunks"
+        "   and (c.tenant_id <> d.tenant_id or length(c.text) = 0"
+        "        or (c.page_start is null) <> (d.page_count is null)"
+        "        or c.page_start < 1 or c.page_end < c.page_start"
+        "        or c.page_end > d.page_count)) as bad_chunks"
         " from documents d where d.tenant_id = any($1::text[])",
         tenants,
     )

@@ -266,6 +266,8 @@ class _Run:
         vectors = await self._embed(chunks)
         self.report.timed("embed", t)
         t = time.perf_counter()
+        # Pages mean PDF pages, slides and sheets; other formats have none to cite.
+        paged = extracted.content_type in filetypes.PAGED_TYPES
         refused = await store.complete_document(
             self.pool,
             tenant_id=self.tenant_id,
@@ -274,14 +276,14 @@ class _Run:
             version=self.version,
             sha256=sha256,
             size_bytes=len(data),
-            page_count=extracted.page_count,
+            page_count=extracted.page_count if paged else None,
             content_type=extracted.content_type,
             warnings=extracted.warnings,
             chunks=[
                 store.ChunkRow(
                     ordinal=c.ordinal,
-                    page_start=c.page_start,
-                    page_end=c.page_end,
+                    page_start=c.page_start if paged else None,
+                    page_end=c.page_end if paged else None,
                     text=c.text,
                     content_sha256=c.content_sha256,
                     embedding=vectors[c.content_sha256],

@@ -63,8 +63,8 @@ class Claim:
 @dataclass(frozen=True)
 class ChunkRow:
     ordinal: int
-    page_start: int
-    page_end: int
+    page_start: int | None  # None for formats without pages
+    page_end: int | None
     text: str
     content_sha256: str
     embedding: np.ndarray
@@ -234,7 +234,7 @@ async def complete_document(
     version: str | None,
     sha256: str,
     size_bytes: int,
-    page_count: int,
+    page_count: int | None,
     content_type: str,
     warnings: Sequence[str],
     chunks: Sequence[ChunkRow],

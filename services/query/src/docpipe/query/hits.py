@@ -18,8 +18,8 @@ class Hit:
     chunk_id: uuid.UUID
     document_id: uuid.UUID
     filename: str
-    page_start: int
-    page_end: int
+    page_start: int | None
+    page_end: int | None
     text: str
     score: float
     similarity: float | None = None

@@ -77,8 +77,11 @@ class SearchResult(BaseModel):
     chunk_id: uuid.UUID
     document_id: uuid.UUID
     filename: str
-    page_start: int
-    page_end: int
+    page_start: int | None = Field(
+        description="PDF page, PowerPoint slide or Excel sheet (1-based); null for formats"
+        " without pages (Word, HTML, CSV, text)"
+    )
+    page_end: int | None
     text: str
     score: float = Field(description="higher is better; comparable within one response only")
 
@@ -103,8 +106,11 @@ class AnswerRequest(_Query):
 class Citation(BaseModel):
     document_id: uuid.UUID
     filename: str
-    page_start: int
-    page_end: int
+    page_start: int | None = Field(
+        description="PDF page, PowerPoint slide or Excel sheet (1-based); null for formats"
+        " without pages (Word, HTML, CSV, text)"
+    )
+    page_end: int | None
     chunk_id: uuid.UUID
 
 
@@ -127,8 +133,11 @@ class StreamedSource(BaseModel):
     n: int = Field(description="the number the answer cites as [n]")
     document_id: uuid.UUID
     filename: str
-    page_start: int
-    page_end: int
+    page_start: int | None = Field(
+        description="PDF page, PowerPoint slide or Excel sheet (1-based); null for formats"
+        " without pages (Word, HTML, CSV, text)"
+    )
+    page_end: int | None
     chunk_id: uuid.UUID
 
 

@@ -40,6 +40,14 @@ def _client(base_url: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers=headers, timeout=60.0)
 
 
+def _pages(source: dict[str, Any]) -> str:
+    """`` p.3`` or `` p.3-4``; nothing for a format without pages."""
+    start, end = source.get("page_start"), source.get("page_end")
+    if start is None:
+        return ""
+    return f" p.{start}" if start == end else f" p.{start}-{end}"
+
+
 def _check(response: httpx.Response) -> Any:
     if response.is_error:
         sys.exit(f"HTTP {response.status_code}: {response.text}")
@@ -92,10 +100,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         body = _check(http.post("/v1/search", json=request))
     for hit in body["results"]:
         text = " ".join(hit["text"].split())
-        print(
-            f"{hit['score']:.4f}  {hit['filename']} p.{hit['page_start']}-{hit['page_end']}"
-            f"  {text[:160]}"
-        )
+        print(f"{hit['score']:.4f}  {hit['filename']}{_pages(hit)}  {text[:160]}")
     print(f"({len(body['results'])} results in {body.get('took_ms')} ms)")
     return 0
 
@@ -105,7 +110,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         body = _check(http.post("/v1/answer", json={"query": args.query, "top_k": args.top_k}))
     print(body["answer"])
     for cite in body.get("citations", []):
-        print(f"  [{cite['filename']} p.{cite['page_start']}-{cite['page_end']}]")
+        print(f"  [{cite['filename']}{_pages(cite)}]")
     print(f"(model: {body.get('model')})")
     return 0
 

@@ -24,7 +24,10 @@ _NUMBER = re.compile(r"\d+")
 _RANGE = re.compile(r"(\d+)\s*[-–]\s*(\d+)")
 
 
-def page_label(hit: Hit) -> str:
+def page_label(hit: Hit) -> str | None:
+    """``page 3`` / ``pages 3-4``; None for a format without pages (Word, HTML, text…)."""
+    if hit.page_start is None:
+        return None
     if hit.page_start == hit.page_end:
         return f"page {hit.page_start}"
     return f"pages {hit.page_start}-{hit.page_end}"
@@ -40,13 +43,15 @@ def _attribute(value: str) -> str:
 
 
 def format_sources(sources: Sequence[Hit], *, boundary: str) -> str:
-    """Each source inside ``<boundary n=… file=… pages=…>`` … ``</boundary>``."""
+    """Each source inside ``<boundary n=… file=… pages=…>`` … ``</boundary>`` (no ``pages``
+    for a format without pages)."""
     blocks = []
     for n, hit in enumerate(sources, start=1):
         text = hit.text.strip().replace(boundary, "source-tag")
+        label = page_label(hit)
+        pages = f' pages="{_attribute(label)}"' if label else ""
         blocks.append(
-            f'<{boundary} n="{n}" file="{_attribute(hit.filename)}"'
-            f' pages="{_attribute(page_label(hit))}">\n{text}\n</{boundary}>'
+            f'<{boundary} n="{n}" file="{_attribute(hit.filename)}"{pages}>\n{text}\n</{boundary}>'
         )
     return "\n\n".join(blocks)
 
