@@ -7,16 +7,22 @@ export XDG_RUNTIME_DIR ?= /tmp
 # interpreter, which would otherwise recompile PyMuPDF (~4 s) where bytecode is not written.
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: run test test-slow lint typecheck sync openapi bench
+.PHONY: run test test-slow lint typecheck sync openapi bench console browser-tools
 
 sync:
 	$(UV) sync --all-packages --frozen --inexact
 
-run: sync  ## the whole local stack in the foreground (Ctrl-C stops it)
+run: sync  ## the whole local stack and the web console in the foreground (Ctrl-C stops it)
 	$(UV) run --frozen docpipe up
 
-test: sync  ## the whole test suite (what CI runs)
+test: sync browser-tools  ## the whole test suite (what CI runs), browser tests included
 	$(UV) run --frozen pytest -q
+
+browser-tools:  ## Chromium and the console's npm packages, installed when missing
+	scripts/ensure-browser-tools
+
+console: browser-tools  ## rebuild console/dist (committed: `make run` needs no Node.js)
+	cd console && npm run build
 
 test-slow: sync  ## long reliability scenarios, excluded from `make test`
 	$(UV) run --frozen pytest -q -m slow
