@@ -19,54 +19,46 @@ function MetadataRows({ rows, onChange }: { rows: Row[]; onChange(rows: Row[]): 
       </p>
       {rows.map((row, index) => (
         <div class="metadata-row" key={index}>
-          <label>
-            <span class="visually-hidden">
-              {t("editor.key")} {index + 1}
-            </span>
-            <input
-              value={row.key}
-              placeholder={t("editor.key")}
-              autocomplete="off"
-              spellcheck={false}
-              onInput={(event) => set(index, { key: event.currentTarget.value })}
-            />
-          </label>
-          <label>
-            <span class="visually-hidden">
-              {t("editor.kind")} {index + 1}
-            </span>
+          <input
+            value={row.key}
+            aria-label={`${t("editor.key")} ${index + 1}`}
+            placeholder={t("editor.key")}
+            autocomplete="off"
+            spellcheck={false}
+            onInput={(event) => set(index, { key: event.currentTarget.value })}
+          />
+          <select
+            value={row.kind}
+            aria-label={`${t("editor.kind")} ${index + 1}`}
+            onChange={(event) => {
+              const kind = event.currentTarget.value as Kind;
+              set(index, { kind, text: kind === "boolean" ? "true" : row.text });
+            }}
+          >
+            {KINDS.map((kind) => (
+              <option key={kind} value={kind}>
+                {t(`editor.kind.${kind}` as MessageKey)}
+              </option>
+            ))}
+          </select>
+          {row.kind === "boolean" ? (
             <select
-              value={row.kind}
-              onChange={(event) => {
-                const kind = event.currentTarget.value as Kind;
-                set(index, { kind, text: kind === "boolean" ? "true" : row.text });
-              }}
+              value={row.text}
+              aria-label={`${t("editor.value")} ${index + 1}`}
+              onChange={(event) => set(index, { text: event.currentTarget.value })}
             >
-              {KINDS.map((kind) => (
-                <option key={kind} value={kind}>
-                  {t(`editor.kind.${kind}` as MessageKey)}
-                </option>
-              ))}
+              <option value="true">{t("editor.yes")}</option>
+              <option value="false">{t("editor.no")}</option>
             </select>
-          </label>
-          <label>
-            <span class="visually-hidden">
-              {t("editor.value")} {index + 1}
-            </span>
-            {row.kind === "boolean" ? (
-              <select value={row.text} onChange={(event) => set(index, { text: event.currentTarget.value })}>
-                <option value="true">{t("editor.yes")}</option>
-                <option value="false">{t("editor.no")}</option>
-              </select>
-            ) : (
-              <input
-                value={row.text}
-                inputMode={row.kind === "number" ? "decimal" : undefined}
-                placeholder={t("editor.value")}
-                onInput={(event) => set(index, { text: event.currentTarget.value })}
-              />
-            )}
-          </label>
+          ) : (
+            <input
+              value={row.text}
+              aria-label={`${t("editor.value")} ${index + 1}`}
+              inputMode={row.kind === "number" ? "decimal" : undefined}
+              placeholder={t("editor.value")}
+              onInput={(event) => set(index, { text: event.currentTarget.value })}
+            />
+          )}
           <button
             type="button"
             class="icon"
@@ -118,10 +110,9 @@ function AccessGroups({ groups, onChange }: { groups: string[]; onChange(groups:
         </ul>
       )}
       <div class="add-group">
-        <label>
-          <span class="visually-hidden">{t("editor.group")}</span>
-          <input
+        <input
             value={draft}
+            aria-label={t("editor.group")}
             placeholder={t("editor.group")}
             autocomplete="off"
             spellcheck={false}
@@ -133,7 +124,6 @@ function AccessGroups({ groups, onChange }: { groups: string[]; onChange(groups:
               }
             }}
           />
-        </label>
         <button type="button" class="secondary" onClick={add}>
           {t("editor.addGroup")}
         </button>
@@ -156,7 +146,7 @@ export function DocumentEditor({
   const dialog = useRef<HTMLDialogElement>(null);
   const [rows, setRows] = useState<Row[]>(() => toRows(document.metadata));
   // Access groups are edited only where the API reports them (older APIs do not).
-  const supportsAccess = Array.isArray(document.access);
+  const [supportsAccess] = useState(() => Array.isArray(document.access));
   const [groups, setGroups] = useState<string[]>(() => document.access ?? []);
   const [problem, setProblem] = useState("");
   const [saving, setSaving] = useState(false);

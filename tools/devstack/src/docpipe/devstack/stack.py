@@ -10,8 +10,9 @@ stops all of it. ``$LOCAL_DATA_DIR/stack.json``
 describes the running stack (URLs, pids) and exists only while it is ready.
 
 Environment: LOCAL_DATA_DIR (.local), CONSOLE_PORT (8000), UPLOAD_PORT (8001), QUERY_PORT
-(8002), MOTO_PORT (8003), CORS_ORIGINS (added to the console's origins), LOCAL_WORKERS (1), SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX,
-EMBEDDING_PROVIDER (local), EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL.
+(8002), MOTO_PORT (8003), CORS_ORIGINS (added to the console's origins), LOCAL_WORKERS (1),
+SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX, EMBEDDING_PROVIDER (local),
+EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL.
 """
 
 from __future__ import annotations
