@@ -156,7 +156,11 @@ export function DocumentEditor({
     if (!element) return;
     const opener = globalThis.document.activeElement as HTMLElement | null;
     element.showModal();
-    return () => opener?.focus();
+    return () => {
+      // Closed first: while a modal dialog is open the rest of the page is inert.
+      if (element.open) element.close();
+      opener?.focus();
+    };
   }, []);
 
   const say = (found: Problem) =>

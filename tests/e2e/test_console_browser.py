@@ -285,10 +285,13 @@ async def test_library_edits_metadata_filters_reprocesses_and_deletes(
     await dialog.get_by_role("button", name="Save").click()
     await expect(dialog.get_by_role("alert")).to_have_text("year: not a number")
     await dialog.get_by_label("Value 2", exact=True).fill("2026")
-    await console.screenshot("document.png")
     await dialog.get_by_role("button", name="Save").click()
     await expect(dialog).to_be_hidden()
     await expect(row.get_by_text("department=HR")).to_be_visible()
+    if SCREENSHOTS:
+        await row.get_by_role("button", name="Edit benefits.pdf").click()
+        await console.screenshot("document.png")
+        await page.keyboard.press("Escape")
     with httpx.Client(base_url=stack.info["upload_url"]) as http:
         stored = http.get(f"/v1/documents/{document_id}").raise_for_status().json()
     assert stored["metadata"] == {"department": "HR", "year": 2026}
