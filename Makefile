@@ -36,7 +36,7 @@ typecheck: sync
 
 # Benchmarks (bench/): commands, not tests. Each prints tables + conditions and writes
 # bench/results/<name>.json, quoted by docs/benchmarks.md.
-BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start cost_model answer_streaming
+BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start cost_model answer_streaming console_load
 .PHONY: $(addprefix bench-,$(subst _,-,$(BENCHES)))
 
 bench: bench-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start bench-cost-model  ## every benchmark (~30 min)
@@ -58,6 +58,9 @@ bench-cold-start: sync
 
 bench-answer-streaming: sync  ## streamed answers: sources-event latency, delta forwarding
 	$(UV) run --frozen python -m bench.answer_streaming
+
+bench-console-load: sync browser-tools  ## the console's bundle size and first-load time in headless Chromium
+	$(UV) run --frozen python -m bench.console_load
 
 bench-cost-model: sync  ## $ per 1,000 pages / answers, idle month, HR workload (docs/costs.md)
 	$(UV) run --frozen python -m bench.cost_model
