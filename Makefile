@@ -7,16 +7,22 @@ export XDG_RUNTIME_DIR ?= /tmp
 # interpreter, which would otherwise recompile PyMuPDF (~4 s) where bytecode is not written.
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: run test test-slow lint typecheck sync openapi bench
+.PHONY: run test test-slow lint typecheck sync openapi bench console browser-tools
 
 sync:
 	$(UV) sync --all-packages --frozen --inexact
 
-run: sync  ## the whole local stack in the foreground (Ctrl-C stops it)
+run: sync  ## the whole local stack and the web console in the foreground (Ctrl-C stops it)
 	$(UV) run --frozen docpipe up
 
-test: sync  ## the whole test suite (what CI runs)
+test: sync browser-tools  ## the whole test suite (what CI runs), browser tests included
 	$(UV) run --frozen pytest -q
+
+browser-tools:  ## Chromium and the console's npm packages, installed when missing
+	scripts/ensure-browser-tools
+
+console: browser-tools  ## rebuild console/dist (committed: `make run` needs no Node.js)
+	cd console && npm run build
 
 test-slow: sync  ## long reliability scenarios, excluded from `make test`
 	$(UV) run --frozen pytest -q -m slow
@@ -30,7 +36,7 @@ typecheck: sync
 
 # Benchmarks (bench/): commands, not tests. Each prints tables + conditions and writes
 # bench/results/<name>.json, quoted by docs/benchmarks.md.
-BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start cost_model answer_streaming
+BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start cost_model answer_streaming console_load
 .PHONY: $(addprefix bench-,$(subst _,-,$(BENCHES)))
 
 bench: bench-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start bench-cost-model  ## every benchmark (~30 min)
@@ -52,6 +58,9 @@ bench-cold-start: sync
 
 bench-answer-streaming: sync  ## streamed answers: sources-event latency, delta forwarding
 	$(UV) run --frozen python -m bench.answer_streaming
+
+bench-console-load: sync browser-tools  ## the console's bundle size and first-load time in headless Chromium
+	$(UV) run --frozen python -m bench.console_load
 
 bench-cost-model: sync  ## $ per 1,000 pages / answers, idle month, HR workload (docs/costs.md)
 	$(UV) run --frozen python -m bench.cost_model

@@ -9,6 +9,7 @@ from docpipe.common.migrations import migration_manifest
 from docpipe.infra import policies
 from docpipe.infra.alerts import Alerts
 from docpipe.infra.cognito import Login, LoginArgs
+from docpipe.infra.console import ConsoleRelease, ConsoleReleaseArgs, ConsoleSite, ConsoleSiteArgs
 from docpipe.infra.database import Database, DatabaseArgs
 from docpipe.infra.document_store import DocumentStore, DocumentStoreArgs
 from docpipe.infra.endpoint_policies import EndpointPolicies, EndpointPoliciesArgs
@@ -33,6 +34,32 @@ region = settings.region
 
 alerts = Alerts("alerts", emails=settings.alerts.emails)
 network = Network("network", NetworkArgs(settings=settings.network, region=region))
+login = (
+    Login(
+        "login",
+        LoginArgs(
+            stack=settings.stack, settings=settings.auth, region=region, account_id=account_id
+        ),
+    )
+    if settings.auth.cognito
+    else None
+)
+# The web console's site first: the APIs and the documents bucket name its origin (CORS).
+console = (
+    ConsoleSite(
+        "console",
+        ConsoleSiteArgs(
+            stack=settings.stack,
+            region=region,
+            settings=settings.console,
+            auth=settings.auth,
+            user_pool_id=login.user_pool.id if login else None,
+        ),
+    )
+    if settings.console.enabled
+    else None
+)
+console_origins = [console.origin] if console else []
 store = DocumentStore(
     "documents",
     DocumentStoreArgs(
@@ -41,6 +68,7 @@ store = DocumentStore(
         processor_timeout_seconds=settings.services["processor"].timeout_seconds,
         account_id=account_id,
         alarm_topic_arn=alerts.topic.arn,
+        extra_cors_origins=console_origins,
     ),
 )
 database = Database(
@@ -120,6 +148,17 @@ EndpointPolicies(
         account_id=account_id,
     ),
 )
+
+
+def with_console_cors(env: dict[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
+    """The services' own CORS (the streamed-answer route's preflight) admits the console."""
+    if "CORS_ORIGINS" in env and console_origins:
+        env["CORS_ORIGINS"] = pulumi.Output.all(env["CORS_ORIGINS"], *console_origins).apply(
+            lambda origins: ",".join(o for o in origins if o)
+        )
+    return env
+
+
 services = {
     name: Service(
         name,
@@ -128,7 +167,9 @@ services = {
             settings=settings.services[name],
             rollout=settings.rollout,
             placement=placement,
-            environment=service_environment(service=name, settings=settings, endpoints=endpoints),
+            environment=with_console_cors(
+                service_environment(service=name, settings=settings, endpoints=endpoints)
+            ),
             statements=statements[name],
             alarm_topic_arn=alerts.topic.arn,
             log_retention_days=settings.alerts.log_retention_days,
@@ -168,16 +209,6 @@ if processor_settings.deployed:
         ),
     )
 
-login = (
-    Login(
-        "login",
-        LoginArgs(
-            stack=settings.stack, settings=settings.auth, region=region, account_id=account_id
-        ),
-    )
-    if settings.auth.cognito
-    else None
-)
 http_api = HttpApi(
     "http",
     HttpApiArgs(
@@ -185,7 +216,13 @@ http_api = HttpApi(
         settings=settings.api,
         aliases={name: s.alias for name, s in services.items() if s.alias is not None},
         jwt_issuer=login.issuer if login else str(settings.api.jwt_issuer),
-        jwt_audiences=[login.client.id] if login else list(settings.api.jwt_audiences),
+        jwt_audiences=[
+            login.client.id,
+            *([console.client.id] if console and console.client else []),
+        ]
+        if login
+        else list(settings.api.jwt_audiences),
+        extra_cors_origins=console_origins,
     ),
 )
 
@@ -207,8 +244,25 @@ stream_api = (
     else None
 )
 
+if console is not None:
+    ConsoleRelease(
+        "console-release",
+        ConsoleReleaseArgs(
+            stack=settings.stack,
+            region=region,
+            site=console,
+            api_url=http_api.api.api_endpoint,
+            stream_url=stream_api.url if stream_api else None,
+            documents_bucket=store.bucket.bucket,
+            hosted_ui_url=login.hosted_ui_url(region) if login else None,
+        ),
+    )
+
 pulumi.export("api_url", http_api.api.api_endpoint)
 pulumi.export("query_stream_url", stream_api.url if stream_api else None)
+pulumi.export("console_url", console.origin.apply(lambda o: f"{o}/") if console else None)
+pulumi.export("console_bucket", console.bucket.bucket if console else None)
+pulumi.export("console_distribution_id", console.distribution.id if console else None)
 pulumi.export("bucket", store.bucket.bucket)
 pulumi.export("queue_url", store.queue.url)
 pulumi.export("dlq_url", store.dlq.url)

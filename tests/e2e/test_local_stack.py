@@ -53,7 +53,12 @@ class StackProcess:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        ports = {"UPLOAD_PORT": free_port(), "QUERY_PORT": free_port(), "MOTO_PORT": free_port()}
+        ports = {
+            "CONSOLE_PORT": free_port(),
+            "UPLOAD_PORT": free_port(),
+            "QUERY_PORT": free_port(),
+            "MOTO_PORT": free_port(),
+        }
         dropped = {"DATABASE_URL", "AWS_ENDPOINT_URL", "INGEST_QUEUE_URL", "DOCUMENTS_BUCKET"}
         self.env = {k: v for k, v in os.environ.items() if k not in dropped}
         self.env.update({k: str(v) for k, v in ports.items()})

@@ -31,6 +31,7 @@ DIGESTS = {
 }
 APP_PASSWORD = "mock-generated-app-password-0123456789"
 USER_POOL_ID = f"{REGION}_AbCdEf123"
+CONSOLE_DOMAIN = "d111111abcdef8.cloudfront.net"
 APP_CLIENT_ID = "1example23456789abcdefghij"
 
 
@@ -87,7 +88,21 @@ def _state(args: MockResourceArgs) -> dict[str, Any]:  # noqa: C901 - one branch
     name, typ, inputs = _physical(args), args.typ, args.inputs
     out: dict[str, Any] = {"arn": _arn(typ.split(":")[1].split("/")[0], name)}
     if typ == "aws:s3/bucket:Bucket":
-        out = {"bucket": name, "arn": f"arn:aws:s3:::{name}"}
+        out = {
+            "bucket": name,
+            "arn": f"arn:aws:s3:::{name}",
+            "bucketRegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+        }
+    elif typ == "aws:cloudfront/distribution:Distribution":
+        out = {
+            "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/EDFDVBD6EXAMPLE",
+            "domainName": CONSOLE_DOMAIN,
+            "hostedZoneId": "Z2FDTNDATAQYW2",
+        }
+    elif typ == "aws:apigateway/stage:Stage":
+        out["invokeUrl"] = (
+            f"https://{args.name}-api-id.execute-api.{REGION}.amazonaws.com/{inputs['stageName']}"
+        )
     elif typ == "aws:sqs/queue:Queue":
         out = {
             "arn": _arn("sqs", name),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import html
 import json
 import re
 from collections.abc import Callable
@@ -746,10 +747,195 @@ def _endpoint_problems(s: dict[str, Any], service: str, grants: set[tuple[str, s
 
 
 def protect_violations(inv: Inv) -> list[str]:
-    """The database and the documents survive `pulumi destroy` and replacements."""
-    data = inv.of_type("aws:rds/cluster:Cluster") + inv.of_type("aws:s3/bucket:Bucket")
+    """The database and the documents survive `pulumi destroy` and replacements (the web
+    console's bucket holds only files rebuilt from the repository at every deploy)."""
+    buckets = [b for b in inv.of_type("aws:s3/bucket:Bucket") if inv.owner(b) == "documents"]
+    data = inv.of_type("aws:rds/cluster:Cluster") + buckets
     out = [f"{r.name}: not protected" for r in data if not r.protect]
-    return out or ([] if data else ["no database cluster or bucket found"])
+    return out or ([] if data and buckets else ["no database cluster or documents bucket found"])
+
+
+# --- the web console (stacks/src/docpipe/infra/console.py) ---------------------------------
+
+_UNSAFE_SOURCES = {"*", "'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "data:", "blob:"}
+_SCHEMES = {"http:", "https:", "ws:", "wss:"}
+
+
+def _csp(policy: str) -> dict[str, list[str]]:
+    directives = (d.split() for d in policy.split(";") if d.strip())
+    return {parts[0]: parts[1:] for parts in directives}
+
+
+def _csp_problems(policy: str, *, where: str) -> list[str]:
+    csp = _csp(policy)
+    loose = {"*", *_SCHEMES}
+    checks = {
+        "default-src is not 'none' or 'self'": csp.get("default-src") in (["'none'"], ["'self'"]),
+        "script-src is not 'self' alone": csp.get("script-src") == ["'self'"],
+        "style-src allows inline or foreign styles": csp.get("style-src") == ["'self'"],
+        "object-src is not 'none'": csp.get("object-src") == ["'none'"],
+        "base-uri is not 'none' or 'self'": csp.get("base-uri") in (["'none'"], ["'self'"]),
+        "connect-src allows any host or scheme": bool(csp.get("connect-src"))
+        and not loose & set(csp["connect-src"]),
+        "a directive allows unsafe sources": not any(
+            _UNSAFE_SOURCES & set(values) for values in csp.values()
+        ),
+    }
+    return [f"{where}: CSP {problem}" for problem, ok in checks.items() if not ok]
+
+
+def _console_headers_problems(policy: Any) -> list[str]:
+    config = policy.inputs.get("securityHeadersConfig") or {}
+    csp = (config.get("contentSecurityPolicy") or {}).get("contentSecurityPolicy", "")
+    hsts = config.get("strictTransportSecurity") or {}
+    frame_ancestors = _csp(csp).get("frame-ancestors")
+    checks = {
+        "no content security policy": bool(csp),
+        "CSP does not forbid framing (frame-ancestors)": frame_ancestors
+        in (["'none'"], ["'self'"]),
+        "HSTS under a year or without subdomains": hsts.get("accessControlMaxAgeSec", 0)
+        >= 31_536_000
+        and hsts.get("includeSubdomains") is True,
+        "security headers do not override the origin's": all(
+            (config.get(k) or {}).get("override") is True
+            for k in ("contentSecurityPolicy", "strictTransportSecurity", "contentTypeOptions")
+        ),
+        "no X-Frame-Options DENY": (config.get("frameOptions") or {}).get("frameOption") == "DENY",
+        "referrer policy leaks URLs": (config.get("referrerPolicy") or {}).get("referrerPolicy")
+        in ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"),
+    }
+    out = [f"{policy.name}: {problem}" for problem, ok in checks.items() if not ok]
+    return out + (_csp_problems(csp, where=policy.name) if csp else [])
+
+
+def _distribution_problems(d: Any, inv: Inv) -> list[str]:
+    i = d.inputs
+    behaviour = i.get("defaultCacheBehavior") or {}
+    controls = {
+        f"{c.name}-id": c.inputs for c in inv.of_type(
+            "aws:cloudfront/originAccessControl:OriginAccessControl"
+        )
+    }  # fmt: skip
+    certificate = i.get("viewerCertificate") or {}
+    checks = {
+        "viewers may use plain HTTP": behaviour.get("viewerProtocolPolicy")
+        in ("redirect-to-https", "https-only"),
+        "methods other than GET/HEAD reach the bucket": set(behaviour.get("allowedMethods", []))
+        <= {"GET", "HEAD", "OPTIONS"},
+        "no response headers policy": behaviour.get("responseHeadersPolicyId")
+        in {
+            f"{p.name}-id"
+            for p in inv.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+        },  # fmt: skip
+        "an origin reads the bucket without origin access control (signed, sigv4)": all(
+            controls.get(o.get("originAccessControlId"), {}).get("signingBehavior") == "always"
+            and controls[o["originAccessControlId"]].get("signingProtocol") == "sigv4"
+            and not (o.get("s3OriginConfig") or {}).get("originAccessIdentity")
+            for o in i.get("origins", [])
+        ),
+        "a custom name below TLS 1.2": certificate.get("cloudfrontDefaultCertificate") is True
+        and not i.get("aliases")
+        or (
+            bool(certificate.get("acmCertificateArn"))
+            and certificate.get("minimumProtocolVersion", "").startswith("TLSv1.2_")
+            and certificate.get("sslSupportMethod") == "sni-only"
+        ),
+    }
+    return [f"{d.name}: {problem}" for problem, ok in checks.items() if not ok]
+
+
+def _console_bucket_problems(inv: Inv, distribution: Any) -> list[str]:
+    buckets = {
+        f"{b.name}-id" for b in inv.of_type("aws:s3/bucket:Bucket") if inv.owner(b) == "console"
+    }
+    out = []
+    for policy in inv.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        if policy.inputs["bucket"] not in buckets:
+            continue
+        for s in _statements(policy.inputs["policy"]):
+            if s["Effect"] != "Allow":
+                continue
+            source = s.get("Condition", {}).get("StringEquals", {}).get("AWS:SourceArn")
+            if s.get("Principal") != {"Service": "cloudfront.amazonaws.com"} or (
+                source != distribution.outputs["arn"]
+            ):
+                out.append(f"{policy.name}/{s.get('Sid')}: the console bucket is readable by "
+                           "someone other than its distribution")  # fmt: skip
+    return out or ([] if buckets else ["no console bucket"])
+
+
+def _console_origin_problems(inv: Inv, origin: str) -> list[str]:
+    """Every API and the documents bucket admit the console's origin (and never '*')."""
+    out = []
+    for api in inv.of_type("aws:apigatewayv2/api:Api"):
+        if origin not in api.inputs.get("corsConfiguration", {}).get("allowOrigins", []):
+            out.append(f"{api.name}: CORS does not admit the console ({origin})")
+    for cors in inv.of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"):
+        if not any(origin in r["allowedOrigins"] for r in cors.inputs["corsRules"]):
+            out.append(f"{cors.name}: presigned uploads from the console are refused")
+    for fn in inv.of_type("aws:lambda/function:Function"):
+        origins = fn.inputs.get("environment", {}).get("variables", {}).get("CORS_ORIGINS")
+        if origins is not None and origin not in origins.split(","):
+            out.append(f"{fn.name}: CORS_ORIGINS (the streamed answer's preflight) lacks {origin}")
+    for client in inv.of_type("aws:cognito/userPoolClient:UserPoolClient"):
+        if inv.owner(client) == "console" and client.inputs.get("callbackUrls") != [f"{origin}/"]:
+            out.append(f"{client.name}: sign-in returns somewhere other than the console")
+    return out
+
+
+def _console_release_problems(inv: Inv, origin: str) -> list[str]:
+    objects = {o.inputs["key"]: o for o in inv.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
+    index, config = objects.get("index.html"), objects.get("config.json")
+    if index is None or config is None:
+        return ["the console's index.html or config.json is not deployed"]
+    meta = re.search(
+        r'http-equiv="Content-Security-Policy" content="([^"]+)"', index.inputs["content"]
+    )
+    if not meta:
+        return [f"{index.name}: no exact content security policy in the page"]
+    policy = html.unescape(meta[1])
+    settings = json.loads(config.inputs["content"])
+    api = inv.of_type("aws:apigatewayv2/api:Api")[0].outputs["apiEndpoint"]
+    stages = [s.outputs.get("invokeUrl") for s in inv.of_type("aws:apigateway/stage:Stage")]
+    clients = {
+        c.outputs["id"]
+        for c in inv.of_type("aws:cognito/userPoolClient:UserPoolClient")
+        if c.inputs.get("callbackUrls") == [f"{origin}/"]
+    }
+    checks = {
+        "the page's connect-src does not name the HTTP API": api
+        in _csp(policy).get("connect-src", []),
+        "config.json names another API": settings["uploadApi"] == settings["queryApi"] == api,
+        "config.json streams answers elsewhere than the streamed-answer route": settings[
+            "streamApi"
+        ]
+        in (stages or [api]),
+        "config.json signs in through a client that does not return to the console": settings[
+            "auth"
+        ].get("clientId")
+        in clients,
+    }
+    out = [f"console release: {problem}" for problem, ok in checks.items() if not ok]
+    return out + _csp_problems(policy, where=index.name)
+
+
+def console_violations(inv: Inv) -> list[str]:
+    """The web console: a private bucket only its CloudFront distribution reads (origin
+    access control), HTTPS, strict security headers and CSP, and every API admitting its
+    origin by name."""
+    distributions = inv.of_type("aws:cloudfront/distribution:Distribution")
+    if len(distributions) != 1:
+        return [f"{len(distributions)} CloudFront distributions (expected the console's)"]
+    distribution = distributions[0]
+    origin = "https://" + (
+        (distribution.inputs.get("aliases") or [None])[0] or distribution.outputs["domainName"]
+    )
+    out = _distribution_problems(distribution, inv)
+    for policy in inv.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"):
+        out += _console_headers_problems(policy)
+    out += _console_bucket_problems(inv, distribution)
+    out += _console_origin_problems(inv, origin)
+    return out + _console_release_problems(inv, origin)
 
 
 # --- login (Cognito) ------------------------------------------------------------------------
@@ -891,6 +1077,7 @@ GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
     "protect": protect_violations,
     "cognito": cognito_violations,
     "stream-api": stream_api_violations,
+    "console": console_violations,
 }
 
 
@@ -901,7 +1088,18 @@ def test_guardrail_holds(name: str, inventory: Inv) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["s3", "ecr", "iam", "network", "alarms", "log-retention", "endpoints", "protect", "cognito"],
+    [
+        "s3",
+        "ecr",
+        "iam",
+        "network",
+        "alarms",
+        "log-retention",
+        "endpoints",
+        "protect",
+        "cognito",
+        "console",
+    ],
 )
 def test_guardrail_holds_before_images_exist(name: str, bootstrap_inventory: Inv) -> None:
     assert GUARDRAILS[name](bootstrap_inventory) == []
@@ -1038,6 +1236,13 @@ def _unprotect(type_: str) -> Callable[[Inv], None]:
     return mutate
 
 
+def _unprotect_named(name: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        next(r for r in inv.resources if r.name == name).protect = False
+
+    return mutate
+
+
 def _engine_version_fought_over(inv: Inv) -> None:
     next(r for r in inv.of_type("aws:rds/cluster:Cluster")).ignore_changes.clear()
 
@@ -1090,7 +1295,145 @@ def _stream_unthrottled(inv: Inv) -> None:
     }
 
 
+def _header_policy(inv: Inv) -> dict[str, Any]:
+    config: dict[str, Any] = _first(
+        inv, "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"
+    )["securityHeadersConfig"]
+    return config
+
+
+def _header_csp(edit: Callable[[str], str]) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        csp = _header_policy(inv)["contentSecurityPolicy"]
+        csp["contentSecurityPolicy"] = edit(csp["contentSecurityPolicy"])
+
+    return mutate
+
+
+def _weak_hsts(inv: Inv) -> None:
+    _header_policy(inv)["strictTransportSecurity"]["accessControlMaxAgeSec"] = 300
+
+
+def _no_csp(inv: Inv) -> None:
+    del _header_policy(inv)["contentSecurityPolicy"]
+
+
+def _distribution(edit: Callable[[dict[str, Any]], None]) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        edit(_first(inv, "aws:cloudfront/distribution:Distribution"))
+
+    return mutate
+
+
+def _plain_http_viewers(d: dict[str, Any]) -> None:
+    d["defaultCacheBehavior"]["viewerProtocolPolicy"] = "allow-all"
+
+
+def _origin_without_oac(d: dict[str, Any]) -> None:
+    del d["origins"][0]["originAccessControlId"]
+
+
+def _custom_name_old_tls(d: dict[str, Any]) -> None:
+    d["aliases"] = ["console.example.org"]
+    d["viewerCertificate"] = {
+        "acmCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x",
+        "sslSupportMethod": "sni-only",
+        "minimumProtocolVersion": "TLSv1",
+    }
+
+
+def _no_headers_policy(d: dict[str, Any]) -> None:
+    del d["defaultCacheBehavior"]["responseHeadersPolicyId"]
+
+
+def _console_bucket_public(inv: Inv) -> None:
+    policy = _first(inv, "aws:s3/bucketPolicy:BucketPolicy", "console-policy")
+    document = json.loads(policy["policy"])
+    document["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::x/*",
+        }
+    )
+    policy["policy"] = json.dumps(document)
+
+
+def _console_page(old: str, new: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        page = _first(inv, "aws:s3/bucketObjectv2:BucketObjectv2", "console-release-index")
+        assert old in page["content"]
+        page["content"] = page["content"].replace(old, new)
+
+    return mutate
+
+
+def _console_config(**changes: Any) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        config = _first(inv, "aws:s3/bucketObjectv2:BucketObjectv2", "console-release-config")
+        config["content"] = json.dumps({**json.loads(config["content"]), **changes})
+
+    return mutate
+
+
+def _forget_console(where: str) -> Callable[[Inv], None]:
+    console = "https://d111111abcdef8.cloudfront.net"  # conftest.CONSOLE_DOMAIN
+
+    def mutate(inv: Inv) -> None:
+        if where == "api":
+            cors = _first(inv, "aws:apigatewayv2/api:Api")["corsConfiguration"]
+            cors["allowOrigins"] = [o for o in cors["allowOrigins"] if o != console]
+        elif where == "bucket":
+            rule = _first(inv, "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
+            rule["corsRules"][0]["allowedOrigins"].remove(console)
+        else:
+            _query_cors("http://localhost:5173")(inv)
+
+    return mutate
+
+
 SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
+    ("console", "viewers on plain HTTP", _distribution(_plain_http_viewers)),
+    (
+        "console",
+        "the bucket read without origin access control",
+        _distribution(_origin_without_oac),
+    ),
+    ("console", "a custom name on TLS 1.0", _distribution(_custom_name_old_tls)),
+    ("console", "no security headers at all", _distribution(_no_headers_policy)),
+    ("console", "the console bucket readable by anyone", _console_bucket_public),
+    ("console", "no content security policy", _no_csp),
+    (
+        "console",
+        "inline scripts allowed",
+        _header_csp(lambda p: p.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")),
+    ),
+    (
+        "console",
+        "framing allowed",
+        _header_csp(lambda p: p.replace("frame-ancestors 'none'", "frame-ancestors *")),
+    ),
+    ("console", "HSTS for five minutes", _weak_hsts),
+    (
+        "console",
+        "the page may connect anywhere",
+        _console_page("connect-src &#x27;self&#x27;", "connect-src * &#x27;self&#x27;"),
+    ),
+    ("console", "the page's policy is dropped", _console_page("Content-Security-Policy", "x-csp")),
+    (
+        "console",
+        "config.json points at another API",
+        _console_config(uploadApi="https://evil.example.org"),
+    ),
+    (
+        "console",
+        "sign-in through another client",
+        _console_config(auth={"mode": "cognito", "clientId": "x"}),
+    ),
+    ("console", "the HTTP API's CORS forgets the console", _forget_console("api")),
+    ("console", "presigned uploads from the console refused", _forget_console("bucket")),
+    ("console", "the streamed answer's preflight forgets the console", _forget_console("query")),
     (
         "stream-api",
         "the streamed answer's integration buffers",
@@ -1314,7 +1657,7 @@ SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
         ),
     ),
     ("protect", "database unprotected", _unprotect("aws:rds/cluster:Cluster")),
-    ("protect", "bucket unprotected", _unprotect("aws:s3/bucket:Bucket")),
+    ("protect", "documents bucket unprotected", _unprotect_named("documents-bucket")),
     ("cognito", "users write their tenant", _client(writeAttributes=["email", "custom:tenant_id"])),
     ("cognito", "client writes every attribute", _client(writeAttributes=[])),
     ("cognito", "client secret", _client(generateSecret=True)),

@@ -175,7 +175,11 @@ def test_services_get_contract_environment(inventory: Any) -> None:
     assert env["query"]["TENANT_CLAIM"] == env["upload"]["TENANT_CLAIM"] == "custom:tenant_id"
     assert env["query"]["GROUPS_CLAIM"] == "cognito:groups"
     assert env["upload"]["ADMIN_GROUPS"] == "docpipe-admins"
-    assert env["upload"]["CORS_ORIGINS"] == "http://localhost:5173"  # comma-separated
+    # comma-separated: the configured origins, then the web console's (CloudFront's name)
+    assert (
+        env["upload"]["CORS_ORIGINS"]
+        == "http://localhost:5173,https://d111111abcdef8.cloudfront.net"
+    )
     assert env["processor"]["MAX_ATTEMPTS"] == "5"  # = the queue's maxReceiveCount
     assert int(env["processor"]["PROCESSING_LEASE_SECONDS"]) >= 300  # >= the Lambda timeout
     assert env["migrations"]["EMBEDDING_DIMENSIONS"] == env["processor"]["EMBEDDING_DIMENSIONS"]
@@ -198,6 +202,8 @@ def test_resource_count_per_component(inventory: Any) -> None:
         "login",
         "stream",
         "endpoint-policies",
+        "console",
+        "console-release",
     }
     assert counts["upload"] == counts["query"]
 

@@ -131,6 +131,23 @@ EXTERNAL_IDP = {
         ({"auth": {"mfa": "SMS"}}, "mfa must be one of"),
         ({"auth": {"idTokenMinutes": 2880}}, "5..1440"),
         ({"auth": {"adminGroup": "bad group"}}, "group names"),
+        # web console
+        ({"console": {"priceClass": "PriceClass_1"}}, "priceClass must be one of"),
+        ({"console": {"domainName": "console.docpipe.test"}}, "go together"),
+        (
+            {
+                "console": {
+                    "domainName": "console.docpipe.test",
+                    "certificateArn": "arn:aws:acm:ap-northeast-1:123456789012:certificate/"
+                    "0b6e5f0e-1111-4222-8333-944444444444",
+                }
+            },
+            "ACM certificate in us-east-1",
+        ),
+        (
+            {"console": {"domainName": "https://console", "certificateArn": "x"}},
+            "not a host name",
+        ),
     ],
 )
 def test_bad_config_fails_fast(overrides: dict[str, Any], message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -24,6 +25,8 @@ class DocumentStoreArgs:
     processor_timeout_seconds: int
     account_id: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
+    #: browser origins known only at deploy time (the web console's) for presigned uploads
+    extra_cors_origins: Sequence[pulumi.Input[str]] = ()
 
 
 class DocumentStore(pulumi.ComponentResource):
@@ -42,7 +45,7 @@ class DocumentStore(pulumi.ComponentResource):
             force_destroy=False,
             opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
-        self._bucket_controls(name, args.documents, child)
+        self._bucket_controls(name, args, child)
         self._queues(name, args, child)
         queue_policy = aws.sqs.QueuePolicy(
             f"{name}-queue-policy",
@@ -72,8 +75,9 @@ class DocumentStore(pulumi.ComponentResource):
         )
 
     def _bucket_controls(
-        self, name: str, documents: DocumentSettings, child: pulumi.ResourceOptions
+        self, name: str, args: DocumentStoreArgs, child: pulumi.ResourceOptions
     ) -> None:
+        documents = args.documents
         bucket = self.bucket.id
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
@@ -140,7 +144,7 @@ class DocumentStore(pulumi.ComponentResource):
             cors_rules=[
                 {
                     "allowed_methods": ["POST"],
-                    "allowed_origins": list(documents.cors_origins),
+                    "allowed_origins": [*documents.cors_origins, *args.extra_cors_origins],
                     "allowed_headers": ["content-type", "content-length"],
                     "expose_headers": ["ETag", "Location"],
                     "max_age_seconds": 3000,

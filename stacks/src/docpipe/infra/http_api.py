@@ -75,6 +75,8 @@ class HttpApiArgs:
     #: the JWT authorizer's issuer and audiences (the Cognito pool's, or from config)
     jwt_issuer: pulumi.Input[str]
     jwt_audiences: pulumi.Input[Sequence[pulumi.Input[str]]]
+    #: browser origins known only at deploy time (the web console's), besides the config's
+    extra_cors_origins: Sequence[pulumi.Input[str]] = ()
 
 
 class HttpApi(pulumi.ComponentResource):
@@ -91,7 +93,7 @@ class HttpApi(pulumi.ComponentResource):
             f"{name}-api",
             protocol_type="HTTP",
             cors_configuration={
-                "allow_origins": list(s.cors_origins),
+                "allow_origins": [*s.cors_origins, *args.extra_cors_origins],
                 "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
                 "allow_headers": ["authorization", "content-type"],
                 "max_age": 3600,

@@ -21,6 +21,7 @@ __all__ = [
     "AlertSettings",
     "ApiSettings",
     "AuthSettings",
+    "ConsoleSettings",
     "DatabaseSettings",
     "DocumentSettings",
     "ModelSettings",
@@ -41,6 +42,7 @@ SECTIONS: tuple[str, ...] = (
     "models",
     "api",
     "auth",
+    "console",
     "rollout",
     "alerts",
     "services",
@@ -146,6 +148,22 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The web console (``docpipe:console``): static files behind CloudFront.
+
+    Without ``domainName`` the console is served on CloudFront's own ``*.cloudfront.net``
+    name and certificate; with it, on that name with ``certificateArn`` (ACM, us-east-1)
+    and TLS 1.2 at least.
+    """
+
+    enabled: bool
+    domain_name: str | None
+    certificate_arn: str | None
+    price_class: str
+    noncurrent_version_days: int
+
+
+@dataclass(frozen=True)
 class RolloutSettings:
     """The canary, and what the new version may do during it before CodeDeploy rolls back.
 
@@ -199,6 +217,7 @@ class StackSettings:
     models: ModelSettings
     api: ApiSettings
     auth: AuthSettings
+    console: ConsoleSettings
     rollout: RolloutSettings
     alerts: AlertSettings
     services: Mapping[str, ServiceSettings]
@@ -500,6 +519,40 @@ def _check_auth(a: AuthSettings) -> None:
             raise ValueError(f"config docpipe:auth.{problem}")
 
 
+_PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+#: CloudFront takes certificates from ACM in us-east-1 only.
+_CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
+
+
+def _console(s: _Section) -> ConsoleSettings:
+    domain = str(s.get("domainName", "")) or None
+    certificate = str(s.get("certificateArn", "")) or None
+    settings = ConsoleSettings(
+        enabled=_bool(s.get("enabled", True)),
+        domain_name=domain,
+        certificate_arn=certificate,
+        # PriceClass_200 is the cheapest class with edge locations in Japan and Taiwan
+        price_class=str(s.get("priceClass", "PriceClass_200")),
+        noncurrent_version_days=int(s.get("noncurrentVersionDays", 30)),
+    )
+    if settings.price_class not in _PRICE_CLASSES:
+        raise ValueError(f"config docpipe:console.priceClass must be one of {_PRICE_CLASSES}")
+    if (domain is None) != (certificate is None):
+        raise ValueError(
+            "config docpipe:console.domainName and certificateArn go together (a custom "
+            "name needs its certificate)"
+        )
+    if domain is not None and not _DOMAIN.match(domain):
+        raise ValueError(f"config docpipe:console.domainName {domain!r} is not a host name")
+    if certificate is not None and not _CLOUDFRONT_CERTIFICATE.match(certificate):
+        raise ValueError(
+            "config docpipe:console.certificateArn must be an ACM certificate in us-east-1 "
+            "(CloudFront uses no other region)"
+        )
+    return settings
+
+
 def _redirect_ok(url: str) -> bool:
     """Cognito accepts http:// redirect URLs only for localhost."""
     return url.startswith("https://") or url.startswith(("http://localhost", "http://127.0.0.1"))
@@ -522,6 +575,7 @@ def load_settings(
         models=_models(s["models"], region),
         api=_api(s["api"], auth),
         auth=auth,
+        console=_console(s["console"]),
         rollout=_rollout(s["rollout"]),
         alerts=AlertSettings(
             emails=s["alerts"].strs("emails", ()),

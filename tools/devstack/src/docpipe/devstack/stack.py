@@ -5,12 +5,14 @@ and its migrations; moto's S3/SQS server with the bucket, ingest queue + DLQ; th
 objects restored from ``$LOCAL_DATA_DIR/s3`` *before* the S3 -> SQS notification is
 enabled (restoring must not trigger processing); a fresh message for every document left
 queued or processing; then the upload service, the query service and the SQS worker as
-child processes. Ctrl-C or SIGTERM stops all of it. ``$LOCAL_DATA_DIR/stack.json``
+child processes, and the web console (``console/dist``) on CONSOLE_PORT. Ctrl-C or SIGTERM
+stops all of it. ``$LOCAL_DATA_DIR/stack.json``
 describes the running stack (URLs, pids) and exists only while it is ready.
 
-Environment: LOCAL_DATA_DIR (.local), UPLOAD_PORT (8001), QUERY_PORT (8002), MOTO_PORT
-(8003), LOCAL_WORKERS (1), SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX,
-EMBEDDING_PROVIDER (local), EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL.
+Environment: LOCAL_DATA_DIR (.local), CONSOLE_PORT (8000), UPLOAD_PORT (8001), QUERY_PORT
+(8002), MOTO_PORT (8003), CORS_ORIGINS (added to the console's origins), LOCAL_WORKERS (1),
+SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX, EMBEDDING_PROVIDER (local),
+EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 import boto3
 import httpx
 
+from docpipe.devstack.console import ConsoleServer, console_config
 from docpipe.devstack.embedded import (
     DEFAULT_REGION,
     AwsResources,
@@ -65,6 +68,7 @@ class _Stop(BaseException):
 @dataclass(frozen=True)
 class StackConfig:
     data_dir: Path
+    console_port: int = 8000
     upload_port: int = 8001
     query_port: int = 8002
     moto_port: int = 8003
@@ -81,6 +85,7 @@ class StackConfig:
         env = os.environ
         return cls(
             data_dir=Path(env.get("LOCAL_DATA_DIR", ".local")).resolve(),
+            console_port=int(env.get("CONSOLE_PORT", "8000")),
             upload_port=int(env.get("UPLOAD_PORT", "8001")),
             query_port=int(env.get("QUERY_PORT", "8002")),
             moto_port=int(env.get("MOTO_PORT", "8003")),
@@ -90,6 +95,7 @@ class StackConfig:
             uploads_prefix=env.get("UPLOADS_PREFIX", "uploads/"),
             service_env={
                 "AUTH_MODE": env.get("AUTH_MODE", "none"),
+                "CORS_ORIGINS": env.get("CORS_ORIGINS", ""),
                 "EMBEDDING_PROVIDER": env.get("EMBEDDING_PROVIDER", "local"),
                 "EMBEDDING_DIMENSIONS": env.get("EMBEDDING_DIMENSIONS", "1024"),
                 "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
@@ -105,6 +111,19 @@ class StackConfig:
     @property
     def stack_file(self) -> Path:
         return self.data_dir / "stack.json"
+
+    @property
+    def console_origins(self) -> list[str]:
+        """The console's origins: browsers may name the loopback address either way."""
+        return [f"http://{host}:{self.console_port}" for host in ("127.0.0.1", "localhost")]
+
+    @property
+    def cors_origins(self) -> str:
+        """CORS_ORIGINS for the services: the console's origins and any configured ones."""
+        configured = [o.strip() for o in self.service_env["CORS_ORIGINS"].split(",") if o.strip()]
+        if "*" in configured:
+            return "*"
+        return ",".join(dict.fromkeys([*self.console_origins, *configured]))
 
 
 def read_stack_info(data_dir: Path) -> dict[str, Any] | None:
@@ -158,6 +177,7 @@ class LocalStack:
         self.aws: AwsResources | None = None
         self.snapshot: S3Snapshot | None = None
         self.children: list[Child] = []
+        self.console: ConsoleServer | None = None
         self.stopping = False
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -182,9 +202,12 @@ class LocalStack:
 
     def _start(self) -> None:
         cfg, t0 = self.config, time.monotonic()
-        busy = [p for p in (cfg.upload_port, cfg.query_port, cfg.moto_port) if _port_in_use(p)]
+        ports = (cfg.console_port, cfg.upload_port, cfg.query_port, cfg.moto_port)
+        busy = [p for p in ports if _port_in_use(p)]
         if busy:
-            raise SystemExit(f"port(s) {busy} in use; set UPLOAD_PORT, QUERY_PORT or MOTO_PORT")
+            raise SystemExit(
+                f"port(s) {busy} in use; set CONSOLE_PORT, UPLOAD_PORT, QUERY_PORT or MOTO_PORT"
+            )
         pg_dir = cfg.data_dir / "postgres"
         pg_dir.mkdir(parents=True, exist_ok=True)
         _prune_dead_handles(pg_dir)
@@ -251,6 +274,21 @@ class LocalStack:
         for child in self.children:
             child.start()
         self._wait_ready()
+        self._start_console()
+
+    def _start_console(self) -> None:
+        assert self.aws is not None
+        cfg = self.config
+        upload, query = (f"http://127.0.0.1:{p}" for p in (cfg.upload_port, cfg.query_port))
+        self.console = ConsoleServer(
+            port=cfg.console_port,
+            config=console_config(
+                upload_url=upload, query_url=query, auth_mode=cfg.service_env["AUTH_MODE"]
+            ),
+            # the services, and S3 for presigned uploads straight from the browser
+            connect=[upload, query, self.aws.endpoint_url],
+        )
+        self.console.start()
 
     def _client(self, service: str) -> Any:
         assert self.aws is not None
@@ -267,6 +305,7 @@ class LocalStack:
         }
         env.update(FAKE_CREDENTIALS)
         env.update(self.config.service_env)
+        env["CORS_ORIGINS"] = self.config.cors_origins
         env.update(
             {
                 "DATABASE_URL": self.pg.app_dsn,
@@ -308,6 +347,7 @@ class LocalStack:
         info = {
             "pid": os.getpid(),
             "ready": True,
+            "console_url": f"http://127.0.0.1:{cfg.console_port}",
             "upload_url": f"http://127.0.0.1:{cfg.upload_port}",
             "query_url": f"http://127.0.0.1:{cfg.query_port}",
             "aws_endpoint_url": self.aws.endpoint_url,
@@ -328,6 +368,7 @@ class LocalStack:
         cfg = self.config
         print(
             f"\ndocpipe local stack ready in {seconds:.1f}s\n"
+            f"  console   http://127.0.0.1:{cfg.console_port}   (web console)\n"
             f"  upload    http://127.0.0.1:{cfg.upload_port}   (OpenAPI: /docs)\n"
             f"  query     http://127.0.0.1:{cfg.query_port}   (OpenAPI: /docs)\n"
             f"  s3/sqs    {self.aws.endpoint_url}   bucket {self.aws.bucket},"
@@ -369,6 +410,8 @@ class LocalStack:
     def _shutdown(self) -> None:
         print("stopping docpipe local stack...", flush=True)
         self.config.stack_file.unlink(missing_ok=True)
+        if self.console is not None:
+            self.console.stop()
         stop_children(self.children)
         self._save_snapshot()
         if self.moto is not None:
