@@ -15,7 +15,10 @@ sync:
 run: sync  ## the whole local stack and the web console in the foreground (Ctrl-C stops it)
 	$(UV) run --frozen docpipe up
 
-test: sync browser-tools  ## the whole test suite (what CI runs), browser tests included
+test: sync browser-tools  ## lint, types, then the whole test suite (what CI runs), browser tests included
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
 	$(UV) run --frozen pytest -q
 
 browser-tools:  ## Chromium and the console's npm packages, installed when missing

@@ -335,14 +335,16 @@ class ConsoleSite(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> aws.cloudfront.Distribution:
         origin_id = "console-bucket"
-        certificate: dict[str, Any] = (
-            {
-                "acm_certificate_arn": settings.certificate_arn,
-                "ssl_support_method": "sni-only",
-                "minimum_protocol_version": "TLSv1.2_2021",
-            }
+        certificate = (
+            aws.cloudfront.DistributionViewerCertificateArgs(
+                acm_certificate_arn=settings.certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
+            )
             if settings.certificate_arn
-            else {"cloudfront_default_certificate": True}
+            else aws.cloudfront.DistributionViewerCertificateArgs(
+                cloudfront_default_certificate=True
+            )
         )
         return aws.cloudfront.Distribution(
             f"{name}-distribution",
@@ -446,18 +448,20 @@ class ConsoleRelease(pulumi.ComponentResource):
             key = path.relative_to(args.dist_dir).as_posix()
             # Text as content (its change is a readable diff), anything else as base64
             data = path.read_bytes()
+            text: str | None
             try:
-                body: dict[str, str] = {"content": data.decode("utf-8")}
+                text, encoded = data.decode("utf-8"), None
             except UnicodeDecodeError:
-                body = {"content_base64": base64.b64encode(data).decode("ascii")}
+                text, encoded = None, base64.b64encode(data).decode("ascii")
             aws.s3.BucketObjectv2(
                 f"{name}-{key.replace('/', '-')}",
                 bucket=bucket,
                 key=key,
+                content=text,
+                content_base64=encoded,
                 content_type=_content_type(path),
                 cache_control=cache_control(key),
                 opts=child,
-                **body,
             )
         client_id = args.site.client.id if args.site.client else None
         settings = pulumi.Output.all(

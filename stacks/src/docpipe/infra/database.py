@@ -35,7 +35,7 @@ __all__ = ["APP_ROLE", "ENGINE_VERSION_OWNED_BY_AWS", "Database", "DatabaseArgs"
 ENGINE_VERSION_OWNED_BY_AWS: tuple[str, ...] = ("engineVersion",)
 APP_ROLE = "docpipe_app"
 MASTER_USERNAME = "docpipe_admin"
-_ENGINE = "aurora-postgresql"
+_ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,11 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets", subnet_ids=list(args.subnet_ids), opts=child
         )
-        scaling: dict[str, float | int] = {
-            "min_capacity": s.min_capacity,
-            "max_capacity": s.max_capacity,
-        }
-        if s.min_capacity == 0:
-            scaling["seconds_until_auto_pause"] = s.seconds_until_auto_pause
+        scaling = aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+            min_capacity=s.min_capacity,
+            max_capacity=s.max_capacity,
+            seconds_until_auto_pause=s.seconds_until_auto_pause if s.min_capacity == 0 else None,
+        )
         self.cluster = aws.rds.Cluster(
             f"{name}-cluster",
             engine=_ENGINE,
@@ -109,7 +108,7 @@ class Database(pulumi.ComponentResource):
             for index in range(s.instance_count)
         ]
         self.master_secret_arn = self.cluster.master_user_secrets.apply(
-            lambda secrets: secrets[0].secret_arn if secrets else ""
+            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
         self._app_credentials(name, s, child)
         self.register_outputs(
@@ -135,13 +134,13 @@ class Database(pulumi.ComponentResource):
             description=f"credentials of database role {APP_ROLE}",
             opts=child,
         )
+        credentials: pulumi.Output[str] = password.result.apply(
+            lambda value: json.dumps({"username": APP_ROLE, "password": value})
+        )
         self.app_secret_version = aws.secretsmanager.SecretVersion(
             f"{name}-app-secret-version",
             secret_id=self.app_secret.id,
-            secret_string=pulumi.Output.secret(
-                password.result.apply(
-                    lambda value: json.dumps({"username": APP_ROLE, "password": value})
-                )
-            ),
+            # mypy cannot solve Output.secret's Input[U] union for an Output argument
+            secret_string=pulumi.Output.secret(credentials),  # type: ignore[arg-type]
             opts=child,
         )

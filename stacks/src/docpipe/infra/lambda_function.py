@@ -62,13 +62,13 @@ def _role_policy(spec: FunctionSpec, log_group: aws.cloudwatch.LogGroup) -> pulu
     return pulumi.Output.all(log_group.arn, spec.statements).apply(render)
 
 
-def _image_config(spec: FunctionSpec) -> dict[str, list[str]] | None:
-    config = {}
-    if spec.command:
-        config["commands"] = list(spec.command)
-    if spec.entry_point:
-        config["entry_points"] = list(spec.entry_point)
-    return config or None
+def _image_config(spec: FunctionSpec) -> aws.lambda_.FunctionImageConfigArgs | None:
+    if not spec.command and not spec.entry_point:
+        return None
+    return aws.lambda_.FunctionImageConfigArgs(
+        commands=list(spec.command) if spec.command else None,
+        entry_points=list(spec.entry_point) if spec.entry_point else None,
+    )
 
 
 def create_vpc_function(

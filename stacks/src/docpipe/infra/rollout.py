@@ -202,7 +202,8 @@ def _update_code(clients: Clients, function_name: str, image_uri: str) -> str | 
     clients.lambda_.update_function_code(FunctionName=function_name, ImageUri=image_uri)
     waiter.wait(FunctionName=function_name)
     config = clients.lambda_.get_function_configuration(FunctionName=function_name)
-    return config.get("RevisionId")
+    revision: str | None = config.get("RevisionId")
+    return revision
 
 
 def _publish(clients: Clients, target: Target, *, description: str, revision: str | None) -> str:

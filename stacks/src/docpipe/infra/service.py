@@ -240,21 +240,21 @@ class Service(pulumi.ComponentResource):
         """Alarm on one application rate of one version (the one under canary)."""
         assert self.function is not None
 
-        def query(query_id: str, metric: Metric) -> dict[str, object]:
-            return {
-                "id": query_id,
-                "return_data": False,
-                "metric": {
-                    "namespace": NAMESPACE,
-                    "metric_name": metric.value,
-                    "dimensions": {
+        def query(query_id: str, metric: Metric) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id,
+                return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=NAMESPACE,
+                    metric_name=metric.value,
+                    dimensions={
                         FUNCTION_NAME: self.function_name,
                         FUNCTION_VERSION: self.function.version,  # type: ignore[union-attr]
                     },
-                    "period": 60,
-                    "stat": "Sum",
-                },
-            }
+                    period=60,
+                    stat="Sum",
+                ),
+            )
 
         totals = [f"total{i}" for i in range(len(rate.totals))]
         alarm = aws.cloudwatch.MetricAlarm(
@@ -264,12 +264,12 @@ class Service(pulumi.ComponentResource):
             metric_queries=[
                 query("failures", rate.failures),
                 *(query(i, m) for i, m in zip(totals, rate.totals, strict=True)),
-                {
-                    "id": "rate",
-                    "expression": f"100 * failures / ({' + '.join(totals)})",
-                    "label": f"{rate.slug} %",
-                    "return_data": True,
-                },
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="rate",
+                    expression=f"100 * failures / ({' + '.join(totals)})",
+                    label=f"{rate.slug} %",
+                    return_data=True,
+                ),
             ],
             evaluation_periods=1,
             threshold=rate.threshold_percent,

@@ -162,6 +162,7 @@ class ConsoleServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4/IPv6 server's address, never a socket path
         return f"http://{host}:{port}"
 
     def start(self) -> None:

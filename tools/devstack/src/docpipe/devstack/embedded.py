@@ -64,11 +64,11 @@ class EmbeddedPostgres:
 
 def start_postgres(data_dir: Path, *, database: str = "docpipe") -> EmbeddedPostgres:
     """Start (or reuse) a pgserver instance in ``data_dir`` and ensure ``database`` exists."""
-    import pgserver
+    from pgserver.postgres_server import get_server
 
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     exists = server.psql(f"select 1 from pg_database where datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'create database "{database}";')
