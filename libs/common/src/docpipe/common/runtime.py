@@ -8,8 +8,9 @@ migration function and the devstack run many loops one after another.
 
 :func:`loop_resources` returns the running loop's :class:`LoopResources`. The registry
 holds loops **weakly and by identity** (never ``id(loop)``, which Python reuses once a
-loop is gone), so a new loop never receives another loop's client, and a finished loop's
-entries go with it. :func:`close_loop_resources` closes the running loop's resources,
+loop is gone), so a new loop never receives another loop's client; a closed loop's
+entries are dropped when the next loop registers (its clients reference the loop, so
+weakness alone would not free them; they can be neither used nor closed any more). :func:`close_loop_resources` closes the running loop's resources,
 newest first: a service's shutdown, the end of an ``asyncio.run``, a test's teardown.
 """
 
@@ -88,6 +89,8 @@ def loop_resources() -> LoopResources:
     loop = asyncio.get_running_loop()
     resources = _registry.get(loop)
     if resources is None:
+        for finished in [other for other in _registry if other.is_closed()]:
+            del _registry[finished]
         resources = _registry[loop] = LoopResources()
     return resources
 
