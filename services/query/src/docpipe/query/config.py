@@ -19,7 +19,6 @@ class QuerySettings(HttpServiceSettings):
     """Retrieval and answer tuning. Defaults were chosen by measurement (docs/benchmarks)."""
 
     max_query_chars: int = Field(default=2000, ge=16, le=100_000)
-    max_document_ids: int = Field(default=100, ge=1, le=1000)
 
     # Vector leg (pgvector HNSW). ef_search is raised for filtered searches on pgvector < 0.8;
     # filtered sets up to exact_search_max_rows chunks are searched exactly (no index).
