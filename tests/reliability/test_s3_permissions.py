@@ -45,6 +45,7 @@ from tests.support.iam_moto import (
     start_iam_moto,
 )
 from tests.support.invariants import assert_nothing_lost
+from tests.support.tokens import ISSUER
 
 BUCKET = "docpipe-iam"
 PREFIX = "uploads/"
@@ -327,7 +328,7 @@ async def upload_api(
     settings = UploadSettings(  # type: ignore[call-arg]
         auth_mode="jwt", jwt_secret=SECRET, ingest_queue_url=iam_aws.queue_url
     ).model_copy(update={"aws_endpoint_url": iam_aws.server.endpoint, "documents_bucket": BUCKET})
-    claims = {"tenant_id": tenant, "sub": "user-1", "exp": int(time.time()) + 600}
+    claims = {"tenant_id": tenant, "sub": "user-1", "iss": ISSUER, "exp": int(time.time()) + 600}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(settings)),
         base_url="http://upload.test",

@@ -27,7 +27,13 @@ from docpipe.common.embeddings import Embedder
 from docpipe.common.embeddings.exceptions import EmbeddingError
 from docpipe.common.keys import InvalidKey, parse_document_key
 from docpipe.common.logging import bind, current_trace_id, get_logger
-from docpipe.common.storage import ObjectAccessDenied, ObjectMissing, ObjectTooLarge, get_object
+from docpipe.common.storage import (
+    ObjectAccessDenied,
+    ObjectMissing,
+    ObjectTooLarge,
+    delete_object_version,
+    get_object,
+)
 from docpipe.processor import store
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
@@ -131,6 +137,8 @@ async def process_object(
         report.attempt = claim.attempt
         if claim.outcome is store.ClaimOutcome.BUSY:
             raise RetryLater("another worker is processing this document")
+        if claim.outcome in (store.ClaimOutcome.MISSING, store.ClaimOutcome.STRAY):
+            await _remove_unowned(created, settings, claim.outcome)
         if claim.outcome is not store.ClaimOutcome.CLAIMED or claim.token is None:
             report.status = claim.outcome.value
             _summary(report, started)
@@ -173,6 +181,27 @@ async def process_object(
                 raise RetryLater(failure.reason, report=report) from exc
         _summary(report, started)
         return report
+
+
+async def _remove_unowned(
+    created: ObjectCreated, settings: ProcessorSettings, outcome: store.ClaimOutcome
+) -> None:
+    """Delete an object version no document owns: its document is gone (a presigned POST
+    used after DELETE), or the document was made from another version (the POST used
+    again). Kept, it would be stored, and billed, with nothing to show or delete it.
+
+    Only the announced version goes (the document's own version stays current). Without
+    a version id (an unversioned bucket) nothing is deleted: the key's only object may be
+    the document's.
+    """
+    if created.version_id is None:
+        _log.warning("an unowned object has no version id; kept", extra={"key": created.key})
+        return
+    await delete_object_version(settings=settings, key=created.key, version_id=created.version_id)
+    _log.warning(
+        "deleted an object version no document owns",
+        extra={"key": created.key, "version_id": created.version_id, "why": outcome.value},
+    )
 
 
 async def _after_transient(ctx: _Run, failure: Failure) -> None:

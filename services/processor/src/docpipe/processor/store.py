@@ -42,7 +42,8 @@ WRITE_TIMEOUT_S = 600.0
 
 class ClaimOutcome(enum.Enum):
     CLAIMED = "claimed"
-    MISSING = "missing"  # the document was deleted: nothing to do
+    MISSING = "missing"  # no such document (deleted): its object goes too
+    STRAY = "stray"  # another version than the one the document was made from: it goes
     DONE = "done"  # this object version already ended completed/failed: a duplicate delivery
     BUSY = "busy"  # another worker holds a live lease: try again later
     GAVE_UP = "gave_up"  # attempts exhausted: the document is now failed
@@ -85,10 +86,14 @@ async def claim_document(
     A document that ended ``failed`` at this version is done (a duplicate delivery) —
     unless it failed because transient errors used up every attempt (``exhausted``): a
     message redriven from the dead-letter queue then claims it again with fresh attempts.
+
+    A document is made from one object version: once one was processed, another version
+    of its key (its presigned POST used again) is ``STRAY``, never processed.
     """
     async with tenant_transaction(pool, tenant_id) as conn:
         row = await conn.fetchrow(
-            "select status, attempts, processed_version, storage_key, filename, failure_kind,"
+            "select status, attempts, processed_version, object_version, storage_key,"
+            " filename, failure_kind,"
             " processing_started_at > now() - $2::interval as lease_live"
             " from documents where id = $1 for update",
             document_id,
@@ -96,6 +101,8 @@ async def claim_document(
         )
         if row is None or row["storage_key"] != storage_key:
             return Claim(ClaimOutcome.MISSING)
+        if version is not None and row["object_version"] not in (None, version):
+            return Claim(ClaimOutcome.STRAY)
         redriven = row["status"] == "failed" and row["failure_kind"] == EXHAUSTED
         if (
             row["status"] in ("completed", "failed")
@@ -140,6 +147,7 @@ async def _set_failed(
 ) -> None:
     await conn.execute(
         "update documents set status = 'failed', error = $2, processed_version = $3,"
+        " object_version = coalesce(object_version, $3),"
         " failure_kind = $4, warnings = '{}', claim_token = null,"
         " processing_started_at = null, processed_at = now(), updated_at = now() where id = $1",
         document_id,
@@ -242,13 +250,17 @@ async def complete_document(
     """Replace the document's chunks and mark it completed, in one transaction.
 
     Returns None on success, or the reason the write was refused (the claim was lost, or
-    the same bytes already exist as another document of the tenant).
+    the same bytes already exist as another document with the same access list: whoever
+    sees this document sees that one, so naming it reveals nothing).
     """
     async with tenant_transaction(pool, tenant_id) as conn:
         if not await _holds_claim(conn, document_id=document_id, token=token):
             return "claim lost to another worker"
         twin = await conn.fetchval(
-            "select id from documents where sha256 = $1 and id <> $2", sha256, document_id
+            "select t.id from documents t join documents d on d.id = $2"
+            " where t.sha256 = $1 and t.access = d.access and t.id <> d.id",
+            sha256,
+            document_id,
         )
         if twin is not None:
             reason = f"duplicate of document {twin} (same content)"
@@ -263,7 +275,8 @@ async def complete_document(
         await conn.execute(
             "update documents set status = 'completed', error = null, failure_kind = null,"
             " sha256 = $2, size_bytes = $3, page_count = $4, chunk_count = $5,"
-            " processed_version = $6, content_type = $7, warnings = $8::text[],"
+            " processed_version = $6, object_version = coalesce(object_version, $6),"
+            " content_type = $7, warnings = $8::text[],"
             " claim_token = null, processing_started_at = null, processed_at = now(),"
             " updated_at = now() where id = $1",
             document_id,
@@ -285,7 +298,11 @@ async def _insert_chunks(
     document_id: uuid.UUID,
     chunks: Sequence[ChunkRow],
 ) -> None:
-    """COPY into a temporary table, then one INSERT ... SELECT that builds the tsvectors."""
+    """COPY into a temporary table, then one INSERT ... SELECT that builds the tsvectors.
+
+    Each chunk takes its document's ``access`` from the database (trigger
+    ``chunks_access_from_document``); the document row is locked by the claim check.
+    """
     await conn.execute(
         "create temporary table chunk_stage (id uuid, ordinal int, page_start int,"
         " page_end int, text text, content_sha256 text, embedding vector, latin text, cjk text)"

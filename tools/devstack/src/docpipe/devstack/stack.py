@@ -10,7 +10,13 @@ describes the running stack (URLs, pids) and exists only while it is ready.
 
 Environment: LOCAL_DATA_DIR (.local), UPLOAD_PORT (8001), QUERY_PORT (8002), MOTO_PORT
 (8003), LOCAL_WORKERS (1), SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX,
-EMBEDDING_PROVIDER (local), EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL.
+EMBEDDING_PROVIDER (local), EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL; and,
+for AUTH_MODE=jwt, JWT_SECRET, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, TENANT_CLAIM,
+GROUPS_CLAIM, ADMIN_GROUPS (passed through to the services as they are).
+
+Each service connects as its own database role, and only the services this process starts
+may use AUTH_MODE=none: it writes ``$LOCAL_DATA_DIR/local-stack.marker`` (its pid, mode
+0600) and names it in their LOCAL_STACK_MARKER (docpipe.common.local_stack).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from typing import Any
 import boto3
 import httpx
 
+from docpipe.common.local_stack import write_marker
 from docpipe.devstack.embedded import (
     DEFAULT_REGION,
     AwsResources,
@@ -106,6 +113,11 @@ class StackConfig:
     def stack_file(self) -> Path:
         return self.data_dir / "stack.json"
 
+    @property
+    def marker_file(self) -> Path:
+        """Lets the services it starts run with AUTH_MODE=none (docpipe.common.local_stack)."""
+        return self.data_dir / "local-stack.marker"
+
 
 def read_stack_info(data_dir: Path) -> dict[str, Any] | None:
     """The running stack's description, or None when no live stack owns ``data_dir``."""
@@ -159,6 +171,7 @@ class LocalStack:
         self.snapshot: S3Snapshot | None = None
         self.children: list[Child] = []
         self.stopping = False
+        self.marker = config.marker_file
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
@@ -234,6 +247,7 @@ class LocalStack:
             flush=True,
         )
 
+        write_marker(self.marker)
         env = self._service_env()
         python = sys.executable
         uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log"]
@@ -267,9 +281,12 @@ class LocalStack:
         }
         env.update(FAKE_CREDENTIALS)
         env.update(self.config.service_env)
+        env.pop("LOCAL_STACK_MARKER", None)
         env.update(
             {
-                "DATABASE_URL": self.pg.app_dsn,
+                # Names no user: each service connects as its own role (docpipe_upload, …).
+                "DATABASE_URL": self.pg.services_dsn,
+                "LOCAL_STACK_MARKER": str(self.marker),
                 "AWS_ENDPOINT_URL": self.aws.endpoint_url,
                 "AWS_REGION": self.config.region,
                 "AWS_DEFAULT_REGION": self.config.region,
@@ -369,6 +386,7 @@ class LocalStack:
     def _shutdown(self) -> None:
         print("stopping docpipe local stack...", flush=True)
         self.config.stack_file.unlink(missing_ok=True)
+        self.marker.unlink(missing_ok=True)
         stop_children(self.children)
         self._save_snapshot()
         if self.moto is not None:
