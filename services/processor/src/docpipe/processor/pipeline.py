@@ -131,6 +131,7 @@ async def process_object(
             document_id=key.document_id,
             storage_key=created.key,
             version=created.version,
+            version_id=created.version_id,
             lease=timedelta(seconds=settings.processing_lease_seconds),
             max_attempts=settings.max_attempts,
         )
@@ -153,6 +154,7 @@ async def process_object(
             report,
             version=created.version,
             filename=claim.filename,
+            object_version=claim.object_version,
         )
         try:
             await ctx.run(created)
@@ -173,6 +175,7 @@ async def process_object(
                     reason=failure.reason,
                     version=ctx.version,
                     kind=failure.kind.value,
+                    object_version=ctx.object_version,
                 )
             else:
                 report.failed(failure, status="retry")
@@ -216,6 +219,7 @@ async def _after_transient(ctx: _Run, failure: Failure) -> None:
                 version=ctx.version,
                 reason=f"processing failed after {ctx.report.attempt} attempts: {failure.reason}",
                 kind=store.EXHAUSTED,
+                object_version=ctx.object_version,
             )
         else:
             await store.release_document(
@@ -250,6 +254,9 @@ class _Run:
     version: str | None
     #: The user's filename: it tells Markdown and CSV from plain text, as at upload.
     filename: str | None = None
+    #: The S3 version id this document is made from: read again by a reprocess, whatever
+    #: else was posted to its key since; None until its first processing records one.
+    object_version: str | None = None
 
     def _limits(self) -> ExtractionLimits:
         settings = self.settings
@@ -306,6 +313,7 @@ class _Run:
             page_count=extracted.page_count,
             content_type=extracted.content_type,
             warnings=extracted.warnings,
+            object_version=self.object_version,
             chunks=[
                 store.ChunkRow(
                     ordinal=c.ordinal,
@@ -326,7 +334,8 @@ class _Run:
             self.report.failure_kind = FailureKind.DUPLICATE.value
 
     async def _download(self, created: ObjectCreated) -> bytes:
-        """The key's latest version and its id, whichever version the event announced.
+        """The document's own version once it has one (a reprocess), else the key's latest
+        version and its id, whichever version the event announced.
 
         Events may arrive out of order (a presigned form posted twice makes two versions):
         processing the announced version could replace newer chunks with older ones.
@@ -337,6 +346,7 @@ class _Run:
                 settings=self.settings,
                 key=created.key,
                 max_bytes=self.settings.max_document_bytes,
+                version_id=self.object_version,
             )
         except ObjectMissing as exc:
             raise Failure(FailureKind.MISSING, "the uploaded object no longer exists") from exc
@@ -355,6 +365,7 @@ class _Run:
         self.report.timed("download", t)
         self.report.bytes = len(data)
         self.version = info.version_id or info.etag or created.version
+        self.object_version = info.version_id
         return data
 
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:

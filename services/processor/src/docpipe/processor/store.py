@@ -59,6 +59,8 @@ class Claim:
     token: uuid.UUID | None = None
     attempt: int = 0
     filename: str | None = None
+    #: The S3 version the document was first made from (None until one was processed).
+    object_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ async def claim_document(
     version: str | None,
     lease: timedelta,
     max_attempts: int,
+    version_id: str | None = None,
 ) -> Claim:
     """Take a lease on the document for this object version, or say why not.
 
@@ -88,7 +91,9 @@ async def claim_document(
     message redriven from the dead-letter queue then claims it again with fresh attempts.
 
     A document is made from one object version: once one was processed, another version
-    of its key (its presigned POST used again) is ``STRAY``, never processed.
+    of its key (its presigned POST used again) is ``STRAY``, never processed. Versions are
+    compared by S3 version id (``version_id``: an S3 notification of a versioned bucket
+    carries it, https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
     """
     async with tenant_transaction(pool, tenant_id) as conn:
         row = await conn.fetchrow(
@@ -101,7 +106,7 @@ async def claim_document(
         )
         if row is None or row["storage_key"] != storage_key:
             return Claim(ClaimOutcome.MISSING)
-        if version is not None and row["object_version"] not in (None, version):
+        if version_id is not None and row["object_version"] not in (None, version_id):
             return Claim(ClaimOutcome.STRAY)
         redriven = row["status"] == "failed" and row["failure_kind"] == EXHAUSTED
         if (
@@ -133,7 +138,11 @@ async def claim_document(
             redriven,
         )
         return Claim(
-            ClaimOutcome.CLAIMED, token=token, attempt=int(attempt), filename=row["filename"]
+            ClaimOutcome.CLAIMED,
+            token=token,
+            attempt=int(attempt),
+            filename=row["filename"],
+            object_version=row["object_version"],
         )
 
 
@@ -144,16 +153,18 @@ async def _set_failed(
     reason: str,
     version: str | None,
     kind: str,
+    object_version: str | None = None,
 ) -> None:
     await conn.execute(
         "update documents set status = 'failed', error = $2, processed_version = $3,"
-        " object_version = coalesce(object_version, $3),"
+        " object_version = coalesce(object_version, $5),"
         " failure_kind = $4, warnings = '{}', claim_token = null,"
         " processing_started_at = null, processed_at = now(), updated_at = now() where id = $1",
         document_id,
         reason[:2000],
         version,
         kind,
+        object_version,
     )
 
 
@@ -175,13 +186,21 @@ async def fail_document(
     reason: str,
     version: str | None,
     kind: str,
+    object_version: str | None = None,
 ) -> bool:
     """End the document ``failed`` with a user-facing reason and the failure's kind
-    (only if this worker still holds it)."""
+    (only if this worker still holds it). ``object_version``: the S3 version id read."""
     async with tenant_transaction(pool, tenant_id) as conn:
         if not await _holds_claim(conn, document_id=document_id, token=token):
             return False
-        await _set_failed(conn, document_id=document_id, reason=reason, version=version, kind=kind)
+        await _set_failed(
+            conn,
+            document_id=document_id,
+            reason=reason,
+            version=version,
+            kind=kind,
+            object_version=object_version,
+        )
         return True
 
 
@@ -246,6 +265,7 @@ async def complete_document(
     content_type: str,
     warnings: Sequence[str],
     chunks: Sequence[ChunkRow],
+    object_version: str | None = None,
 ) -> str | None:
     """Replace the document's chunks and mark it completed, in one transaction.
 
@@ -265,7 +285,12 @@ async def complete_document(
         if twin is not None:
             reason = f"duplicate of document {twin} (same content)"
             await _set_failed(
-                conn, document_id=document_id, reason=reason, version=version, kind="duplicate"
+                conn,
+                document_id=document_id,
+                reason=reason,
+                version=version,
+                kind="duplicate",
+                object_version=object_version,
             )
             return reason
         await conn.execute(
@@ -275,7 +300,7 @@ async def complete_document(
         await conn.execute(
             "update documents set status = 'completed', error = null, failure_kind = null,"
             " sha256 = $2, size_bytes = $3, page_count = $4, chunk_count = $5,"
-            " processed_version = $6, object_version = coalesce(object_version, $6),"
+            " processed_version = $6, object_version = coalesce(object_version, $9),"
             " content_type = $7, warnings = $8::text[],"
             " claim_token = null, processing_started_at = null, processed_at = now(),"
             " updated_at = now() where id = $1",
@@ -287,6 +312,7 @@ async def complete_document(
             version,
             content_type,
             [w[:1000] for w in warnings][:50],
+            object_version,
         )
         return None
 
