@@ -212,6 +212,10 @@ def _verify_jwt(token: str, settings: CommonSettings) -> Mapping[str, Any]:
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("the token has expired") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"the token has no '{exc.claim}' claim") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise AuthError("the token was issued by another issuer") from exc
     except (jwt.PyJWTError, ValueError) as exc:
         raise AuthError("the token is not valid") from exc
     return claims

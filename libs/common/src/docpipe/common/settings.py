@@ -86,7 +86,7 @@ class CommonSettings(BaseSettings):
     #: A token living longer than this (``exp - iat``) is refused, in both token modes.
     jwt_max_lifetime_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     #: JWKS keys are read again at least this often, so a removed key stops working.
-    jwt_jwks_refresh_seconds: int = Field(default=300, ge=10, le=900)
+    jwt_jwks_refresh_seconds: int = Field(default=300, ge=1, le=900)
     tenant_claim: str = "tenant_id"
     #: Only then does a token without TENANT_CLAIM name its tenant by ``sub``.
     tenant_from_sub: bool = False

@@ -28,6 +28,7 @@ __all__ = [
     "requeue_document",
     "restore_document",
     "find_twin",
+    "known_sha256",
     "update_document",
 ]
 
@@ -118,6 +119,14 @@ async def find_by_sha256(
         access,
     )
     return document_from_row(row) if row is not None else None
+
+
+async def known_sha256(conn: asyncpg.Connection, *, sha256s: list[str]) -> set[str]:
+    """Which of these contents the caller already has (among the documents it sees)."""
+    rows = await conn.fetch(
+        "select distinct sha256 from documents where sha256 = any($1::text[])", sha256s
+    )
+    return {r["sha256"] for r in rows}
 
 
 async def find_twin(

@@ -150,9 +150,10 @@ async def take_reprocess(
 
 
 async def check_storage(
-    conn: asyncpg.Connection, *, settings: UploadSettings, size_bytes: int
+    conn: asyncpg.Connection, *, settings: UploadSettings, size_bytes: int, documents: int = 1
 ) -> None:
-    """Room for one more document of ``size_bytes``, or :class:`QuotaExceeded`.
+    """Room for ``documents`` more documents of ``size_bytes`` in all, or
+    :class:`QuotaExceeded`.
 
     Takes the tenant's quota lock until the transaction ends: insert the document in the
     same transaction (the usage trigger counts it) so the next upload sees it.
@@ -164,7 +165,7 @@ async def check_storage(
     )
     assert row is not None
     max_documents, max_bytes = int(row["max_documents"]), int(row["max_stored_bytes"])
-    if max_documents and row["documents"] + 1 > max_documents:
+    if max_documents and row["documents"] + documents > max_documents:
         raise QuotaExceeded(
             f"this tenant's quota of {max_documents} documents is reached; delete documents"
             " or ask an operator to raise it",

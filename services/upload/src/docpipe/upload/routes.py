@@ -113,7 +113,7 @@ async def upload_documents(
     metadata = _form_metadata(incoming.fields.get("metadata"))
     access = service.check_access(reader, _form_access(incoming.fields.get("access")))
     files = service.prepare_files(incoming.files)
-    await service.count_uploads(pool=pool, settings=settings, reader=reader, files=len(files))
+    await service.count_uploads(pool=pool, settings=settings, reader=reader, files=files)
     stored = [
         await service.store_file(
             pool=pool,

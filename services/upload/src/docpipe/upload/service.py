@@ -117,11 +117,26 @@ def check_access(reader: Principal, access: list[str]) -> list[str]:
 
 
 async def count_uploads(
-    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, files: int
+    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, files: list[PreparedFile]
 ) -> None:
-    """Count a request's files against the uploads-per-minute quota (QuotaExceeded)."""
+    """Count a request's files against the uploads-per-minute quota, and check that all
+    of them fit the document and storage quotas (QuotaExceeded), before any is stored:
+    a request is then refused whole rather than half stored. Files the caller already
+    has (duplicates) need no room. (Each file is checked again as it is stored, which is
+    what holds under concurrency.)"""
     async with tenant_transaction(pool, reader) as conn:
-        await quotas.take_uploads(conn, settings=settings, tenant_id=reader.tenant_id, files=files)
+        await quotas.take_uploads(
+            conn, settings=settings, tenant_id=reader.tenant_id, files=len(files)
+        )
+        known = await rows.known_sha256(conn, sha256s=[f.sha256 for f in files])
+        new = list({f.sha256: f for f in files if f.sha256 not in known}.values())
+        if new:
+            await quotas.check_storage(
+                conn,
+                settings=settings,
+                size_bytes=sum(len(f.data) for f in new),
+                documents=len(new),
+            )
 
 
 async def _insert_or_find(
