@@ -103,14 +103,22 @@ def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) ->
     assert "imageUri" in fn.ignore_changes  # the rollout command points it at new images
     env = fn.inputs["environment"]["variables"]
     assert env["MASTER_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
-    assert env["APP_DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+    assert env["DATABASE_SECRET_ARN"] == env["MASTER_SECRET_ARN"]  # it connects as master
+    # It sets each service role's password from that role's own secret.
+    for service in ("upload", "processor", "query"):
+        assert env[f"{service.upper()}_DATABASE_SECRET_ARN"] == (
+            inventory.outputs[f"database_{service}_secret_arn"]
+        )
     invocation = inventory.of_type("aws:lambda/invocation:Invocation")[0]
     assert invocation.inputs["functionName"] == fn.inputs["name"]
     # The deployer's manifest travels with the invocation; the image refuses another one.
     manifest = migration_manifest()
     assert json.loads(invocation.inputs["input"]) == {"action": "migrate", "expected": manifest}
     assert invocation.inputs["triggers"]["migrations"] == manifest_fingerprint(manifest)
-    assert "app_secret_version" in invocation.inputs["triggers"]
+    # a new password of any role re-runs it (and so reaches the database)
+    assert {f"{s}_secret_version" for s in ("upload", "processor", "query")} <= (
+        invocation.inputs["triggers"].keys()
+    )
     instance = inventory.of_type("aws:rds/clusterInstance:ClusterInstance")[0]
     assert instance.urn in invocation.dependencies
 
@@ -123,7 +131,9 @@ def test_outputs(inventory: Any) -> None:
         "dlq_url",
         "database_endpoint",
         "database_master_secret_arn",
-        "database_app_secret_arn",
+        "database_upload_secret_arn",
+        "database_processor_secret_arn",
+        "database_query_secret_arn",
         "user_pool_id",
         "app_client_id",
         "issuer_url",

@@ -232,8 +232,13 @@ def query_statements(*, secret_arn: str, model_invoke: Sequence[Statement]) -> l
     return [*model_invoke, _read_secret([secret_arn])]
 
 
-def migration_statements(*, master_secret_arn: str, app_secret_arn: str) -> list[Statement]:
-    return [_read_secret([master_secret_arn, app_secret_arn])]
+def migration_statements(
+    *, master_secret_arn: str, role_secret_arns: Sequence[str]
+) -> list[Statement]:
+    """The master secret (it applies the migrations as the schema owner) and each service
+    role's secret (it sets each role's password from it): the one function that reads
+    more than one database secret."""
+    return [_read_secret([master_secret_arn, *role_secret_arns])]
 
 
 def codedeploy_policy(

@@ -92,7 +92,8 @@ class DatabaseSettings:
     backup_retention_days: int
     deletion_protection: bool
     instance_count: int
-    app_password_version: int
+    #: bump to generate new passwords for the services' database roles
+    role_password_version: int
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,7 @@ def _database(s: _Section) -> DatabaseSettings:
         backup_retention_days=int(s.get("backupRetentionDays", 7)),
         deletion_protection=_bool(s.get("deletionProtection", True)),
         instance_count=int(s.get("instanceCount", 1)),
-        app_password_version=int(s.get("appPasswordVersion", 1)),
+        role_password_version=int(s.get("rolePasswordVersion", 1)),
     )
     _engine_version(settings.engine_version, min_capacity=settings.min_capacity)
     if not 0 <= settings.min_capacity <= settings.max_capacity or any(
