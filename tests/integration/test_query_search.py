@@ -375,6 +375,31 @@ async def test_repeated_queries_are_embedded_once(
     assert app.state.query_embeddings.hits == 2
 
 
+async def test_another_tenants_search_never_hits_my_cached_embedding(
+    settings: QuerySettings, tenant: str
+) -> None:
+    """Through the API: tenant B searching what tenant A just searched is embedded anew
+    (a cache hit would be faster, so B could learn what A searches); A's repeat hits."""
+    other = f"{tenant}-other"
+    app = create_app(settings)
+    cache = app.state.query_embeddings
+
+    async def search(who: str) -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://q",
+            headers={"Authorization": f"Bearer {token(who)}"},
+        ) as c:
+            response = await c.post("/v1/search", json={"query": "layoffs", "mode": "vector"})
+            assert response.status_code == 200, response.text
+
+    await search(tenant)
+    await search(other)
+    assert (cache.embedder.stats.texts, cache.hits) == (2, 0)
+    await search(tenant)  # the control: the cache works for its owner
+    assert (cache.embedder.stats.texts, cache.hits) == (2, 1)
+
+
 # --- validation ----------------------------------------------------------------------------
 
 
