@@ -106,9 +106,8 @@ def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) ->
     assert env["DATABASE_SECRET_ARN"] == env["MASTER_SECRET_ARN"]  # it connects as master
     # It sets each service role's password from that role's own secret.
     for service in ("upload", "processor", "query"):
-        assert env[f"{service.upper()}_DATABASE_SECRET_ARN"] == (
-            inventory.outputs[f"database_{service}_secret_arn"]
-        )
+        own = inventory.outputs[f"database_{service}_secret_arn"]
+        assert env[f"{service.upper()}_DATABASE_SECRET_ARN"] == own
     invocation = inventory.of_type("aws:lambda/invocation:Invocation")[0]
     assert invocation.inputs["functionName"] == fn.inputs["name"]
     # The deployer's manifest travels with the invocation; the image refuses another one.
