@@ -268,6 +268,33 @@ def test_placeholder_identity_provider_refuses_to_deploy(deploy_configured: Any)
         )
 
 
+def test_quota_defaults_are_the_upload_functions_settings(
+    inventory: Any, deploy_configured: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def env(inv: Any, function: str) -> dict[str, str]:
+        fn = next(r for r in inv.of_type("aws:lambda/function:Function") if r.name == function)
+        return dict(fn.inputs["environment"]["variables"])
+
+    assert not [k for k in env(inventory, "upload-function") if k.startswith("QUOTA_")]
+    configured = deploy_configured({"quotas": {"uploadsPerMinute": 30, "maxDocuments": 500}})
+    upload = env(configured, "upload-function")
+    assert {k: v for k, v in upload.items() if k.startswith("QUOTA_")} == {
+        "QUOTA_UPLOADS_PER_MINUTE": "30",
+        "QUOTA_MAX_DOCUMENTS": "500",
+    }
+    assert not [k for k in env(configured, "query-function") if k.startswith("QUOTA_")]
+    from docpipe.upload.config import UploadSettings
+
+    for key in list(os.environ):
+        if key.startswith(("DATABASE_", "AUTH_", "JWT_", "QUOTA_")):
+            monkeypatch.delenv(key)
+    for key, value in upload.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "docpipe-dev-upload")
+    settings = UploadSettings()  # type: ignore[call-arg]
+    assert (settings.quota_uploads_per_minute, settings.quota_max_documents) == (30, 500)
+
+
 def test_reserved_concurrency_only_when_configured(inventory: Any, deploy_configured: Any) -> None:
     functions = inventory.of_type("aws:lambda/function:Function")
     assert all(f.inputs.get("reservedConcurrentExecutions") is None for f in functions)

@@ -79,6 +79,7 @@ def service_environment(
                 "INGEST_QUEUE_URL": endpoints.queue_url,
                 "MAX_UPLOAD_BYTES": str(settings.documents.max_upload_bytes),
             }
+            | settings.quotas.environment()
         )
     elif service == "processor":
         env |= (

@@ -26,6 +26,7 @@ __all__ = [
     "ModelSettings",
     "NetworkSettings",
     "QueueSettings",
+    "QuotaSettings",
     "RolloutSettings",
     "ServiceSettings",
     "StackSettings",
@@ -41,6 +42,7 @@ SECTIONS: tuple[str, ...] = (
     "models",
     "api",
     "auth",
+    "quotas",
     "rollout",
     "alerts",
     "services",
@@ -164,6 +166,53 @@ class RolloutSettings:
 
 
 @dataclass(frozen=True)
+class QuotaSettings:
+    """The upload service's per-tenant quota defaults (``docpipe:quotas``, optional).
+
+    ``None``: the service's own default (docs/configuration.md); ``0``: no limit. An
+    operator overrides them for one tenant in the database (docs/operations.md).
+    """
+
+    max_documents: int | None = None
+    max_stored_bytes: int | None = None
+    uploads_per_minute: int | None = None
+    reprocess_per_document_per_hour: int | None = None
+
+    def environment(self) -> dict[str, str]:
+        """``QUOTA_*`` variables of the upload function, for the quotas configured."""
+        return {
+            f"QUOTA_{name.upper()}": str(value)
+            for name, value in vars(self).items()
+            if value is not None
+        }
+
+
+#: config key → QuotaSettings field
+_QUOTA_KEYS = {
+    "maxDocuments": "max_documents",
+    "maxStoredBytes": "max_stored_bytes",
+    "uploadsPerMinute": "uploads_per_minute",
+    "reprocessPerDocumentPerHour": "reprocess_per_document_per_hour",
+}
+
+
+def _quotas(s: _Section) -> QuotaSettings:
+    unknown = s.keys() - _QUOTA_KEYS.keys()
+    if unknown:
+        raise ValueError(f"config docpipe:quotas has unknown keys {sorted(unknown)}")
+    values: dict[str, int] = {}
+    for key, field_name in _QUOTA_KEYS.items():
+        if key not in s.keys():
+            continue
+        value = s.get(key)
+        number = int(value) if isinstance(value, int | str) and str(value).isdigit() else -1
+        if isinstance(value, bool) or number < 0:
+            raise ValueError(f"config docpipe:quotas.{key} must be a whole number >= 0")
+        values[field_name] = number
+    return QuotaSettings(**values)
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     emails: tuple[str, ...]
     log_retention_days: int
@@ -203,6 +252,7 @@ class StackSettings:
     rollout: RolloutSettings
     alerts: AlertSettings
     services: Mapping[str, ServiceSettings]
+    quotas: QuotaSettings = QuotaSettings()
 
 
 class _Section:
@@ -529,4 +579,5 @@ def load_settings(
             log_retention_days=int(s["alerts"].get("logRetentionDays", 30)),
         ),
         services={name: _service(name, raw["services"].get(name) or {}) for name in SERVICE_NAMES},
+        quotas=_quotas(s["quotas"]),
     )
