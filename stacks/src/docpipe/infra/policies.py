@@ -204,10 +204,21 @@ def processor_statements(
     queue_arn: str,
     embedding_invoke: Sequence[Statement],
 ) -> list[Statement]:
+    """Read uploads, consume the queue, embed; and delete an object version no document
+    owns (a presigned POST used again, or after its document was deleted), which needs
+    ``s3:DeleteObjectVersion`` (DeleteObject with a version id:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html, "Permissions").
+    Not ``s3:DeleteObject``: the processor never hides a current object behind a delete
+    marker."""
     return [
         _allow(
             "ReadUploads",
             ["s3:GetObject", "s3:GetObjectVersion"],
+            [_uploads(bucket_arn, uploads_prefix)],
+        ),
+        _allow(
+            "DeleteUnownedVersions",
+            ["s3:DeleteObjectVersion"],
             [_uploads(bucket_arn, uploads_prefix)],
         ),
         _list_uploads_for_reads(bucket_arn, uploads_prefix),
