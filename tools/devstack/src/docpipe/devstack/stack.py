@@ -51,6 +51,7 @@ from docpipe.devstack.embedded import (
 )
 from docpipe.devstack.processes import Child, stop_children
 from docpipe.devstack.requeue import requeue_unfinished
+from docpipe.devstack.restored_versions import repin_restored_versions
 from docpipe.devstack.snapshot import S3Snapshot
 
 __all__ = ["StackConfig", "main", "read_stack_info"]
@@ -225,6 +226,8 @@ class LocalStack:
         s3, sqs = self._client("s3"), self._client("sqs")
         self.snapshot = S3Snapshot(s3=s3, bucket=cfg.bucket, root=cfg.data_dir / "s3")
         restored = self.snapshot.restore()
+        # before anything reads them: restored objects have new version ids
+        asyncio.run(repin_restored_versions(admin_dsn=self.pg.admin_dsn, versions=restored))
         enable_notifications(
             s3=s3,
             sqs=sqs,
@@ -242,7 +245,7 @@ class LocalStack:
             )
         )
         print(
-            f"s3/sqs ready ({time.monotonic() - t0:.1f}s); {restored} object(s) restored,"
+            f"s3/sqs ready ({time.monotonic() - t0:.1f}s); {len(restored)} object(s) restored,"
             f" {requeued} document(s) re-queued",
             flush=True,
         )
