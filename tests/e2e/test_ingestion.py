@@ -21,6 +21,7 @@ from docpipe.processor import handler as processor
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 from tests.support.pump import pump_queue
+from tests.support.tokens import ISSUER
 
 SECRET = "e2e-test-signing-key-with-enough-entropy"
 
@@ -40,7 +41,7 @@ async def api(
 def _token(tenant: str) -> dict[str, str]:
     now = int(time.time())
     token = jwt.encode(
-        {"sub": "user-1", "tenant_id": tenant, "iat": now, "exp": now + 600},
+        {"sub": "user-1", "tenant_id": tenant, "iss": ISSUER, "iat": now, "exp": now + 600},
         SECRET,
         algorithm="HS256",
     )

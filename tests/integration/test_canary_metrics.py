@@ -25,6 +25,7 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from tests.support.documents import put_document
 from tests.support.emf import EmfPoint, emf_points
 from tests.support.events import sqs_event
+from tests.support.tokens import http_api_claims
 
 UNMIGRATED_DB = "docpipe_unmigrated"
 
@@ -35,7 +36,7 @@ service, method, path, body = sys.argv[1:5]
 module = __import__(f"docpipe.{service}.main", fromlist=["handler"])
 ctx = {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
        "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1", "stage": "$default",
-       "routeKey": "$default", "authorizer": {"jwt": {"claims": {"tenant_id": "t1"},
+       "routeKey": "$default", "authorizer": {"jwt": {"claims": json.loads(sys.argv[5]),
        "scopes": None}}}
 event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
          "headers": {"host": "api.example.com", "content-type": "application/json"},
@@ -81,7 +82,7 @@ async def unmigrated_dsn(migrated: EmbeddedPostgres) -> str:
             await admin.execute(f'create database "{UNMIGRATED_DB}"')
     finally:
         await admin.close()
-    return migrated.dsn(user="docpipe_app", database=UNMIGRATED_DB)
+    return migrated.dsn(user=None, database=UNMIGRATED_DB)
 
 
 @pytest.mark.parametrize(
@@ -109,6 +110,7 @@ def test_each_answer_is_counted_for_its_version_and_a_raising_route_is_a_5xx(
         method,
         path,
         body,
+        json.dumps(http_api_claims("t1")),
         AUTH_MODE="apigateway",
         DATABASE_URL=unmigrated_dsn,
     )

@@ -33,6 +33,7 @@ from tests.support.bedrock_server import BedrockServer
 from tests.support.chunks import seed_document
 from tests.support.emf import emf_points
 from tests.support.lambda_runtime_api import RuntimeApiServer
+from tests.support.tokens import http_api_claims, rest_api_claims
 
 FUNCTION = "docpipe-dev-query"
 REPLY = "Up to thirty days a year at half pay [1], and a certificate after three days [2]."
@@ -53,7 +54,7 @@ def rest_event(tenant: str, body: dict[str, Any], *, sub: str = "user-1") -> dic
             "httpMethod": "POST",
             "stage": "v1",
             "identity": {"sourceIp": "203.0.113.9"},
-            "authorizer": {"claims": {"tenant_id": tenant, "sub": sub}},
+            "authorizer": {"claims": rest_api_claims(tenant, sub=sub)},
         },
         "body": json.dumps(body),
         "isBase64Encoded": False,
@@ -79,7 +80,7 @@ def http_event(tenant: str) -> dict[str, Any]:
             "requestId": "r1",
             "stage": "$default",
             "routeKey": "POST /v1/search",
-            "authorizer": {"jwt": {"claims": {"tenant_id": tenant, "sub": "u"}, "scopes": None}},
+            "authorizer": {"jwt": {"claims": http_api_claims(tenant, sub="u"), "scopes": None}},
         },  # fmt: skip
         "isBase64Encoded": False,
         "body": json.dumps({"query": "sick leave", "top_k": 2}),

@@ -24,9 +24,12 @@ async def test_migrations_are_idempotent_and_refuse_a_dimension_change(
         await conn.close()
 
 
-async def test_app_role_cannot_bypass_row_level_security(migrated: EmbeddedPostgres) -> None:
+@pytest.mark.parametrize("service", ["upload", "query", "processor"])
+async def test_service_roles_cannot_bypass_row_level_security(
+    migrated: EmbeddedPostgres, service: str
+) -> None:
     admin = await asyncpg.connect(migrated.admin_dsn)
-    app = await asyncpg.connect(migrated.app_dsn)
+    app = await asyncpg.connect(migrated.role_dsn(service))
     try:
         role = await app.fetchrow(
             "select rolsuper, rolbypassrls from pg_roles where rolname = current_user"
@@ -76,7 +79,10 @@ async def test_all_migrations_apply_as_a_non_superuser_master(migrated: Embedded
         await admin.execute(f'create database "{database}" owner {master}')
         # Roles are cluster-wide: let this master administer the ones earlier tests created,
         # as the master that created them on a fresh cluster would.
-        await admin.execute(f"grant docpipe_app, docpipe_maintenance to {master} with admin option")
+        await admin.execute(
+            f"grant docpipe_app, docpipe_maintenance, docpipe_upload, docpipe_query,"
+            f" docpipe_processor to {master} with admin option"
+        )
     finally:
         await admin.close()
     ext = await asyncpg.connect(migrated.dsn(database=database))
@@ -86,7 +92,9 @@ async def test_all_migrations_apply_as_a_non_superuser_master(migrated: Embedded
     try:
         assert not await conn.fetchval("select rolsuper from pg_roles where rolname = current_user")
         applied = await apply_migrations(
-            conn, embedding_dimensions=TEST_DIMENSIONS, app_password="not-used-locally"
+            conn,
+            embedding_dimensions=TEST_DIMENSIONS,
+            role_passwords={"docpipe_query": "not-used-locally"},
         )
         assert applied and applied[0] == "0001_init"
         owners = await conn.fetch(

@@ -28,6 +28,7 @@ from docpipe.query.main import create_app
 from tests.integration.test_query_search import SECRET, make_settings
 from tests.support.bedrock_server import BedrockServer
 from tests.support.chunks import SeededDocument, seed_document
+from tests.support.tokens import ISSUER
 
 MODEL = "amazon.nova-pro-v1:0"
 POLICY = [
@@ -43,7 +44,7 @@ POLICY_ZH = [
 
 
 def token(tenant: str, sub: str | None) -> str:
-    claims: dict[str, Any] = {"tenant_id": tenant, "exp": int(time.time()) + 600}
+    claims: dict[str, Any] = {"tenant_id": tenant, "iss": ISSUER, "exp": int(time.time()) + 600}
     if sub is not None:
         claims["sub"] = sub
     return jwt.encode(claims, SECRET, algorithm="HS256")

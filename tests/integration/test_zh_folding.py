@@ -61,7 +61,10 @@ async def test_migration_0004_refolds_existing_chunks(migrated: EmbeddedPostgres
     admin = await asyncpg.connect(migrated.admin_dsn)
     try:
         await admin.execute(f"create role {owner} login createrole")
-        await admin.execute(f"grant docpipe_app, docpipe_maintenance to {owner} with admin option")
+        await admin.execute(
+            f"grant docpipe_app, docpipe_maintenance, docpipe_upload, docpipe_query,"
+            f" docpipe_processor to {owner} with admin option"
+        )
         await admin.execute(f'create database "{database}" owner {owner}')
     finally:
         await admin.close()

@@ -18,6 +18,8 @@ import tempfile
 from types import TracebackType
 from typing import Any
 
+from tests.support.tokens import http_api_claims
+
 __all__ = ["LambdaProcess", "http_api_event"]
 
 # Responses go to the original stdout; the service's JSON logs (stdout) go to stderr.
@@ -42,7 +44,7 @@ def http_api_event(
     context = {
         "accountId": "123456789012",
         "apiId": "api1",
-        "authorizer": {"jwt": {"claims": {"sub": "user-1", "tenant_id": tenant}, "scopes": None}},
+        "authorizer": {"jwt": {"claims": http_api_claims(tenant), "scopes": None}},
         "domainName": "api.example.com",
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
                  "sourceIp": "127.0.0.1", "userAgent": "test"},

@@ -10,8 +10,9 @@ migration function and the devstack run many loops one after another.
 holds loops **weakly and by identity** (never ``id(loop)``, which Python reuses once a
 loop is gone), so a new loop never receives another loop's client; a closed loop's
 entries are dropped when the next loop registers (its clients reference the loop, so
-weakness alone would not free them; they can be neither used nor closed any more). :func:`close_loop_resources` closes the running loop's resources,
-newest first: a service's shutdown, the end of an ``asyncio.run``, a test's teardown.
+weakness alone would not free them; they can be neither used nor closed any more).
+:func:`close_loop_resources` closes the running loop's resources, newest first: a
+service's shutdown, the end of an ``asyncio.run``, a test's teardown.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.common.settings import HttpServiceSettings
 
 __all__ = ["AnswerProvider", "FusionMethod", "QuerySettings"]
@@ -17,6 +18,8 @@ FusionScale = Literal["zscore", "absolute"]
 
 class QuerySettings(HttpServiceSettings):
     """Retrieval and answer tuning. Defaults were chosen by measurement (docs/benchmarks)."""
+
+    database_role: ClassVar[str | None] = SERVICE_ROLES["query"]
 
     max_query_chars: int = Field(default=2000, ge=16, le=100_000)
 
