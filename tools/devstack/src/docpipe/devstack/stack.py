@@ -210,7 +210,7 @@ class LocalStack:
             notifications=False,
         )
         s3, sqs = self._client("s3"), self._client("sqs")
-        self.snapshot = S3Snapshot(s3=s3, bucket=cfg.bucket, root=cfg.data_dir / "s3")
+        self.snapshot = S3Snapshot(bucket=cfg.bucket, root=cfg.data_dir / "s3")
         restored = self.snapshot.restore()
         enable_notifications(
             s3=s3,
