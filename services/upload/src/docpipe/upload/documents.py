@@ -17,10 +17,14 @@ from docpipe.common.documents import DOCUMENT_COLUMNS, Document, document_from_r
 
 __all__ = [
     "LockedDocument",
+    "NewDocument",
     "delete_document",
+    "delete_documents",
     "find_by_sha256",
+    "find_by_sha256s",
     "get_document",
     "insert_document",
+    "insert_documents",
     "list_documents",
     "lock_document",
     "requeue_document",
@@ -72,6 +76,58 @@ async def insert_document(
         status,
     )
     return document_from_row(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A row :func:`insert_documents` inserts as ``queued`` (unless its bytes exist)."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    storage_key: str
+
+
+async def insert_documents(
+    conn: asyncpg.Connection, *, tenant_id: str, documents: list[NewDocument]
+) -> dict[uuid.UUID, Document]:
+    """Insert many ``queued`` rows in one statement; the inserted ones, by id.
+
+    A row whose bytes the tenant already has is skipped (as :func:`insert_document`
+    does), and so is a second row with the same bytes in ``documents``. ``created_at``
+    follows the list's order, so a request's files list newest-last-uploaded first.
+    """
+    rows = await conn.fetch(
+        "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
+        " storage_key, status, created_at, updated_at)"
+        " select d.id, $1, d.filename, d.content_type, d.size_bytes, d.sha256, d.storage_key,"
+        " 'queued', clock_timestamp(), clock_timestamp()"
+        " from unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])"
+        " with ordinality as d (id, filename, content_type, size_bytes, sha256, storage_key, n)"
+        " order by d.n"
+        " on conflict (tenant_id, sha256) where sha256 is not null do nothing"
+        f" returning {DOCUMENT_COLUMNS}",
+        tenant_id,
+        [d.id for d in documents],
+        [d.filename for d in documents],
+        [d.content_type for d in documents],
+        [d.size_bytes for d in documents],
+        [d.sha256 for d in documents],
+        [d.storage_key for d in documents],
+    )
+    inserted = [document_from_row(row) for row in rows]
+    return {document.id: document for document in inserted}
+
+
+async def find_by_sha256s(conn: asyncpg.Connection, *, sha256s: list[str]) -> dict[str, Document]:
+    """The tenant's documents with any of these contents, by SHA-256."""
+    rows = await conn.fetch(
+        f"select {DOCUMENT_COLUMNS} from documents where sha256 = any($1::text[])", sha256s
+    )
+    found = [document_from_row(row) for row in rows]
+    return {document.sha256: document for document in found if document.sha256 is not None}
 
 
 async def find_by_sha256(conn: asyncpg.Connection, *, sha256: str) -> Document | None:
@@ -139,6 +195,11 @@ async def delete_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -
     )
     status = await conn.execute("delete from documents where id = $1", document_id)
     return bool(status == "DELETE 1")
+
+
+async def delete_documents(conn: asyncpg.Connection, *, document_ids: list[uuid.UUID]) -> None:
+    """Delete rows that never got their object (no chunks or cache entries exist yet)."""
+    await conn.execute("delete from documents where id = any($1::uuid[])", document_ids)
 
 
 async def requeue_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -> Document | None:

@@ -71,10 +71,9 @@ async def upload_documents(
         max_file_bytes=settings.max_api_file_bytes,
         max_files=settings.max_files_per_request,
     )
-    stored = [
-        await service.store_file(pool=pool, settings=settings, tenant_id=tenant, file=file)
-        for file in service.prepare_files(incoming)
-    ]
+    stored = await service.store_files(
+        pool=pool, settings=settings, tenant_id=tenant, files=service.prepare_files(incoming)
+    )
     return UploadedDocuments(
         documents=[
             UploadedDocument(**s.document.model_dump(), duplicate=s.duplicate) for s in stored

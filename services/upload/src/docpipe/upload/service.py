@@ -52,7 +52,7 @@ __all__ = [
     "prepare_files",
     "remove_document",
     "reprocess_document",
-    "store_file",
+    "store_files",
 ]
 
 _log = get_logger("docpipe.upload")
@@ -91,65 +91,93 @@ def prepare_files(files: list[IncomingFile]) -> list[PreparedFile]:
     return prepared
 
 
-async def _insert_or_find(
-    conn: asyncpg.Connection,
-    *,
-    tenant_id: str,
-    file: PreparedFile,
-    document_id: uuid.UUID,
-    key: str,
-) -> StoredUpload | None:
-    document = await rows.insert_document(
-        conn,
-        document_id=document_id,
-        tenant_id=tenant_id,
-        filename=file.filename,
-        content_type=file.content_type,
-        size_bytes=len(file.data),
-        sha256=file.sha256,
-        storage_key=key,
-        status="queued",
-    )
-    if document is not None:
-        return StoredUpload(document=document, duplicate=False)
-    existing = await rows.find_by_sha256(conn, sha256=file.sha256)
-    return StoredUpload(document=existing, duplicate=True) if existing is not None else None
-
-
-async def store_file(
-    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, file: PreparedFile
-) -> StoredUpload:
-    """A new queued document and its object, or the tenant's existing one (duplicate)."""
-    document_id = uuid.uuid4()
-    key = document_key(
-        uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
-    )
-    stored = None
-    for _ in range(3):  # the conflicting row can vanish (deleted) between the two statements
-        async with tenant_transaction(pool, tenant_id) as conn:
-            stored = await _insert_or_find(
-                conn, tenant_id=tenant_id, file=file, document_id=document_id, key=key
-            )
-        if stored is not None:
-            break
-    if stored is None:
-        raise StorageUnavailable("the document changed concurrently; retry the upload")
-    if stored.duplicate:
-        return stored
-    metadata = object_metadata(document_id=document_id, tenant_id=tenant_id, filename=file.filename)
-    try:
-        await put_object(
-            settings=settings,
-            key=key,
-            data=file.data,
-            content_type=file.content_type,
-            metadata=metadata,
+def _new_rows(
+    *, settings: UploadSettings, tenant_id: str, files: list[PreparedFile]
+) -> list[rows.NewDocument]:
+    new = []
+    for file in files:
+        document_id = uuid.uuid4()
+        key = document_key(
+            uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
         )
-    except _AWS_ERRORS as exc:
+        new.append(
+            rows.NewDocument(
+                id=document_id,
+                filename=file.filename,
+                content_type=file.content_type,
+                size_bytes=len(file.data),
+                sha256=file.sha256,
+                storage_key=key,
+            )
+        )
+    return new
+
+
+async def _insert_or_find(
+    *, pool: asyncpg.Pool, tenant_id: str, files: list[PreparedFile], new: list[rows.NewDocument]
+) -> list[StoredUpload]:
+    """One transaction: insert the new rows, look up the duplicates (two statements)."""
+    stored: dict[int, StoredUpload] = {}
+    for _ in range(3):  # a conflicting row can vanish (deleted) between the two statements
+        todo = [i for i in range(len(files)) if i not in stored]
         async with tenant_transaction(pool, tenant_id) as conn:
-            await rows.delete_document(conn, document_id=document_id)
-        raise StorageUnavailable("the document store is unavailable; retry later") from exc
+            inserted = await rows.insert_documents(
+                conn, tenant_id=tenant_id, documents=[new[i] for i in todo]
+            )
+            missing = [i for i in todo if new[i].id not in inserted]
+            existing = await rows.find_by_sha256s(
+                conn, sha256s=sorted({files[i].sha256 for i in missing})
+            )
+        for i in todo:
+            if new[i].id in inserted:
+                stored[i] = StoredUpload(document=inserted[new[i].id], duplicate=False)
+            elif files[i].sha256 in existing:
+                stored[i] = StoredUpload(document=existing[files[i].sha256], duplicate=True)
+        if len(stored) == len(files):
+            return [stored[i] for i in range(len(files))]
+    raise StorageUnavailable("the document changed concurrently; retry the upload")
+
+
+async def store_files(
+    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, files: list[PreparedFile]
+) -> list[StoredUpload]:
+    """New queued documents and their objects, or the tenant's existing ones (duplicates).
+
+    The cost of a request grows little with its file count: one transaction inserts
+    every new row and finds the duplicates, then the objects are written concurrently.
+    A row whose object could not be written is deleted again and the request fails with
+    :class:`StorageUnavailable`; the files stored meanwhile stay (a retry reports them as
+    duplicates).
+    """
+    new = _new_rows(settings=settings, tenant_id=tenant_id, files=files)
+    stored = await _insert_or_find(pool=pool, tenant_id=tenant_id, files=files, new=new)
+    to_write = [(f, n) for f, n, s in zip(files, new, stored, strict=True) if not s.duplicate]
+    outcomes = await asyncio.gather(
+        *(_put(settings=settings, tenant_id=tenant_id, file=f, row=n) for f, n in to_write),
+        return_exceptions=True,
+    )
+    failed = [n.id for (_, n), outcome in zip(to_write, outcomes, strict=True) if outcome]
+    if failed:
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await rows.delete_documents(conn, document_ids=failed)
+        cause = next(o for o in outcomes if isinstance(o, BaseException))
+        if not isinstance(cause, _AWS_ERRORS):
+            raise cause
+        raise StorageUnavailable("the document store is unavailable; retry later") from cause
     return stored
+
+
+async def _put(
+    *, settings: UploadSettings, tenant_id: str, file: PreparedFile, row: rows.NewDocument
+) -> None:
+    metadata = object_metadata(document_id=row.id, tenant_id=tenant_id, filename=file.filename)
+    await put_object(
+        settings=settings,
+        key=row.storage_key,
+        data=file.data,
+        content_type=file.content_type,
+        metadata=metadata,
+    )
 
 
 async def create_presigned_upload(
