@@ -119,6 +119,28 @@ def test_operations_report_what_moto_reports_unpatched(
     assert "invalid handle refused" in patched
 
 
+def test_requests_are_routed_to_the_same_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    hosts = [
+        None,
+        "moto_api",
+        "s3",
+        "sqs",
+        "s3.ap-northeast-1.amazonaws.com",
+        "sqs.ap-northeast-1.amazonaws.com",
+        "secretsmanager.ap-northeast-1.amazonaws.com",
+        "unknown.example.com",
+    ]
+    patched = DomainDispatcherApplication(create_app=lambda service: None)  # type: ignore[arg-type,return-value]
+    routes = [patched.get_backend_for_host(h) for h in hosts + hosts]  # the second time: remembered
+    original = moto_speedups.ORIGINALS[DomainDispatcherApplication, "get_backend_for_host"]
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", original)
+    plain = DomainDispatcherApplication(create_app=lambda service: None)  # type: ignore[arg-type,return-value]
+    assert routes == [plain.get_backend_for_host(h) for h in hosts + hosts]
+    assert routes[3:6] == ["sqs", "s3", "sqs"]
+
+
 def test_expired_messages_are_not_delivered(backend: Any) -> None:
     name = _queue(backend, MessageRetentionPeriod="60")
     message = backend.send_message(name, "old")

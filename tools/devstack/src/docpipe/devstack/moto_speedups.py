@@ -1,4 +1,5 @@
-"""moto's SQS at a cost per message that does not grow with the queue's depth.
+"""moto's SQS at a cost per message that does not grow with the queue's depth, and its
+request routing without a directory listing per request.
 
 Profiled under a bulk upload (``docpipe up``, py-spy; docs/benchmarks.md §7), moto 5.2
 spent most of the stack's CPU in SQS bookkeeping that scans every message of the queue:
@@ -11,7 +12,10 @@ spent most of the stack's CPU in SQS bookkeeping that scans every message of the
 - each scan asks every message for the time, twice, through ``unix_time_millis()``,
   which builds two naive datetimes (``utcnow()``, ``utcfromtimestamp(0)``) per call;
 - ``DeleteMessage`` scans the queue twice for the message that had the receipt handle,
-  building a list of every message's handles on the way.
+  building a list of every message's handles on the way;
+- routing, for every request of any service and under a lock shared by all of them,
+  lists moto's package folder (``isdir`` on ~150 entries) and tries each service's URL
+  patterns in turn: a third of the server's CPU during an upload of small files.
 
 With 1,000 messages queued a ``ReceiveMessage`` of 10 took 2.1 s; a 5,000-document
 upload made the local stack quadratic. :func:`apply` replaces three pieces with
@@ -26,7 +30,9 @@ same operations on both and compares), so that sending costs no scan, receiving 
    retention check read other attributes only);
 3. ``DeleteMessage``: looks for the handle among the messages in flight first (a
    received message is one of them until it is deleted or visible again) and drops
-   that message from the queue's list by identity; any other case goes to moto's code.
+   that message from the queue's list by identity; any other case goes to moto's code;
+4. routing: the backend found for a host name is remembered (it depends only on the
+   host and on moto's fixed tables).
 
 Applied by :func:`docpipe.devstack.embedded.start_moto` (the local stack, the tests and
 the benchmarks), before the server handles a request. If a moto upgrade renames what
@@ -111,11 +117,22 @@ def _unix_time_millis(original: Any) -> Any:
     return unix_time_millis
 
 
+def _remembered_routes(original: Any) -> Any:
+    def get_backend_for_host(dispatcher: Any, host: str | None) -> Any:
+        routes = dispatcher.__dict__.setdefault("_docpipe_routes", {})
+        if host not in routes:
+            routes[host] = original(dispatcher, host)
+        return routes[host]
+
+    return get_backend_for_host
+
+
 def apply() -> bool:
-    """Patch moto's SQS models once; False (with a warning) if moto's layout changed."""
+    """Patch moto's SQS models and routing once; False (with a warning) if moto changed."""
     if _state["applied"]:
         return True
     try:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
         from moto.sqs import models
     except ImportError:  # moto[server] is a dependency of this package: unexpected
         return False
@@ -127,6 +144,7 @@ def apply() -> bool:
         isinstance(original_attributes, property),
         all(isinstance(queue_cls.__dict__.get(p), property) for p in _COUNT_PROPERTIES),
         callable(queue_cls.__dict__.get("delete_message")),
+        callable(DomainDispatcherApplication.__dict__.get("get_backend_for_host")),
     )
     if not all(expected):
         _log.warning("moto's SQS internals changed: running without the speed-ups")
@@ -156,12 +174,16 @@ def apply() -> bool:
         (models, "unix_time_millis"),
         (queue_cls, "attributes"),
         (queue_cls, "delete_message"),
+        (DomainDispatcherApplication, "get_backend_for_host"),
     ):
         ORIGINALS[owner, name] = owner.__dict__[name]
     models.unix_time = _unix_time(models.unix_time)  # type: ignore[attr-defined]
     models.unix_time_millis = _unix_time_millis(models.unix_time_millis)  # type: ignore[attr-defined]
     queue_cls.attributes = property(attributes)  # type: ignore[assignment,method-assign]
     queue_cls.delete_message = delete_message  # type: ignore[assignment,method-assign]
+    DomainDispatcherApplication.get_backend_for_host = _remembered_routes(  # type: ignore[method-assign]
+        ORIGINALS[DomainDispatcherApplication, "get_backend_for_host"]
+    )
     _state["applied"] = True
     return True
 
