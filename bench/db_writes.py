@@ -116,6 +116,8 @@ async def docpipe_path(pool: Any, chunks: list[Any]) -> float:
         sha256=hashlib.sha256(doc_id.bytes).hexdigest(),
         size_bytes=0,
         page_count=1,
+        content_type="text/plain",
+        warnings=[],
         chunks=chunks,
     )
     elapsed = time.perf_counter() - started

@@ -6,12 +6,18 @@ with the ``local`` embedder. Scenarios, each with a fresh worker process:
 
 - ``pdf-500``: one generated 500-page text PDF;
 - ``corpus-200``: 200 documents (text, Markdown and PDFs of 2-40 pages);
-- ``pdf-1000``: one 1,000-page PDF, for the processor's peak memory.
+- ``pdf-1000``: one 1,000-page PDF, for the processor's peak memory;
+- ``mixed-70``: Word, Excel, PowerPoint, HTML, CSV (UTF-8 and Big5), text and PDF files;
+- ``scanned-20``: one image-only 20-page Traditional Chinese PDF (every page OCR'd).
+
+Alone (no upload, queue or database): extraction per format (CPU-seconds in the worker,
+its sandbox server and children) and OCR of scanned Traditional Chinese pages at 200 dpi
+(character accuracy against the typeset text, pages per CPU-second).
 
 Peak RSS is the worker's own high-water mark and its extraction children's (getrusage),
 plus the largest sum over the process tree sampled from /proc every 20 ms.
 
-    uv run python -m bench.ingestion [--quick]
+    uv run python -m bench.ingestion [--quick] [--only formats]
 """
 
 from __future__ import annotations
@@ -73,6 +79,130 @@ def corpus(count: int, *, seed: int = 11) -> list[Upload]:
             text = document_text(rng, chars=rng.randint(3000, 40000))
             docs.append((f"notes-{n:03d}.txt", text.encode(), "text/plain"))
     return docs
+
+
+def mixed_corpus(count: int, *, seed: int = 12) -> list[Upload]:
+    """Every format an HR team has, in turn, each file distinct (its own tag)."""
+    from tests.support import formats
+
+    rng = random.Random(seed)
+    makers = [
+        lambda n: (f"leave-{n}.docx", formats.docx_bytes(tag=f"m{n}", phrase=f"docx {n}")),
+        lambda n: (f"roster-{n}.xlsx", formats.xlsx_bytes(tag=f"m{n}", rows=rng.randint(50, 400))),
+        lambda n: (f"deck-{n}.pptx", formats.pptx_bytes(tag=f"m{n}", slides=rng.randint(3, 12))),
+        lambda n: (f"page-{n}.html", formats.html_bytes(tag=f"m{n}", phrase=f"html {n}")),
+        lambda n: (f"roster-{n}.csv", formats.csv_bytes(tag=f"m{n}", rows=rng.randint(50, 500))),
+        lambda n: (
+            f"roster-big5-{n}.csv",
+            formats.csv_bytes(tag=f"b{n}", encoding="cp950", rows=rng.randint(50, 500)),
+        ),
+        lambda n: (f"notes-{n}.txt", document_text(rng, chars=rng.randint(3000, 20000)).encode()),
+        lambda n: (f"report-{n}.pdf", pdf_bytes(rng.randint(2, 20), seed=seed * 1000 + n)),
+    ]
+    return [(*makers[n % len(makers)](n), "application/octet-stream") for n in range(count)]
+
+
+def scanned_pages(count: int, *, seed: int = 7) -> tuple[bytes, list[str]]:
+    """An image-only PDF of ``count`` Traditional Chinese pages, and each page's text."""
+    from tests.support import formats
+
+    rng = random.Random(seed)
+    texts = [formats.traditional_chinese_text(rng, chars=34 * 24) for _ in range(count)]
+    doc = pymupdf_open()
+    for text in texts:
+        doc.insert_pdf(pymupdf_open(formats.scanned_pdf(text, dpi=200, lines_per_page=30)))
+    data: bytes = doc.tobytes(deflate=True)
+    return data, texts
+
+
+def pymupdf_open(data: bytes | None = None) -> Any:
+    import pymupdf
+
+    return pymupdf.open("pdf", data) if data is not None else pymupdf.open()
+
+
+def ocr_alone(pages: int) -> dict[str, Any]:
+    """OCR of scanned pages in the sandbox: accuracy per page and pages per CPU-second."""
+    from docpipe.processor import sandbox
+    from docpipe.processor.extraction import ExtractionLimits, extract_pages
+    from tests.support.ocr_accuracy import character_accuracy
+
+    data, texts = scanned_pages(pages)
+    limits = ExtractionLimits(timeout_s=600)
+    sandbox.shutdown()
+    extract_pages(pymupdf_bytes_first_page(data), limits=limits)  # server + engine start
+    cpu0, t0 = _own_cpu_s(), time.perf_counter()
+    result = extract_pages(data, limits=limits)
+    wall, cpu = time.perf_counter() - t0, _own_cpu_s() - cpu0
+    scores = [
+        character_accuracy(expected=truth, read=page.text)
+        for truth, page in zip(texts, result.pages, strict=True)
+    ]
+    return {
+        "pages": pages,
+        "dpi": 200,
+        "characters_per_page": len(texts[0]),
+        "ocr_pages": len(result.ocr_pages),
+        "accuracy_mean": statistics.mean(scores),
+        "accuracy_min": min(scores),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "pages_per_s_wall": pages / wall,
+        "pages_per_cpu_s": pages / cpu,
+    }
+
+
+def pymupdf_bytes_first_page(data: bytes) -> bytes:
+    doc = pymupdf_open(data)
+    doc.select([0])
+    first: bytes = doc.tobytes()
+    return first
+
+
+def formats_alone(repeats: int = 3) -> list[dict[str, Any]]:
+    """Extraction alone, per format: median CPU-seconds of worker + sandbox, and rates."""
+    from docpipe.processor import sandbox
+    from docpipe.processor.extraction import ExtractionLimits, extract_pages
+    from tests.support import formats
+
+    samples = {
+        "docx (2 pages of text, a table)": formats.docx_bytes(tag="alone"),
+        "xlsx (2 sheets, 2,000 rows)": formats.xlsx_bytes(tag="alone", rows=2000),
+        "pptx (30 slides)": formats.pptx_bytes(tag="alone", slides=30),
+        "html": formats.html_bytes(tag="alone") * 1,
+        "csv UTF-8 (5,000 rows)": formats.csv_bytes(tag="alone", rows=5000),
+        "csv Big5 (5,000 rows)": formats.csv_bytes(tag="alone", rows=5000, encoding="cp950"),
+        "text (200 kB)": document_text(random.Random(3), chars=200_000).encode(),
+        "pdf (50 pages, text layer)": pdf_bytes(50, seed=50),
+    }
+    limits = ExtractionLimits()
+    sandbox.shutdown()
+    sandbox.prewarm()
+    rows = []
+    for name, data in samples.items():
+        extract_pages(data, limits=limits)  # warm
+        cpus, walls = [], []
+        result = None
+        for _ in range(repeats):
+            cpu0, t0 = _own_cpu_s(), time.perf_counter()
+            result = extract_pages(data, limits=limits)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(_own_cpu_s() - cpu0)
+        assert result is not None
+        cpu, wall = statistics.median(cpus), statistics.median(walls)
+        rows.append(
+            {
+                "format": name,
+                "bytes": len(data),
+                "pages": result.page_count,
+                "characters": sum(len(p.text) for p in result.pages),
+                "wall_ms": wall * 1000,
+                "cpu_ms": cpu * 1000,
+                "MB_per_cpu_s": len(data) / 1e6 / max(cpu, 1e-9),
+                "chars_per_cpu_s": sum(len(p.text) for p in result.pages) / max(cpu, 1e-9),
+            }
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- measuring
@@ -363,7 +493,15 @@ def stages_alone(pdf: bytes, *, repeats: int = 3) -> dict[str, Any]:
     }
 
 
-def _tables(stages: dict[str, Any], scenarios: list[dict[str, Any]]) -> None:
+def _tables(
+    stages: dict[str, Any], scenarios: list[dict[str, Any]], *, stages_table: bool = True
+) -> None:
+    if stages_table:
+        _stages_table(stages)
+    _scenario_tables(scenarios)
+
+
+def _stages_table(stages: dict[str, Any]) -> None:
     print_table(
         "Stages alone (500-page PDF, median of runs)",
         [
@@ -390,6 +528,9 @@ def _tables(stages: dict[str, Any], scenarios: list[dict[str, Any]]) -> None:
             },
         ],
     )
+
+
+def _scenario_tables(scenarios: list[dict[str, Any]]) -> None:
     print_table(
         "End to end (upload API -> S3 -> SQS -> processor -> Postgres, local embedder)",
         [
@@ -425,7 +566,13 @@ def _tables(stages: dict[str, Any], scenarios: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the bench")
+    parser.add_argument(
+        "--only", choices=("formats",), help="only the format and OCR measurements (issue 12)"
+    )
     args = parser.parse_args()
+    if args.only == "formats":
+        run_formats(quick=args.quick)
+        return
     bytecode = use_compiled_bytecode()
     warm_bytecode(
         "docpipe.processor.handler", "docpipe.processor.sandbox", "pymupdf", "docpipe.upload.main"
@@ -480,6 +627,31 @@ def main() -> None:
     write_results(
         "ingestion",
         {"stages_alone": stages, "scenarios": scenarios, "targets": targets, "conditions": facts},
+    )
+
+
+def run_formats(*, quick: bool) -> None:
+    """Per-format extraction, OCR accuracy and speed, and the two end-to-end scenarios."""
+    use_compiled_bytecode()
+    mixed_count, scanned = (16, 3) if quick else (70, 20)
+    alone = formats_alone()
+    print_table("Extraction alone, per format (median of 3, warm sandbox server)", alone)
+    ocr = ocr_alone(3 if quick else 10)
+    print_table("OCR alone: scanned Traditional Chinese pages at 200 dpi", [ocr])
+    data, _ = scanned_pages(scanned)
+    with embedded_stack("ingest-formats") as stack:
+        dsn = asyncio.run(create_database(stack, database="docpipe", dimensions=384))
+        os.environ["DATABASE_URL"] = dsn
+        scenarios = [
+            run_scenario(stack, f"mixed-{mixed_count}", mixed_corpus(mixed_count)),
+            run_scenario(stack, f"scanned-{scanned}", [("scan.pdf", data, "application/pdf")]),
+        ]
+    _tables({}, scenarios, stages_table=False)
+    facts = conditions(quick=quick, embedder="local (feature hashing, 384-d)")
+    print_conditions(facts)
+    write_results(
+        "ingestion_formats",
+        {"formats_alone": alone, "ocr_alone": ocr, "scenarios": scenarios, "conditions": facts},
     )
 
 

@@ -21,6 +21,7 @@ from docpipe.devstack.embedded import (
     start_moto,
     start_postgres,
 )
+from tests.support.postgres_process import PostgresProcess, migrated_postgres
 
 TEST_DIMENSIONS = 384
 
@@ -96,3 +97,22 @@ async def admin_conn(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Connec
 def tenant() -> str:
     """A fresh tenant per test keeps tests independent on the shared database."""
     return f"tenant-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def fresh_pool() -> AsyncIterator[None]:
+    """The process' database pool closed before and after: the test's app builds its own
+    from its own settings (one pool per process and loop, docpipe.common.db)."""
+    from docpipe.common.db import close_pool
+
+    await close_pool()
+    yield
+    await close_pool()
+
+
+@pytest.fixture(scope="module")
+async def own_database() -> AsyncIterator[PostgresProcess]:
+    """A migrated PostgreSQL server of the module's own, which its tests may stop and start."""
+    server = await migrated_postgres(embedding_dimensions=TEST_DIMENSIONS)
+    yield server
+    server.remove()

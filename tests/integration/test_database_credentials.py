@@ -19,7 +19,6 @@ import boto3
 import httpx
 import pytest
 
-from docpipe.common.db import close_pool
 from docpipe.devstack.embedded import AwsResources
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
@@ -30,11 +29,7 @@ FIRST, SECOND = "first-password-0123456789abcdef", "second-password-0123456789ab
 BUDGET_S = 3.0
 
 
-@pytest.fixture(autouse=True)
-async def fresh_pool() -> AsyncIterator[None]:
-    await close_pool()
-    yield
-    await close_pool()
+pytestmark = pytest.mark.usefixtures("fresh_pool")
 
 
 @pytest.fixture(scope="module")

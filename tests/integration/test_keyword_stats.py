@@ -87,6 +87,8 @@ async def _process(
         sha256=hashlib.sha256(f"{doc_id}{texts}".encode()).hexdigest(),
         size_bytes=1,
         page_count=1,
+        content_type="text/plain",
+        warnings=[],
         chunks=_rows(texts),
     )
     assert refused is None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +24,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from docpipe.common.db import close_pool
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres, free_port
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.conftest import TEST_DIMENSIONS
 from tests.support.emf import emf_points
 from tests.support.lambda_http import LambdaProcess, http_api_event
-from tests.support.postgres_process import PostgresProcess, migrated_postgres
+from tests.support.postgres_process import PostgresProcess
 from tests.support.silent_listener import SilentListener
 
 BUDGET_S = 2.0
@@ -90,26 +88,12 @@ SERVICES = [
     ),
 ]
 
+pytestmark = pytest.mark.usefixtures("fresh_pool")
+
 
 @pytest.fixture(params=SERVICES, ids=lambda s: s.name)
 def service(request: pytest.FixtureRequest) -> Service:
     return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture(autouse=True)
-async def fresh_pool() -> AsyncIterator[None]:
-    """One pool per process and loop: each test's app builds its own from its settings."""
-    await close_pool()
-    yield
-    await close_pool()
-
-
-@pytest.fixture(scope="module")
-async def own_database() -> AsyncIterator[PostgresProcess]:
-    """A migrated database that only this module stops and starts."""
-    server = await migrated_postgres(embedding_dimensions=TEST_DIMENSIONS)
-    yield server
-    server.remove()
 
 
 @pytest.fixture

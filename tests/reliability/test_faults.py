@@ -145,7 +145,7 @@ async def test_bedrock_down_returns_the_message_which_succeeds_later(
     assert await assert_nothing_lost(bedrock_env, s3, bucket=rel_aws.bucket, tenants=[tenant])
 
 
-async def test_poison_message_ends_in_the_dlq_with_the_document_failed(
+async def test_poison_message_ends_in_the_dlq_and_a_redrive_retries_it(
     bedrock_env: asyncpg.Connection,
     bedrock: ScheduledBedrock,
     s3: Any,
@@ -174,6 +174,20 @@ async def test_poison_message_ends_in_the_dlq_with_the_document_failed(
     ] == [doc.key]
     attrs = sqs.get_queue_attributes(QueueUrl=rel_aws.queue_url, AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert row["failure_kind"] == "exhausted"
+    assert "embedding service was unavailable" in row["error"]
+    assert "ServerError" not in row["error"] and "arn:" not in row["error"]  # no internals
+
+    # The operator fixes the cause and redrives the DLQ: the document is retried, not
+    # dropped as a duplicate, and ends completed with fresh attempts.
+    bedrock.reset()
+    for message in moved:
+        sqs.send_message(QueueUrl=rel_aws.queue_url, MessageBody=message["Body"])
+        sqs.delete_message(QueueUrl=rel_aws.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    await pump_queue(rel_aws)
+    row = await doc_row(bedrock_env, doc.id)
+    assert (row["status"], row["attempts"], row["error"]) == ("completed", 1, None)
+    assert row["failure_kind"] is None
     assert await assert_nothing_lost(bedrock_env, s3, bucket=rel_aws.bucket, tenants=[tenant])
 
 

@@ -9,38 +9,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from docpipe.common.db import close_pool
 from docpipe.common.keys import document_key
 from docpipe.devstack.embedded import AwsResources, free_port
 from docpipe.processor import handler as processor
-from tests.conftest import TEST_DIMENSIONS
 from tests.reliability.conftest import batch, failed_ids, good_text, reload
 from tests.support.documents import put_document
 from tests.support.events import s3_record, sqs_event
-from tests.support.postgres_process import PostgresProcess, migrated_postgres
+from tests.support.postgres_process import PostgresProcess
 
 BUDGET_S = 2.0
 SLACK_S = 3.0
 
-
-@pytest.fixture(autouse=True)
-async def fresh_pool() -> AsyncIterator[None]:
-    await close_pool()
-    yield
-    await close_pool()
-
-
-@pytest.fixture(scope="module")
-async def own_database() -> AsyncIterator[PostgresProcess]:
-    server = await migrated_postgres(embedding_dimensions=TEST_DIMENSIONS)
-    yield server
-    server.remove()
+pytestmark = pytest.mark.usefixtures("fresh_pool")
 
 
 def _configure(env: pytest.MonkeyPatch, dsn: str) -> None:

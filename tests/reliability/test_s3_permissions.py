@@ -281,14 +281,16 @@ async def test_processor_retries_a_denied_read_and_fails_it_only_on_the_last_att
             assert not await _deliver(doc, receive_count=attempt)  # back on the queue
             row = await doc_row(admin_conn, doc.id)
             assert (row["status"], row["attempts"]) == ("queued", attempt)
-            assert row["error"].startswith("attempt failed, will retry: ObjectAccessDenied")
+            assert row["error"] == (
+                "attempt failed, will retry: the document store could not be read; will retry"
+            )
             assert _no_identifiers(row["error"])
         assert not await _deliver(doc, receive_count=max_attempts)  # on to the DLQ
 
     row = await doc_row(admin_conn, doc.id)
     assert (row["status"], row["attempts"]) == ("failed", max_attempts)
     assert row["error"].startswith(f"processing failed after {max_attempts} attempts")
-    assert "denied this service access" in row["error"] and _no_identifiers(row["error"])
+    assert "document store could not be read" in row["error"] and _no_identifiers(row["error"])
     assert "Access Denied" not in row["error"]  # S3's own message stays in the log
     assert len(iam_processor) == max_attempts
     logged = iam_processor[0]

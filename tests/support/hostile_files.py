@@ -24,7 +24,7 @@ from functools import cache
 
 import pymupdf
 
-__all__ = ["HostileFile", "fast_sample", "hostile_files", "raw_pdf"]
+__all__ = ["PATHOLOGICAL_TEXT", "HostileFile", "fast_sample", "hostile_files", "raw_pdf"]
 
 
 @dataclass(frozen=True)
@@ -421,7 +421,6 @@ def _invalid_utf8() -> Iterator[HostileFile]:
         "encoded-surrogate": b"bad \xed\xa0\x80 surrogate " * 30,
         "f5-byte": b"beyond unicode \xf5\x80\x80\x80 " * 30,
         "cut-multibyte-at-end": good + "員".encode()[:2],
-        "big5": "員工請假規定".encode("big5") * 40,
         "gbk": "员工请假规定".encode("gbk") * 40,
         "shift-jis": "従業員の休暇規定".encode("shift_jis") * 40,
         "utf16le-no-bom": "Leave policy text".encode("utf-16-le") * 40,
@@ -431,6 +430,8 @@ def _invalid_utf8() -> Iterator[HostileFile]:
         "mostly-control-chars": bytes(range(1, 9)) * 200,
     }.items():
         yield HostileFile(f"invalid-utf8/{name}", data, "failed")
+    big5 = "員工請假規定：特休假依勞基法辦理。".encode("big5") * 40
+    yield HostileFile("invalid-utf8/big5-is-read-with-a-warning", big5, "completed")
     utf16 = ("\ufeff" + valid_text()).encode("utf-16-le")
     yield HostileFile("invalid-utf8/utf16-with-bom-is-fine", utf16, "completed")
     yield HostileFile("invalid-utf8/utf8-bom-is-fine", b"\xef\xbb\xbf" + good[:2000], "completed")
@@ -470,6 +471,68 @@ def _misc() -> Iterator[HostileFile]:
     yield HostileFile("misc/form-feeds-only", b"\f" * 3000, "failed")
 
 
+#: Inputs that made unanchored Markdown patterns quadratic (29 s for 64 KB of ``[``): runs
+#: of one construct, on one line and on many. Each must be judged as fast as prose.
+PATHOLOGICAL_UNITS = ("[", "[a](", "**a ", "#", "|-", ">", "](", "__", "*", "-", "`", "<meta")
+
+
+def pathological_text(unit: str, *, size: int = 64 * 1024, lines: bool = False) -> bytes:
+    if lines:
+        line = (unit * (4000 // len(unit))) + "\n"
+        return (line * (size // len(line) + 1)).encode()[:size]
+    return (unit * (size // len(unit) + 1)).encode()[:size]
+
+
+PATHOLOGICAL_TEXT = {
+    f"{unit!r}{'-lines' if lines else ''}": pathological_text(unit, lines=lines)
+    for unit in PATHOLOGICAL_UNITS
+    for lines in (False, True)
+}
+
+
+def _pathological() -> Iterator[HostileFile]:
+    for name, data in PATHOLOGICAL_TEXT.items():
+        yield HostileFile(f"pathological-text/{name}", data, "completed")
+
+
+def _office() -> Iterator[HostileFile]:
+    from tests.support import formats
+
+    docx, xlsx = formats.docx_bytes(tag="hostile"), formats.xlsx_bytes(tag="hostile")
+    for cut in (len(docx) // 2, len(docx) - 30):
+        yield HostileFile(f"office/docx-cut-{cut}", docx[:cut], "either")
+    bomb = _rezip(xlsx, {"xl/worksheets/sheet2.xml": b" " * (64 << 20)})
+    yield HostileFile("office/xlsx-zip-bomb", bomb, "failed", "decompression bomb")
+    yield HostileFile("office/xlsx-not-xml", _rezip(xlsx, {"xl/workbook.xml": b"\x00<<"}), "failed")
+    yield HostileFile("office/legacy-doc", formats.legacy_doc_bytes(), "failed", ".docx")
+    yield HostileFile(
+        "office/legacy-xls",
+        formats.legacy_doc_bytes().replace(
+            "WordDocument".encode("utf-16-le"), "Workbook".encode("utf-16-le")
+        ),
+        "failed",
+        ".xlsx",
+    )
+    html = b"<html><body>" + b"<div>" * 100_000 + b"deep text" + b"</div>" * 100_000
+    yield HostileFile("office/html-nested-100k", html + b"</body></html>", "either")
+    yield HostileFile("office/html-script-only", b"<html><script>x()</script></html>", "failed")
+
+
+def _rezip(data: bytes, replace: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            target.writestr(item.filename, replace.get(item.filename, source.read(item.filename)))
+        for name, body in replace.items():
+            if name not in source.namelist():
+                target.writestr(name, body)
+    return out.getvalue()
+
+
 def hostile_files(*, max_bytes: int, max_pages: int) -> list[HostileFile]:
     """Every hostile file (more than 200), for a processor capped at ``max_bytes``/``max_pages``.
 
@@ -490,6 +553,8 @@ def hostile_files(*, max_bytes: int, max_pages: int) -> list[HostileFile]:
         _invalid_utf8(),
         _size_cap(max_bytes),
         _misc(),
+        _pathological(),
+        _office(),
     )
     files: list[HostileFile] = []
     seen: set[str] = set()

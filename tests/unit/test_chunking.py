@@ -167,3 +167,18 @@ def test_chunking_properties(texts: list[str], target: int, overlap_fraction: fl
     for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert prev.page_start <= nxt.page_start
         assert prev.page_end <= nxt.page_end
+
+
+def test_within_pages_no_chunk_spans_two_pages() -> None:
+    pages = [
+        PageText(number=1, text="Slide one title. " * 5),
+        PageText(number=2, text="Slide two body. " * 5),
+        PageText(number=2, text="More of slide two. " * 5),  # one page written in parts
+        PageText(number=3, text="Slide three. " * 5),
+    ]
+    spanning = chunk_pages(pages, target_chars=1200, overlap_chars=100)
+    assert [(c.page_start, c.page_end) for c in spanning] == [(1, 3)]
+    bounded = chunk_pages(pages, target_chars=1200, overlap_chars=100, within_pages=True)
+    assert [(c.page_start, c.page_end) for c in bounded] == [(1, 1), (2, 2), (3, 3)]
+    assert [c.ordinal for c in bounded] == [0, 1, 2]
+    assert "More of slide two" in bounded[1].text

@@ -2,7 +2,7 @@
 
 One server imports PyMuPDF and forks a child per document; these tests check that the
 server really is reused, that what kills a child (time, memory, early close) leaves
-no process behind and the server serving, that a dying server is a ``worker`` failure,
+no process behind and the server serving, that a dying server is a transient ``sandbox`` failure,
 and the relay's own rules (complete lines only, the time limit) on plain processes.
 """
 
@@ -19,14 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from docpipe.common.filetypes import PDF
 from docpipe.processor import sandbox
-from docpipe.processor.extraction import (
-    CorruptDocumentError,
-    ExtractionLimits,
-    ExtractionMemoryError,
-    ExtractionTimeoutError,
-    extract_pages,
-)
+from docpipe.processor.extraction import ExtractionLimits, extract_pages
+from docpipe.processor.extractors.base import Job
+from docpipe.processor.failures import Failure, FailureKind
+from docpipe.processor.sandbox import client, confinement, protocol, server
 from tests.support.pdfs import make_pdf, text_bomb
 from tests.support.processes import extraction_child_pids as extraction_children
 from tests.support.processes import sandbox_server_pids as sandbox_children
@@ -36,10 +34,9 @@ LIMITS = ExtractionLimits()
 SLOW = text_bomb(1_000_000)
 
 
-def run(data: bytes) -> Generator[sandbox.PdfMessage, None, None]:
-    return sandbox.run_pdf_extraction(
-        data, timeout_s=30.0, memory_mb=1024, max_pages=100, max_chars_per_page=1000
-    )
+def run(data: bytes) -> Generator[protocol.Message, None, None]:
+    limits = ExtractionLimits(timeout_s=30.0, max_pages=100, max_chars_per_page=1000)
+    return sandbox.run_extraction(data, Job(PDF, None, False, limits))
 
 
 @pytest.fixture(autouse=True)
@@ -55,14 +52,14 @@ def no_servers() -> Iterator[None]:
 def spawned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Pids of the servers started during the test, in order."""
     pids: list[int] = []
-    spawn = sandbox._spawn
+    spawn = client.spawn
 
-    def counting() -> sandbox._Server:
+    def counting() -> client.Server:
         server = spawn()
         pids.append(server.proc.pid)
         return server
 
-    monkeypatch.setattr(sandbox, "_spawn", counting)
+    monkeypatch.setattr(client, "spawn", counting)
     return pids
 
 
@@ -110,10 +107,10 @@ def test_prewarm_starts_the_server_the_first_document_uses(spawned: list[int]) -
 
 def test_a_killed_child_leaves_its_server_serving(spawned: list[int]) -> None:
     assert text_of(make_pdf(["before"])) == ["before"]
-    with pytest.raises(ExtractionTimeoutError):
+    with pytest.raises(Failure, match="within"):
         extract_pages(text_bomb(300_000), limits=ExtractionLimits(timeout_s=0.5))
-    with pytest.raises(ExtractionMemoryError):
-        extract_pages(text_bomb(300_000), limits=ExtractionLimits(memory_mb=48))
+    with pytest.raises(Failure, match="memory limit"):
+        extract_pages(text_bomb(300_000), limits=ExtractionLimits(memory_mb=48, ocr=False))
     assert text_of(make_pdf(["after"])) == ["after"]
     assert len(spawned) == 1
     assert sandbox_children() == set(spawned)
@@ -121,7 +118,7 @@ def test_a_killed_child_leaves_its_server_serving(spawned: list[int]) -> None:
 
 
 def test_a_document_error_keeps_the_server(spawned: list[int]) -> None:
-    with pytest.raises(CorruptDocumentError):
+    with pytest.raises(Failure, match="cannot be opened"):
         extract_pages(b"%PDF-1.7\nnot a pdf\n", limits=LIMITS)
     assert text_of(make_pdf(["next"])) == ["next"]
     assert len(spawned) == 1
@@ -140,9 +137,9 @@ def test_concurrent_extractions_each_get_their_own_server(spawned: list[int]) ->
             texts = []
             messages = run(make_pdf([f"thread {n}", "p2"]))
             for message in messages:
-                if isinstance(message, sandbox.PdfMeta):
+                if isinstance(message, protocol.Meta):
                     both_started.wait()  # both requests are in flight at once
-                elif isinstance(message, sandbox.PdfPage):
+                elif isinstance(message, protocol.Page):
                     texts.append(message.text.strip())
             results[n] = texts
         except BaseException as exc:
@@ -166,7 +163,7 @@ def test_concurrent_extractions_each_get_their_own_server(spawned: list[int]) ->
 
 def test_closing_early_leaves_no_process_behind(spawned: list[int]) -> None:
     messages = run(SLOW)
-    assert isinstance(next(messages), sandbox.PdfMeta)
+    assert isinstance(next(messages), protocol.Meta)
     child = extraction_children()
     assert len(child) == 1  # busy with the long page
     messages.close()
@@ -176,15 +173,15 @@ def test_closing_early_leaves_no_process_behind(spawned: list[int]) -> None:
     assert len(spawned) == 2
 
 
-def test_a_dying_server_is_a_worker_failure(spawned: list[int]) -> None:
+def test_a_dying_server_is_a_transient_failure(spawned: list[int]) -> None:
     messages = run(SLOW)
-    assert isinstance(next(messages), sandbox.PdfMeta)
+    assert isinstance(next(messages), protocol.Meta)
     child = extraction_children()
     os.kill(spawned[0], signal.SIGKILL)
-    with pytest.raises(sandbox.SandboxFailure) as failure:
+    with pytest.raises(Failure) as failure:
         list(messages)
-    assert failure.value.kind == "worker"
-    assert "server ended unexpectedly" in failure.value.reason
+    assert failure.value.kind is FailureKind.SANDBOX and failure.value.transient
+    assert "server ended unexpectedly" in str(failure.value.detail)
     assert not wait_dead(child, seconds=2)  # the child died with its server
     assert text_of(make_pdf(["recovered"])) == ["recovered"]
 
@@ -193,8 +190,9 @@ def test_nothing_outlives_a_parent_killed_mid_document() -> None:
     code = (
         "import os, signal, sys\n"
         "from docpipe.processor import sandbox\n"
-        "request = dict(timeout_s=30, memory_mb=1024, max_pages=9, max_chars_per_page=99)\n"
-        "messages = sandbox.run_pdf_extraction(sys.stdin.buffer.read(), **request)\n"
+        "from docpipe.processor.extractors.base import ExtractionLimits, Job\n"
+        "job = Job('application/pdf', None, False, ExtractionLimits(timeout_s=30))\n"
+        "messages = sandbox.run_extraction(sys.stdin.buffer.read(), job)\n"
         "next(messages)\n"
         "def kids(pid):\n"
         "    return [int(c) for t in os.listdir(f'/proc/{pid}/task')\n"
@@ -214,20 +212,20 @@ def test_nothing_outlives_a_parent_killed_mid_document() -> None:
 
 def test_a_server_exits_when_its_stdin_ends(spawned: list[int]) -> None:
     sandbox.prewarm()
-    server = sandbox._take_server()
-    sandbox._wait_ready(server)
+    server = client.take_server()
+    client.wait_ready(server)
     assert server.proc.stdin is not None
     server.proc.stdin.close()  # what the parent's death does too
     assert server.proc.wait(timeout=10) == 0
-    sandbox._discard(server)
+    client.discard(server)
 
 
-def test_a_server_that_cannot_start_is_a_worker_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_that_cannot_start_is_a_transient_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/bin/false")
-    with pytest.raises(sandbox.SandboxFailure) as failure:
+    with pytest.raises(Failure) as failure:
         list(run(make_pdf(["x"])))
-    assert failure.value.kind == "worker"
-    assert "failed to start" in failure.value.reason
+    assert failure.value.kind is FailureKind.SANDBOX and failure.value.transient
+    assert "failed to start" in str(failure.value.detail)
 
 
 # ---------------------------------------------------------------- the relay, in isolation
@@ -247,7 +245,7 @@ def relay_of(code: str, *, deadline_s: float = 10.0) -> tuple[int, bool, bytes]:
         )
         os.close(sink)
         deadline = time.monotonic() + deadline_s
-        status, timed_out, pending = sandbox._relay(pid, src, out_w, deadline, control_r)
+        status, timed_out, pending = server.relay(pid, src, out_w, deadline, control_r)
         os.close(out_w)
         with os.fdopen(out_r, "rb") as relayed:
             return status, timed_out, relayed.read() + pending
@@ -284,6 +282,90 @@ def test_the_relay_kills_a_child_at_the_deadline() -> None:
     ],
 )
 def test_how_a_child_ended_is_reported(frame: dict[str, object], kind: str, reason: str) -> None:
-    failure = sandbox._exit_failure(frame, 2.0)
+    failure = client.exit_failure(frame, 2.0)
     assert failure.kind == kind
     assert reason in failure.reason
+
+
+# ---------------------------------------------------------------------- the boundary
+
+
+SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SESSION_TOKEN": "token",
+    "DATABASE_URL": "postgresql://docpipe_app:pw@db/docpipe",
+    "DATABASE_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db",
+    "JWT_SECRET": "a-signing-key-that-must-stay-in-the-worker",
+}
+
+
+def leaked(check: sandbox.SelfCheck) -> list[str]:
+    """Variables a document must never see, as the child saw its environment."""
+    return [
+        name
+        for name in check.environment
+        if name.startswith(("AWS_", "DATABASE_", "JWT_")) or name in SECRETS
+    ]
+
+
+@pytest.fixture
+def worker_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_child_sees_no_credentials_and_its_limits(worker_secrets: None) -> None:
+    check = sandbox.self_check(timeout_s=20, memory_mb=300)  # measured inside the child
+    assert leaked(check) == []
+    assert set(check.environment) <= {
+        "PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR",
+        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
+        "MALLOC_ARENA_MAX",
+    }  # fmt: skip
+    limits = check.limits
+    assert limits["cpu_seconds"] == 25  # timeout + 5 s
+    assert 300 << 20 < limits["address_space"] < (300 << 20) + (1 << 30)
+    assert limits["core_bytes"] == 0
+    assert limits["file_bytes"] == confinement.MAX_FILE_BYTES
+    assert limits["open_files"] == confinement.MAX_OPEN_FILES
+    assert 0 < limits["tasks"] <= confinement.SPARE_TASKS + (0 if check.uid == 0 else 10_000)
+    assert check.seccomp == "installed"
+    assert check.network_blocked  # socket(2) fails with EACCES inside the child
+
+
+def test_the_environment_check_catches_an_inherited_environment(
+    worker_secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sabotage: a server started with the worker's environment is caught by the check."""
+    monkeypatch.setattr(client, "server_environment", lambda parent: dict(parent))
+    check = sandbox.self_check(timeout_s=20)
+    assert {"AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "JWT_SECRET"} <= set(leaked(check))
+
+
+def test_the_network_check_catches_a_process_without_the_filter() -> None:
+    """Sabotage: without the seccomp filter a process can open sockets, and the check says so."""
+    code = (
+        "from docpipe.processor.sandbox import confinement\n"
+        "assert not confinement.network_blocked()\n"
+        "assert confinement.block_network() is None\n"
+        "assert confinement.network_blocked()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_document_cannot_open_a_socket_from_its_parser() -> None:
+    """Through the real extraction path: a child has the filter before any parser runs."""
+    code = (
+        "import socket\n"
+        "from docpipe.processor.sandbox import confinement\n"
+        "confinement.limit_resources(memory_mb=256, timeout_s=5)\n"
+        "assert confinement.block_network() is None\n"
+        "for family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):\n"
+        "    try:\n"
+        "        socket.socket(family, socket.SOCK_STREAM)\n"
+        "    except PermissionError:\n"
+        "        continue\n"
+        "    raise SystemExit(f'socket {family} opened')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -29,7 +29,7 @@ STATUSES: tuple[str, ...] = get_args(DocumentStatus)
 
 DOCUMENT_COLUMNS = (
     "id, filename, content_type, size_bytes, sha256, status, page_count, chunk_count,"
-    " error, created_at, updated_at, processed_at"
+    " error, warnings, created_at, updated_at, processed_at"
 )
 
 
@@ -45,6 +45,11 @@ class Document(BaseModel):
     page_count: int | None
     chunk_count: int | None
     error: str | None = Field(description="why processing failed, in words; null otherwise")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the user should know about the extracted text (a repaired PDF,"
+        " pages read with OCR or skipped, an encoding guessed…); empty when none",
+    )
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None

@@ -141,25 +141,40 @@ def _spans(text: str, target: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def chunk_pages(
-    pages: Sequence[PageText], *, target_chars: int = 1200, overlap_chars: int = 200
+    pages: Sequence[PageText],
+    *,
+    target_chars: int = 1200,
+    overlap_chars: int = 200,
+    within_pages: bool = False,
 ) -> list[Chunk]:
     """Chunks of at most ``target_chars`` characters, overlapping by up to ``overlap_chars``.
 
-    Deterministic: the same pages always give the same chunks (and hashes).
+    With ``within_pages`` no chunk spans two page numbers (slides and sheets are units a
+    citation must name exactly; a PDF sentence may run across a page break). Deterministic:
+    the same pages always give the same chunks (and hashes).
     """
     if target_chars < 2 or not 0 <= overlap_chars < target_chars // 2:
         raise ValueError("need target_chars >= 2 and 0 <= overlap_chars < target_chars / 2")
-    text, offsets, numbers = _joined(pages)
+    groups: list[list[PageText]] = []
+    for page in pages:
+        if within_pages and groups and groups[-1][-1].number == page.number:
+            groups[-1].append(page)
+        elif within_pages or not groups:
+            groups.append([page])
+        else:
+            groups[-1].append(page)
     chunks: list[Chunk] = []
-    for start, end in _spans(text, target_chars, overlap_chars):
-        piece = text[start:end]
-        chunks.append(
-            Chunk(
-                ordinal=len(chunks),
-                text=piece,
-                page_start=numbers[bisect.bisect_right(offsets, start) - 1],
-                page_end=numbers[bisect.bisect_right(offsets, end - 1) - 1],
-                content_sha256=hashlib.sha256(piece.encode()).hexdigest(),
+    for group in groups:
+        text, offsets, numbers = _joined(group)
+        for start, end in _spans(text, target_chars, overlap_chars):
+            piece = text[start:end]
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    text=piece,
+                    page_start=numbers[bisect.bisect_right(offsets, start) - 1],
+                    page_end=numbers[bisect.bisect_right(offsets, end - 1) - 1],
+                    content_sha256=hashlib.sha256(piece.encode()).hexdigest(),
+                )
             )
-        )
     return chunks

@@ -24,6 +24,14 @@ class ProcessorSettings(CommonSettings):
     extraction_timeout_seconds: float = Field(default=120.0, gt=0)
     extraction_memory_mb: int = Field(default=1024, ge=64)
     max_pages: int = Field(default=2000, ge=1)
+    # Scanned PDF pages (no text layer) are read with OCR (RapidOCR, models in its wheel).
+    ocr_enabled: bool = True
+    ocr_dpi: int = Field(default=200, ge=72, le=600)
+    ocr_max_pages: int = Field(default=200, ge=0)
+    ocr_memory_mb: int = Field(default=1024, ge=0)
+    # Office files are ZIP archives: refuse those that would unpack beyond this.
+    max_unzipped_mb: int = Field(default=512, ge=1)
+    max_spreadsheet_cells: int = Field(default=2_000_000, ge=1)
     chunk_target_chars: int = Field(default=1200, ge=100)
     chunk_overlap_chars: int = Field(default=200, ge=0)
     # Texts embedded (and cached) per group, so one failed batch never costs the whole document.

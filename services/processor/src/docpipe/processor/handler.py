@@ -37,6 +37,7 @@ from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
 from docpipe.common.metrics import FunctionIdentity, Metric, publish
+from docpipe.processor import sandbox
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
     MalformedMessage,
@@ -56,6 +57,7 @@ _loop: asyncio.AbstractEventLoop | None = None
 _settings: ProcessorSettings | None = None
 _embedder: Embedder | None = None
 _last_reap = 0.0
+_sandbox_checked = False
 REAP_INTERVAL_S = 60.0
 
 
@@ -121,6 +123,7 @@ async def handle_event(event: Mapping[str, Any], *, tally: Tally | None = None) 
         return result
     # A plain S3 event (asynchronous invocation): raising makes Lambda retry it.
     pool = await get_pool(settings)
+    await _check_sandbox_once(settings)
     await _reap_if_due(pool, settings)
     with bind(trace_id=new_trace_id()):
         for created in parse_s3_records(event["Records"]):
@@ -186,6 +189,40 @@ async def _handle_message(
         _log.exception("unexpected failure; the message will be retried")
         return False
     return True
+
+
+async def _check_sandbox_once(settings: ProcessorSettings) -> None:
+    """Log what a document sees inside the extraction sandbox, once per process.
+
+    The first server started here serves the first document too, so this costs a probe
+    child (milliseconds), not a second start-up. On Lambda this line is the proof of what
+    the platform allowed (the seccomp filter in particular).
+    """
+    global _sandbox_checked
+    if _sandbox_checked:
+        return
+    _sandbox_checked = True
+    try:
+        check = await asyncio.to_thread(
+            sandbox.self_check,
+            timeout_s=settings.extraction_timeout_seconds,
+            memory_mb=settings.extraction_memory_mb,
+        )
+    except Exception:
+        _log.exception("the extraction sandbox self-check failed")
+        return
+    leaked = [name for name in check.environment if name.startswith(("AWS_", "DATABASE_"))]
+    level = _log.warning if leaked or not check.network_blocked else _log.info
+    level(
+        "extraction sandbox",
+        extra={
+            "environment": list(check.environment),
+            "limits": check.limits,
+            "seccomp": check.seccomp,
+            "network_blocked": check.network_blocked,
+            "leaked_variables": leaked,
+        },
+    )
 
 
 async def _reap_if_due(pool: asyncpg.Pool, settings: ProcessorSettings) -> None:

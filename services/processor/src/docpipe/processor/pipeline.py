@@ -1,9 +1,11 @@
 """One object-created notification -> one document's chunks, or a reason it failed.
 
-download (size-capped) -> extract (isolated child process) -> chunk -> embed (cached,
-grouped, batched by the provider) -> write (one transaction). Permanent problems end the
-document ``failed`` with a reason; transient ones give the claim back and raise
-:class:`RetryLater` so SQS redelivers the message.
+download (size-capped) -> detect and extract (the shared detector, then the format's
+extractor in the sandbox) -> chunk -> embed (cached, grouped, batched by the provider)
+-> write (one transaction). Every problem is a :class:`~docpipe.processor.failures.Failure`
+by the time it reaches here: permanent ones end the document ``failed`` with their
+user-facing reason; transient ones give the claim back and raise :class:`RetryLater` so
+SQS redelivers the message (the last attempt ends ``failed``, kind ``exhausted``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 
+from docpipe.common import filetypes
 from docpipe.common.embeddings import Embedder
+from docpipe.common.embeddings.exceptions import EmbeddingError
 from docpipe.common.keys import InvalidKey, parse_document_key
 from docpipe.common.logging import bind, current_trace_id, get_logger
 from docpipe.common.storage import ObjectAccessDenied, ObjectMissing, ObjectTooLarge, get_object
@@ -27,9 +32,10 @@ from docpipe.processor import store
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import ObjectCreated
-from docpipe.processor.extraction import ExtractionError, ExtractionLimits, extract_pages
+from docpipe.processor.extraction import ExtractionLimits, ExtractionResult, extract_pages
+from docpipe.processor.failures import Failure, FailureKind
 
-__all__ = ["RetryLater", "process_object"]
+__all__ = ["Report", "RetryLater", "as_failure", "process_object"]
 
 _log = get_logger("docpipe.processor")
 
@@ -46,10 +52,6 @@ class RetryLater(Exception):
         self.report = report
 
 
-class PermanentFailure(Exception):
-    """The document can never be processed as it is; the reason is shown to the user."""
-
-
 @dataclass
 class Report:
     """The per-document summary: one JSON log line, in the spirit of a batch job report."""
@@ -58,8 +60,13 @@ class Report:
     attempt: int = 0
     status: str = "skipped"
     reason: str | None = None
+    failure_kind: str | None = None
+    transient: bool | None = None
+    content_type: str | None = None
     bytes: int = 0
     pages: int = 0
+    ocr_pages: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     chunks: int = 0
     embedding_calls: int = 0
     embedded_texts: int = 0
@@ -68,6 +75,32 @@ class Report:
 
     def timed(self, stage: str, started: float) -> None:
         self.timings_ms[stage] = round((time.perf_counter() - started) * 1000, 1)
+
+    def failed(self, failure: Failure, *, status: str) -> None:
+        self.status, self.reason = status, failure.reason
+        self.failure_kind, self.transient = failure.kind.value, failure.transient
+
+
+def as_failure(exc: BaseException) -> Failure:
+    """The failure an unexpected exception stands for: transient, with a reason fit for
+    users (the exception itself goes to the log, never to ``Document.error``)."""
+    if isinstance(exc, Failure):
+        return exc
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ObjectAccessDenied | BotoCoreError | ClientError):
+        reason = "the document store could not be read; will retry"
+        return Failure(FailureKind.STORAGE, reason, detail=detail)
+    if isinstance(exc, EmbeddingError):
+        reason = "the embedding service was unavailable; will retry"
+        return Failure(FailureKind.EMBEDDING, reason, detail=detail)
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | ConnectionError):
+        return Failure(
+            FailureKind.DATABASE, "the database was unavailable; will retry", detail=detail
+        )
+    if isinstance(exc, OSError | asyncio.TimeoutError):
+        reason = "a service the processor needs was unavailable; will retry"
+        return Failure(FailureKind.INTERNAL, reason, detail=detail)
+    return Failure(FailureKind.INTERNAL, "an internal error occurred; will retry", detail=detail)
 
 
 async def process_object(
@@ -111,30 +144,38 @@ async def process_object(
             claim.token,
             report,
             version=created.version,
+            filename=claim.filename,
         )
         try:
             await ctx.run(created)
-        except PermanentFailure as exc:
-            report.status, report.reason = "failed", str(exc)
-            await store.fail_document(
-                pool,
-                tenant_id=key.tenant_id,
-                document_id=key.document_id,
-                token=claim.token,
-                reason=str(exc),
-                version=ctx.version,
-            )
         except Exception as exc:
-            report.status, report.reason = "retry", f"{type(exc).__name__}: {exc}"
-            await _after_transient(ctx, exc)
-            _summary(report, started)
-            raise RetryLater(report.reason, report=report) from exc
+            failure = as_failure(exc)
+            if failure.detail:
+                _log.warning(
+                    "document attempt failed",
+                    extra={"failure_kind": failure.kind.value, "detail": failure.detail},
+                )
+            if not failure.transient:
+                report.failed(failure, status="failed")
+                await store.fail_document(
+                    pool,
+                    tenant_id=key.tenant_id,
+                    document_id=key.document_id,
+                    token=claim.token,
+                    reason=failure.reason,
+                    version=ctx.version,
+                    kind=failure.kind.value,
+                )
+            else:
+                report.failed(failure, status="retry")
+                await _after_transient(ctx, failure)
+                _summary(report, started)
+                raise RetryLater(failure.reason, report=report) from exc
         _summary(report, started)
         return report
 
 
-async def _after_transient(ctx: _Run, exc: Exception) -> None:
-    reason = f"{type(exc).__name__}: {exc}"
+async def _after_transient(ctx: _Run, failure: Failure) -> None:
     try:
         if ctx.report.attempt >= ctx.settings.max_attempts:
             ctx.report.status = "failed"
@@ -144,7 +185,8 @@ async def _after_transient(ctx: _Run, exc: Exception) -> None:
                 document_id=ctx.document_id,
                 token=ctx.token,
                 version=ctx.version,
-                reason=f"processing failed after {ctx.report.attempt} attempts: {reason}",
+                reason=f"processing failed after {ctx.report.attempt} attempts: {failure.reason}",
+                kind=store.EXHAUSTED,
             )
         else:
             await store.release_document(
@@ -152,7 +194,7 @@ async def _after_transient(ctx: _Run, exc: Exception) -> None:
                 tenant_id=ctx.tenant_id,
                 document_id=ctx.document_id,
                 token=ctx.token,
-                reason=reason,
+                reason=failure.reason,
             )
     except Exception:  # the database itself may be what failed; the lease expires anyway
         _log.exception("could not record the failed attempt")
@@ -177,33 +219,49 @@ class _Run:
     #: The object version this run processes: the event's until the download names the
     #: key's latest one. Recorded on the document whether it ends completed or failed.
     version: str | None
+    #: The user's filename: it tells Markdown and CSV from plain text, as at upload.
+    filename: str | None = None
+
+    def _limits(self) -> ExtractionLimits:
+        settings = self.settings
+        return ExtractionLimits(
+            timeout_s=settings.extraction_timeout_seconds,
+            memory_mb=settings.extraction_memory_mb,
+            max_pages=settings.max_pages,
+            ocr=settings.ocr_enabled,
+            ocr_dpi=settings.ocr_dpi,
+            ocr_max_pages=settings.ocr_max_pages,
+            ocr_memory_mb=settings.ocr_memory_mb,
+            max_unzipped_mb=settings.max_unzipped_mb,
+            max_cells=settings.max_spreadsheet_cells,
+        )
+
+    async def _extract(self, data: bytes) -> ExtractionResult:
+        t = time.perf_counter()
+        extracted = await asyncio.to_thread(
+            extract_pages, data, limits=self._limits(), filename=self.filename
+        )
+        self.report.timed("extract", t)
+        self.report.content_type = extracted.content_type
+        self.report.pages = extracted.page_count
+        self.report.ocr_pages = extracted.ocr_pages
+        self.report.warnings = extracted.warnings
+        return extracted
 
     async def run(self, created: ObjectCreated) -> None:
         data = await self._download(created)
         sha256 = hashlib.sha256(data).hexdigest()
-        t = time.perf_counter()
-        limits = ExtractionLimits(
-            timeout_s=self.settings.extraction_timeout_seconds,
-            memory_mb=self.settings.extraction_memory_mb,
-            max_pages=self.settings.max_pages,
-        )
-        try:
-            extracted = await asyncio.to_thread(extract_pages, data, limits=limits)
-        except ExtractionError as exc:
-            raise PermanentFailure(exc.reason) from exc
-        self.report.timed("extract", t)
-        self.report.pages = extracted.page_count
+        extracted = await self._extract(data)
         t = time.perf_counter()
         chunks = chunk_pages(
             extracted.pages,
             target_chars=self.settings.chunk_target_chars,
             overlap_chars=self.settings.chunk_overlap_chars,
+            within_pages=extracted.content_type in (filetypes.PPTX, filetypes.XLSX),
         )
         self.report.timed("chunk", t)
         if not chunks:
-            raise PermanentFailure(
-                "no extractable text (a scanned or image-only document? OCR is not supported)"
-            )
+            raise Failure(FailureKind.NO_TEXT, "no extractable text")
         t = time.perf_counter()
         vectors = await self._embed(chunks)
         self.report.timed("embed", t)
@@ -217,6 +275,8 @@ class _Run:
             sha256=sha256,
             size_bytes=len(data),
             page_count=extracted.page_count,
+            content_type=extracted.content_type,
+            warnings=extracted.warnings,
             chunks=[
                 store.ChunkRow(
                     ordinal=c.ordinal,
@@ -233,6 +293,8 @@ class _Run:
         self.report.chunks = len(chunks)
         self.report.status = "completed" if refused is None else "failed"
         self.report.reason = refused
+        if refused is not None:
+            self.report.failure_kind = FailureKind.DUPLICATE.value
 
     async def _download(self, created: ObjectCreated) -> bytes:
         """The key's latest version and its id, whichever version the event announced.
@@ -248,7 +310,7 @@ class _Run:
                 max_bytes=self.settings.max_document_bytes,
             )
         except ObjectMissing as exc:
-            raise PermanentFailure("the uploaded object no longer exists") from exc
+            raise Failure(FailureKind.MISSING, "the uploaded object no longer exists") from exc
         except ObjectAccessDenied as exc:
             # Not the document's fault: transient, so the message returns (and reaches the
             # DLQ after the last attempt) until the role is fixed. Details for operators only.
@@ -260,7 +322,7 @@ class _Run:
             )
             raise
         except ObjectTooLarge as exc:
-            raise PermanentFailure(f"the document is too large: {exc}") from exc
+            raise Failure(FailureKind.TOO_LARGE, f"the document is too large: {exc}") from exc
         self.report.timed("download", t)
         self.report.bytes = len(data)
         self.version = info.version_id or info.etag or created.version

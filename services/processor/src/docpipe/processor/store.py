@@ -48,11 +48,16 @@ class ClaimOutcome(enum.Enum):
     GAVE_UP = "gave_up"  # attempts exhausted: the document is now failed
 
 
+#: ``documents.failure_kind`` of a document whose transient failures used up every attempt.
+EXHAUSTED = "exhausted"
+
+
 @dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     token: uuid.UUID | None = None
     attempt: int = 0
+    filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,15 @@ async def claim_document(
     lease: timedelta,
     max_attempts: int,
 ) -> Claim:
+    """Take a lease on the document for this object version, or say why not.
+
+    A document that ended ``failed`` at this version is done (a duplicate delivery) —
+    unless it failed because transient errors used up every attempt (``exhausted``): a
+    message redriven from the dead-letter queue then claims it again with fresh attempts.
+    """
     async with tenant_transaction(pool, tenant_id) as conn:
         row = await conn.fetchrow(
-            "select status, attempts, processed_version, storage_key,"
+            "select status, attempts, processed_version, storage_key, filename, failure_kind,"
             " processing_started_at > now() - $2::interval as lease_live"
             " from documents where id = $1 for update",
             document_id,
@@ -85,43 +96,56 @@ async def claim_document(
         )
         if row is None or row["storage_key"] != storage_key:
             return Claim(ClaimOutcome.MISSING)
+        redriven = row["status"] == "failed" and row["failure_kind"] == EXHAUSTED
         if (
             row["status"] in ("completed", "failed")
             and version is not None
             and (row["processed_version"] == version)
+            and not redriven
         ):
             return Claim(ClaimOutcome.DONE)
         if row["status"] == "processing" and row["lease_live"]:
             return Claim(ClaimOutcome.BUSY)
-        if row["attempts"] >= max_attempts:
+        if row["attempts"] >= max_attempts and not redriven:
             await _set_failed(
                 conn,
                 document_id=document_id,
                 reason=f"processing did not finish after {row['attempts']} attempts",
                 version=version,
+                kind=EXHAUSTED,
             )
             return Claim(ClaimOutcome.GAVE_UP)
         token = uuid.uuid4()
         attempt = await conn.fetchval(
-            "update documents set status = 'processing', attempts = attempts + 1,"
+            "update documents set status = 'processing',"
+            " attempts = case when $3 then 1 else attempts + 1 end,"
             " claim_token = $2, processing_started_at = now(), updated_at = now()"
             " where id = $1 returning attempts",
             document_id,
             token,
+            redriven,
         )
-        return Claim(ClaimOutcome.CLAIMED, token=token, attempt=int(attempt))
+        return Claim(
+            ClaimOutcome.CLAIMED, token=token, attempt=int(attempt), filename=row["filename"]
+        )
 
 
 async def _set_failed(
-    conn: asyncpg.Connection, *, document_id: uuid.UUID, reason: str, version: str | None
+    conn: asyncpg.Connection,
+    *,
+    document_id: uuid.UUID,
+    reason: str,
+    version: str | None,
+    kind: str,
 ) -> None:
     await conn.execute(
         "update documents set status = 'failed', error = $2, processed_version = $3,"
-        " claim_token = null, processing_started_at = null, processed_at = now(),"
-        " updated_at = now() where id = $1",
+        " failure_kind = $4, warnings = '{}', claim_token = null,"
+        " processing_started_at = null, processed_at = now(), updated_at = now() where id = $1",
         document_id,
         reason[:2000],
         version,
+        kind,
     )
 
 
@@ -142,12 +166,14 @@ async def fail_document(
     token: uuid.UUID,
     reason: str,
     version: str | None,
+    kind: str,
 ) -> bool:
-    """End the document ``failed`` with a reason (only if this worker still holds it)."""
+    """End the document ``failed`` with a user-facing reason and the failure's kind
+    (only if this worker still holds it)."""
     async with tenant_transaction(pool, tenant_id) as conn:
         if not await _holds_claim(conn, document_id=document_id, token=token):
             return False
-        await _set_failed(conn, document_id=document_id, reason=reason, version=version)
+        await _set_failed(conn, document_id=document_id, reason=reason, version=version, kind=kind)
         return True
 
 
@@ -209,6 +235,8 @@ async def complete_document(
     sha256: str,
     size_bytes: int,
     page_count: int,
+    content_type: str,
+    warnings: Sequence[str],
     chunks: Sequence[ChunkRow],
 ) -> str | None:
     """Replace the document's chunks and mark it completed, in one transaction.
@@ -224,15 +252,18 @@ async def complete_document(
         )
         if twin is not None:
             reason = f"duplicate of document {twin} (same content)"
-            await _set_failed(conn, document_id=document_id, reason=reason, version=version)
+            await _set_failed(
+                conn, document_id=document_id, reason=reason, version=version, kind="duplicate"
+            )
             return reason
         await conn.execute(
             "delete from chunks where document_id = $1", document_id, timeout=WRITE_TIMEOUT_S
         )
         await _insert_chunks(conn, tenant_id=tenant_id, document_id=document_id, chunks=chunks)
         await conn.execute(
-            "update documents set status = 'completed', error = null, sha256 = $2,"
-            " size_bytes = $3, page_count = $4, chunk_count = $5, processed_version = $6,"
+            "update documents set status = 'completed', error = null, failure_kind = null,"
+            " sha256 = $2, size_bytes = $3, page_count = $4, chunk_count = $5,"
+            " processed_version = $6, content_type = $7, warnings = $8::text[],"
             " claim_token = null, processing_started_at = null, processed_at = now(),"
             " updated_at = now() where id = $1",
             document_id,
@@ -241,6 +272,8 @@ async def complete_document(
             page_count,
             len(chunks),
             version,
+            content_type,
+            [w[:1000] for w in warnings][:50],
         )
         return None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from docpipe.common.filetypes import SNIFF_BYTES, SUPPORTED_CONTENT_TYPES, detect_content_type
+from docpipe.common.filetypes import SUPPORTED_CONTENT_TYPES, detect
 from docpipe.upload.exceptions import EmptyFile, InvalidFilename, UnsupportedType
 
 __all__ = ["MAX_FILENAME_BYTES", "check_content", "check_declared_type", "sanitize_filename"]
@@ -61,16 +61,18 @@ def sanitize_filename(raw: str | None) -> str:
     return _cap_length(name)
 
 
-def check_content(head: bytes, *, filename: str) -> str:
-    """The detected content type of a file's first bytes, or the matching error."""
-    if not head:
+def check_content(data: bytes, *, filename: str) -> str:
+    """The content type detected from a file's bytes, or the matching error.
+
+    The same detector runs again in the processor on the stored object, so a presigned
+    upload (never seen here) is held to the same rules.
+    """
+    if not data:
         raise EmptyFile(f"{filename!r} is empty")
-    content_type = detect_content_type(head[:SNIFF_BYTES], filename=filename)
-    if content_type is None:
-        raise UnsupportedType(
-            f"{filename!r} is not a PDF, UTF-8 text or Markdown file (detected from its bytes)"
-        )
-    return content_type
+    detection = detect(data, filename=filename)
+    if detection.content_type is None:
+        raise UnsupportedType(f"{filename!r}: {detection.reason}")
+    return detection.content_type
 
 
 def check_declared_type(content_type: str) -> str:
