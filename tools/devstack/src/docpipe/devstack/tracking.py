@@ -1,13 +1,19 @@
 """``docpipe wait``: follow documents until each is ``completed`` or ``failed``.
 
-Asking for thousands of documents one by one on every poll would load the service more
-than the processing it waits for. Each poll therefore lists the documents still in the
-pipeline (``GET /v1/documents?status=queued|processing|awaiting_upload``, 100 a page,
-pages shrinking as work completes); an id tracked here that no longer appears there is
-then read on its own (``GET /v1/documents/{id}``) to confirm it ended, and how. A
-document can move between two lists while they are read, so absence only makes an id a
-candidate; its own read decides. With few documents left, they are read directly.
-Polls slow down when a poll itself takes long (at most one poll per 4× its duration).
+Waiting must not cost the machine what the processing it waits for needs: asking for
+5,000 documents one by one every second would. So, every ``interval_s``:
+
+- the oldest ids still pending (documents are processed about in upload order) are read
+  on their own (``GET /v1/documents/{id}``), :data:`_PROBE` of them: the progress moves
+  as the queue drains, for a few requests a second;
+- at most once per :data:`_FULL_EVERY` times its own duration, a full poll lists the
+  documents still in the pipeline (``GET /v1/documents?status=queued|processing|
+  awaiting_upload``, 100 a page, fewer pages as work completes); a pending id that no
+  longer appears there is read on its own to confirm it ended, and how. A document can
+  move between two lists while they are read, so absence only makes an id a candidate;
+- with few documents left (:data:`_DIRECT_READS`), every one is read directly.
+
+Only a document's own read ever marks it ended, so the counts are exact.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ FINAL_STATUSES = frozenset({"completed", "failed"})
 IN_PIPELINE = ("queued", "processing", "awaiting_upload")
 _PAGE = 100
 _DIRECT_READS = 50  # read every pending document itself when this few are left
+_PROBE = 8  # oldest pending documents read between full polls
+_FULL_EVERY = 20  # a full poll at most once per this many times its own duration
 _PARALLEL_READS = 8
 
 
@@ -104,20 +112,27 @@ async def track(
     interval_s: float = 1.0,
     progress: Progress = lambda tracked: None,
 ) -> Tracked:
-    """Poll until every id has ended or ``timeout_s`` passed."""
+    """Poll until every id has ended or ``timeout_s`` passed (``ids`` in upload order)."""
     tracked = Tracked(pending=set(ids))
+    order = list(dict.fromkeys(ids))
     deadline = time.monotonic() + timeout_s
+    next_full = 0.0
     while tracked.pending:
         started = time.monotonic()
-        candidates: Collection[str] = tracked.pending
-        if len(tracked.pending) > _DIRECT_READS:
+        order = [i for i in order if i in tracked.pending]
+        candidates: Collection[str]
+        if len(order) <= _DIRECT_READS:
+            candidates = order
+        elif started >= next_full:
             candidates = tracked.pending - await unfinished_ids(api)
+            next_full = started + _FULL_EVERY * (time.monotonic() - started)
+        else:
+            candidates = order[:_PROBE]
         for document_id, document in (await _read(api, candidates)).items():
             tracked.final[document_id] = document
             tracked.pending.discard(document_id)
         progress(tracked)
         if not tracked.pending or time.monotonic() > deadline:
             break
-        took = time.monotonic() - started
-        await asyncio.sleep(max(interval_s, 4 * took) - took)
+        await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
     return tracked
