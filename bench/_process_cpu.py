@@ -25,7 +25,12 @@ _COMPONENTS = (
     ("docpipe.devstack.cli up", "stack: moto S3/SQS + supervisor"),
     ("docpipe.devstack.stack", "stack: moto S3/SQS + supervisor"),
     ("docpipe up", "stack: moto S3/SQS + supervisor"),
-    ("postgres", "PostgreSQL"),
+    ("postgres: autovacuum", "PostgreSQL: autovacuum"),
+    ("postgres: docpipe_app", "PostgreSQL: the services' sessions"),
+    ("postgres: walwriter", "PostgreSQL: WAL, checkpoints, background"),
+    ("postgres: checkpointer", "PostgreSQL: WAL, checkpoints, background"),
+    ("postgres: background writer", "PostgreSQL: WAL, checkpoints, background"),
+    ("postgres", "PostgreSQL: other"),
 )
 
 
