@@ -20,7 +20,7 @@ and the processor alone, per concurrent execution.
   after ``--bedrock-latency`` seconds (a Bedrock call's typical wait).
 
 Prints tables and conditions (load average before and after each scenario) and writes
-``bench/results/bulk_ingestion.json``; docs/benchmarks.md §7 quotes it.
+``bench/results/<--name>.json`` (default ``bulk_ingestion``); docs/benchmarks.md §7 quotes it.
 """
 
 from __future__ import annotations
