@@ -55,8 +55,8 @@ def warm_up(pymupdf: Any) -> None:
     The first text extraction in a process sets up what MuPDF keeps for the rest of its
     life (colour management, the base-14 fonts); done once in the sandbox server, every
     child inherits it instead of rebuilding it: a one-page PDF cost 35 ms of sandbox CPU
-    before and 25 ms after (docs/benchmarks.md §7). The bytes are the server's own, never
-    a document's.
+    before and 25 ms after (docs/benchmarks.md §7), for ~35 ms once per server start. The
+    bytes are the server's own, never a document's.
     """
     made = pymupdf.open()
     made.new_page().insert_text((72, 72), "docpipe sandbox warm-up")
