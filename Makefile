@@ -45,13 +45,16 @@ typecheck: sync
 
 # Benchmarks (bench/): commands, not tests. Each prints tables + conditions and writes
 # bench/results/<name>.json, quoted by docs/benchmarks.md.
-BENCHES := ingestion embedding_efficiency db_writes query_latency cold_start cost_model answer_streaming console_load
+BENCHES := ingestion bulk_ingestion embedding_efficiency db_writes query_latency cold_start cost_model answer_streaming console_load
 .PHONY: $(addprefix bench-,$(subst _,-,$(BENCHES)))
 
-bench: bench-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start bench-cost-model  ## every benchmark (~30 min)
+bench: bench-ingestion bench-bulk-ingestion bench-embedding-efficiency bench-db-writes bench-query-latency bench-cold-start bench-cost-model  ## every benchmark (~30 min)
 
 bench-ingestion: sync
 	$(UV) run --frozen python -m bench.ingestion
+
+bench-bulk-ingestion: sync  ## 5,000 one-page PDFs through `docpipe upload` and `docpipe up`; the processor alone
+	$(UV) run --frozen python -m bench.bulk_ingestion
 
 bench-embedding-efficiency: sync
 	$(UV) run --frozen python -m bench.embedding_efficiency

@@ -190,6 +190,40 @@ def test_search_finds_a_word_from_the_pdf(
     assert top["page_start"] <= 7 <= top["page_end"]
 
 
+def _large_pdf(megabytes: float) -> bytes:
+    """A one-page PDF with text and an incompressible image, about ``megabytes`` large."""
+    side = int((megabytes * 1024 * 1024 / 3) ** 0.5)
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Annex with a scanned floor plan of the head office.")
+    pixmap = pymupdf.Pixmap(pymupdf.csRGB, side, side, os.urandom(side * side * 3), False)
+    page.insert_image(pymupdf.Rect(72, 100, 540, 700), pixmap=pixmap)
+    data: bytes = doc.tobytes()
+    return data
+
+
+def test_cli_uploads_a_folder_and_waits_for_every_document(
+    stack: StackProcess, tmp_path: Path
+) -> None:
+    """`docpipe upload FOLDER --wait`: batches, a refused file, a file over the API's 4 MiB
+    (presigned flow), then progress to the last document."""
+    for i in range(6):
+        (tmp_path / f"policy-{i}.txt").write_text(f"Policy {i} {uuid.uuid4()}: leave rules.\n")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "annex.pdf").write_bytes(_large_pdf(5))
+    env = {**os.environ, "UPLOAD_URL": stack.info["upload_url"]}
+    command = [sys.executable, "-m", "docpipe.devstack.cli", "upload", str(tmp_path), "--wait"]
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+
+    assert done.returncode == 1, done.stdout + done.stderr  # 1: a file was refused
+    assert "8 files" in done.stdout and "7 new" in done.stdout and "1 refused" in done.stdout
+    assert "1 through a presigned upload" in done.stdout
+    assert f"{tmp_path / 'empty.txt'}  the file is empty" in done.stdout
+    assert "7 document(s) ended" in done.stdout and "7 completed, 0 failed" in done.stdout
+    assert "Processing: 7/7 docs" in done.stderr  # the progress line (stderr is no terminal)
+
+
 async def _pretend_interrupted(database_url: str, doc_id: str) -> None:
     """As if the stack had died mid-processing: a live claim, no message left in SQS."""
     conn = await asyncpg.connect(database_url)

@@ -24,17 +24,17 @@ SERVICES = {
     "docpipe-upload": (
         "docpipe.upload.main",
         "handler",
-        ["pymupdf", "docpipe.processor", "docpipe.query", "uvicorn"],
+        ["pymupdf", "docpipe.processor", "docpipe.query", "uvicorn", "typer", "rich"],
     ),
     "docpipe-query": (
         "docpipe.query.main",
         "handler",
-        ["pymupdf", "docpipe.processor", "docpipe.upload", "multipart"],
+        ["pymupdf", "docpipe.processor", "docpipe.upload", "multipart", "typer", "rich"],
     ),
     "docpipe-processor": (
         "docpipe.processor.handler",
         "handler",
-        ["fastapi", "mangum", "docpipe.upload", "docpipe.query"],
+        ["fastapi", "mangum", "docpipe.upload", "docpipe.query", "typer", "rich"],
     ),
 }
 

@@ -14,6 +14,8 @@ BENCHES = [
     "bench._first_request",
     "bench._vectors",
     "bench.ingestion",
+    "bench.bulk_ingestion",
+    "bench._process_cpu",
     "bench.embedding_efficiency",
     "bench.db_writes",
     "bench.query_latency",

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.common.settings import CommonSettings
 
-__all__ = ["ProcessorSettings"]
+__all__ = ["WORKER_RESERVE_MB", "ProcessorSettings"]
+
+#: The worker's own memory besides extractions: interpreter, clients, the documents it
+#: holds and their chunks and vectors (the ingestion benchmark measured ~300 MB for a
+#: 1,000-page PDF). What a function's memory holds beyond it is for extractions.
+WORKER_RESERVE_MB = 512
 
 
 class ProcessorSettings(CommonSettings):
@@ -38,3 +44,37 @@ class ProcessorSettings(CommonSettings):
     chunk_overlap_chars: int = Field(default=200, ge=0)
     # Texts embedded (and cached) per group, so one failed batch never costs the whole document.
     embedding_group_size: int = Field(default=384, ge=1)
+
+    # Concurrency within one invocation (docpipe.processor.concurrency): records of a batch
+    # in progress at once; documents up to CONCURRENT_DOCUMENT_MAX_MB share them, larger
+    # ones run alone; extractions at once (unset: what the function's memory holds).
+    record_concurrency: int = Field(default=10, ge=1, le=100)
+    concurrent_document_max_mb: int = Field(default=8, ge=1)
+    extraction_concurrency: int | None = Field(default=None, ge=1, le=16)
+    # One connection per record in flight: no record waits for another's connection, so an
+    # unreachable database costs a batch one connect budget, not one per wave of records.
+    database_pool_max: int = Field(default=10, ge=1)
+
+    @property
+    def extraction_allowance_mb(self) -> int:
+        """Address space one extraction may add (the sandbox's caps)."""
+        return self.extraction_memory_mb + (self.ocr_memory_mb if self.ocr_enabled else 0)
+
+    @model_validator(mode="after")
+    def _check_concurrency(self) -> ProcessorSettings:
+        if self.record_concurrency > self.database_pool_max:
+            raise ValueError(
+                f"RECORD_CONCURRENCY ({self.record_concurrency}) exceeds DATABASE_POOL_MAX"
+                f" ({self.database_pool_max}): each record in flight needs its own connection"
+            )
+        function_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        if self.extraction_concurrency is not None and function_mb.isdigit():
+            needed = self.extraction_concurrency * self.extraction_allowance_mb + WORKER_RESERVE_MB
+            if needed > int(function_mb):
+                raise ValueError(
+                    f"EXTRACTION_CONCURRENCY={self.extraction_concurrency} needs"
+                    f" {self.extraction_concurrency} x {self.extraction_allowance_mb} MB"
+                    f" (extraction and OCR allowances) + {WORKER_RESERVE_MB} MB for the worker,"
+                    f" more than the function's {function_mb} MB"
+                )
+        return self

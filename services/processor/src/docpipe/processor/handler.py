@@ -8,12 +8,19 @@ Neither a failed document nor a batch-item failure is a Lambda error, so each in
 also reports its outcomes as metrics of its function version (``docpipe.common.metrics``):
 the processor's canary alarms on them.
 
-When the database cannot be reached (``DatabaseUnreachable``: the connector spent its
-whole budget, ``DATABASE_CONNECT_BUDGET_SECONDS``), the batch stops there and every
-message not yet done is reported as a batch-item failure, rather than raising:
+The records of a batch are processed concurrently, in message order, up to
+``RECORD_CONCURRENCY`` at a time, within the memory bounds of
+:mod:`docpipe.processor.concurrency` (large documents alone, extractions bounded). Each
+record keeps its own log context (trace id, message id) and its one summary line; the
+invocation's figures are counted on the event loop's thread, so they stay exact.
 
-- the invocation takes one connect budget, not one per message (a batch of ten would
-  otherwise wait ten budgets, past the function timeout);
+When the database cannot be reached (``DatabaseUnreachable``: the connector spent its
+whole budget, ``DATABASE_CONNECT_BUDGET_SECONDS``), no further record of the batch starts
+and every message not done is reported as a batch-item failure, rather than raising:
+
+- the invocation takes one connect budget, not one per message: the records in flight
+  wait theirs at the same time (each has a connection of its own, DATABASE_POOL_MAX ≥
+  RECORD_CONCURRENCY), and the others never start;
 - messages finished before the outage are not delivered again, as they would be if the
   handler raised (Lambda then returns the whole batch);
 - SQS redelivers the others after the visibility timeout, and the receive count still
@@ -39,6 +46,7 @@ from docpipe.common.logging import bind, configure_logging, get_logger, new_trac
 from docpipe.common.metrics import FunctionIdentity, Metric, publish
 from docpipe.common.runtime import process_loop
 from docpipe.processor import sandbox
+from docpipe.processor.concurrency import RecordSlots, extraction_concurrency, record_weight
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
     MalformedMessage,
@@ -137,16 +145,53 @@ async def _handle_batch(
         await _reap_if_due(pool, settings)
     except DatabaseUnreachable as exc:
         return {"batchItemFailures": _give_back(messages, exc)}
-    failures: list[dict[str, str]] = []
-    for position, message in enumerate(messages):
-        with bind(trace_id=new_trace_id(), message_id=message.message_id):
-            try:
-                done = await _handle_message(message.body, settings, pool, embedder, tally)
-            except DatabaseUnreachable as exc:
-                return {"batchItemFailures": failures + _give_back(messages[position:], exc)}
+    batch = _Batch(settings, pool, embedder, tally)
+    await asyncio.gather(*(batch.process(message) for message in messages))
+    if batch.outage is not None:
+        _give_back([m for m in messages if m.message_id in batch.given_back], batch.outage)
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": m.message_id}
+            for m in messages
+            if m.message_id in batch.failed or m.message_id in batch.given_back
+        ]
+    }
+
+
+class _Batch:
+    """The records of one SQS batch in progress: slots, extractions, and what came back."""
+
+    def __init__(
+        self, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder, tally: Tally
+    ) -> None:
+        self.settings, self.pool, self.embedder, self.tally = settings, pool, embedder, tally
+        self.slots = RecordSlots(settings.record_concurrency)
+        self.extractions = asyncio.Semaphore(extraction_concurrency(settings))
+        self.outage: DatabaseUnreachable | None = None
+        self.failed: set[str] = set()
+        self.given_back: set[str] = set()
+
+    async def process(self, message: SqsMessage) -> None:
+        async with self.slots.hold(record_weight(message.body, self.settings)):
+            if self.outage is not None:  # the database is gone: do not start another
+                self.given_back.add(message.message_id)
+                return
+            with bind(trace_id=new_trace_id(), message_id=message.message_id):
+                try:
+                    done = await _handle_message(
+                        message.body,
+                        self.settings,
+                        self.pool,
+                        self.embedder,
+                        self.tally,
+                        extractions=self.extractions,
+                    )
+                except DatabaseUnreachable as exc:
+                    self.outage = self.outage or exc
+                    self.given_back.add(message.message_id)
+                    return
         if not done:
-            failures.append({"itemIdentifier": message.message_id})
-    return {"batchItemFailures": failures}
+            self.failed.add(message.message_id)
 
 
 def _give_back(undone: list[SqsMessage], exc: DatabaseUnreachable) -> list[dict[str, str]]:
@@ -158,7 +203,13 @@ def _give_back(undone: list[SqsMessage], exc: DatabaseUnreachable) -> list[dict[
 
 
 async def _handle_message(
-    body: str, settings: ProcessorSettings, pool: asyncpg.Pool, embedder: Embedder, tally: Tally
+    body: str,
+    settings: ProcessorSettings,
+    pool: asyncpg.Pool,
+    embedder: Embedder,
+    tally: Tally,
+    *,
+    extractions: asyncio.Semaphore | None = None,
 ) -> bool:
     """True when the message is done with (processed, skipped or failed for good).
 
@@ -166,9 +217,10 @@ async def _handle_message(
     """
     try:
         for created in parse_sqs_body(body):
-            tally.count(
-                await process_object(created, settings=settings, pool=pool, embedder=embedder)
+            report = await process_object(
+                created, settings=settings, pool=pool, embedder=embedder, extractions=extractions
             )
+            tally.count(report)
     except DatabaseUnreachable:
         raise
     except MalformedMessage as exc:

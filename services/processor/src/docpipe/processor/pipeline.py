@@ -11,6 +11,7 @@ SQS redelivers the message (the last attempt ends ``failed``, kind ``exhausted``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
@@ -115,8 +116,13 @@ async def process_object(
     settings: ProcessorSettings,
     pool: asyncpg.Pool,
     embedder: Embedder,
+    extractions: asyncio.Semaphore | None = None,
 ) -> Report | None:
-    """Process one notification; None when it is not a docpipe document key."""
+    """Process one notification; None when it is not a docpipe document key.
+
+    ``extractions`` bounds the extractions running at once when documents are processed
+    concurrently (:mod:`docpipe.processor.concurrency`).
+    """
     try:
         key = parse_document_key(created.key, uploads_prefix=settings.uploads_prefix)
     except InvalidKey:
@@ -155,6 +161,7 @@ async def process_object(
             version=created.version,
             filename=claim.filename,
             object_version=claim.object_version,
+            extractions=extractions,
         )
         try:
             await ctx.run(created)
@@ -257,6 +264,8 @@ class _Run:
     #: The S3 version id this document is made from: read again by a reprocess, whatever
     #: else was posted to its key since; None until its first processing records one.
     object_version: str | None = None
+    #: Shared by the documents processed at once: bounds the extractions in progress.
+    extractions: asyncio.Semaphore | None = None
 
     def _limits(self) -> ExtractionLimits:
         settings = self.settings
@@ -274,10 +283,14 @@ class _Run:
 
     async def _extract(self, data: bytes) -> ExtractionResult:
         t = time.perf_counter()
-        extracted = await asyncio.to_thread(
-            extract_pages, data, limits=self._limits(), filename=self.filename
-        )
-        self.report.timed("extract", t)
+        async with self.extractions or contextlib.nullcontext():
+            waited = time.perf_counter()
+            extracted = await asyncio.to_thread(
+                extract_pages, data, limits=self._limits(), filename=self.filename
+            )
+        if waited - t >= 0.001:  # time spent queued behind other extractions
+            self.report.timings_ms["extract_wait"] = round((waited - t) * 1000, 1)
+        self.report.timed("extract", waited)
         self.report.content_type = extracted.content_type
         self.report.pages = extracted.page_count
         self.report.ocr_pages = extracted.ocr_pages

@@ -18,17 +18,19 @@ from docpipe.common.documents import DOCUMENT_COLUMNS, Document, document_from_r
 
 __all__ = [
     "LockedDocument",
+    "NewDocument",
     "delete_document",
-    "find_by_sha256",
+    "delete_documents",
     "get_stored",
+    "find_by_sha256s",
     "get_document",
     "insert_document",
+    "insert_documents",
     "list_documents",
     "lock_document",
     "requeue_document",
     "restore_document",
     "find_twin",
-    "known_sha256",
     "update_document",
 ]
 
@@ -107,26 +109,71 @@ async def update_document(
     return document_from_row(row) if row is not None else None
 
 
-async def find_by_sha256(
-    conn: asyncpg.Connection, *, sha256: str, access: list[str]
-) -> Document | None:
-    """A document with these bytes among those this transaction sees (row-level security:
-    the caller's), the one with the same access list first."""
-    row = await conn.fetchrow(
-        f"select {DOCUMENT_COLUMNS} from documents where sha256 = $1"
-        " order by access = $2::text[] desc, created_at, id limit 1",
-        sha256,
+@dataclass(frozen=True)
+class NewDocument:
+    """A row :func:`insert_documents` inserts as ``queued`` (unless its bytes exist)."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    storage_key: str
+
+
+async def insert_documents(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    documents: list[NewDocument],
+    metadata: dict[str, Any],
+    access: list[str],
+) -> dict[uuid.UUID, Document]:
+    """Insert many ``queued`` rows (one request's files: one metadata and access list) in
+    one statement; the inserted ones, by id.
+
+    A row whose bytes the tenant already has with this access list is skipped (as
+    :func:`insert_document` does), and so is a second row with the same bytes in
+    ``documents``. ``created_at`` follows the list's order.
+    """
+    rows = await conn.fetch(
+        "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
+        " storage_key, status, metadata, access, created_at, updated_at)"
+        " select d.id, $1, d.filename, d.content_type, d.size_bytes, d.sha256, d.storage_key,"
+        " 'queued', $8::jsonb, $9::text[], clock_timestamp(), clock_timestamp()"
+        " from unnest($2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])"
+        " with ordinality as d (id, filename, content_type, size_bytes, sha256, storage_key, n)"
+        " order by d.n"
+        " on conflict (tenant_id, access, sha256) where sha256 is not null do nothing"
+        f" returning {DOCUMENT_COLUMNS}",
+        tenant_id,
+        [d.id for d in documents],
+        [d.filename for d in documents],
+        [d.content_type for d in documents],
+        [d.size_bytes for d in documents],
+        [d.sha256 for d in documents],
+        [d.storage_key for d in documents],
+        json.dumps(metadata),
         access,
     )
-    return document_from_row(row) if row is not None else None
+    inserted = [document_from_row(row) for row in rows]
+    return {document.id: document for document in inserted}
 
 
-async def known_sha256(conn: asyncpg.Connection, *, sha256s: list[str]) -> set[str]:
-    """Which of these contents the caller already has (among the documents it sees)."""
+async def find_by_sha256s(
+    conn: asyncpg.Connection, *, sha256s: list[str], access: list[str]
+) -> dict[str, Document]:
+    """Documents with any of these contents among those this transaction sees (row-level
+    security: the caller's), by SHA-256; for each, the one with this access list first."""
     rows = await conn.fetch(
-        "select distinct sha256 from documents where sha256 = any($1::text[])", sha256s
+        f"select distinct on (sha256) {DOCUMENT_COLUMNS} from documents"
+        " where sha256 = any($1::text[])"
+        " order by sha256, access = $2::text[] desc, created_at, id",
+        sha256s,
+        access,
     )
-    return {r["sha256"] for r in rows}
+    found = [document_from_row(row) for row in rows]
+    return {document.sha256: document for document in found if document.sha256 is not None}
 
 
 async def find_twin(
@@ -210,6 +257,11 @@ async def delete_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -
     )
     status = await conn.execute("delete from documents where id = $1", document_id)
     return bool(status == "DELETE 1")
+
+
+async def delete_documents(conn: asyncpg.Connection, *, document_ids: list[uuid.UUID]) -> None:
+    """Delete rows that never got their object (no chunks or cache entries exist yet)."""
+    await conn.execute("delete from documents where id = any($1::uuid[])", document_ids)
 
 
 async def requeue_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -> Document | None:

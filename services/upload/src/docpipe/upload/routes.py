@@ -113,18 +113,14 @@ async def upload_documents(
     metadata = _form_metadata(incoming.fields.get("metadata"))
     access = service.check_access(reader, _form_access(incoming.fields.get("access")))
     files = service.prepare_files(incoming.files)
-    await service.count_uploads(pool=pool, settings=settings, reader=reader, files=files)
-    stored = [
-        await service.store_file(
-            pool=pool,
-            settings=settings,
-            reader=reader,
-            file=file,
-            metadata=metadata,
-            access=access,
-        )
-        for file in files
-    ]
+    stored = await service.store_files(
+        pool=pool,
+        settings=settings,
+        reader=reader,
+        files=files,
+        metadata=metadata,
+        access=access,
+    )
     return UploadedDocuments(
         documents=[
             UploadedDocument(**s.document.model_dump(), duplicate=s.duplicate) for s in stored

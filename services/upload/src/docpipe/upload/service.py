@@ -61,8 +61,7 @@ __all__ = [
     "remove_document",
     "reprocess_document",
     "check_access",
-    "count_uploads",
-    "store_file",
+    "store_files",
     "update_document",
 ]
 
@@ -116,120 +115,144 @@ def check_access(reader: Principal, access: list[str]) -> list[str]:
     return access
 
 
-async def count_uploads(
-    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, files: list[PreparedFile]
-) -> None:
-    """Count a request's files against the uploads-per-minute quota, and check that all
-    of them fit the document and storage quotas (QuotaExceeded), before any is stored:
-    a request is then refused whole rather than half stored. Files the caller already
-    has (duplicates) need no room. (Each file is checked again as it is stored, which is
-    what holds under concurrency.)"""
-    async with tenant_transaction(pool, reader) as conn:
-        await quotas.take_uploads(
-            conn, settings=settings, tenant_id=reader.tenant_id, files=len(files)
+def _new_rows(
+    *, settings: UploadSettings, tenant_id: str, files: list[PreparedFile]
+) -> list[rows.NewDocument]:
+    new = []
+    for file in files:
+        document_id = uuid.uuid4()
+        key = document_key(
+            uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
         )
-        known = await rows.known_sha256(conn, sha256s=[f.sha256 for f in files])
-        new = list({f.sha256: f for f in files if f.sha256 not in known}.values())
-        if new:
-            await quotas.check_storage(
-                conn,
-                settings=settings,
-                size_bytes=sum(len(f.data) for f in new),
-                documents=len(new),
+        new.append(
+            rows.NewDocument(
+                id=document_id,
+                filename=file.filename,
+                content_type=file.content_type,
+                size_bytes=len(file.data),
+                sha256=file.sha256,
+                storage_key=key,
             )
+        )
+    return new
 
 
 async def _insert_or_find(
-    conn: asyncpg.Connection,
     *,
+    pool: asyncpg.Pool,
     settings: UploadSettings,
-    tenant_id: str,
-    file: PreparedFile,
-    document_id: uuid.UUID,
-    key: str,
+    reader: Principal,
+    files: list[PreparedFile],
+    new: list[rows.NewDocument],
     metadata: dict[str, Any],
     access: list[str],
-) -> StoredUpload | None:
-    """The caller's existing document with these bytes, else a new one (within quota).
+) -> list[StoredUpload]:
+    """One transaction: the uploads-per-minute quota taken, the caller's existing
+    documents with these bytes found, the rest inserted within the storage quotas (a
+    request over quota is refused whole), in a few statements whatever the file count.
 
     Duplicates are looked for among the documents the caller sees (row-level security):
     a document of groups the caller is not in is never found, so never revealed; the
     upload becomes a document of its own.
     """
-    existing = await rows.find_by_sha256(conn, sha256=file.sha256, access=access)
-    if existing is not None:
-        return StoredUpload(document=existing, duplicate=True)
-    await quotas.check_storage(conn, settings=settings, size_bytes=len(file.data))
-    document = await rows.insert_document(
-        conn,
-        document_id=document_id,
-        tenant_id=tenant_id,
-        filename=file.filename,
-        content_type=file.content_type,
-        size_bytes=len(file.data),
-        sha256=file.sha256,
-        storage_key=key,
-        status="queued",
-        metadata=metadata,
-        access=access,
-    )
-    if document is not None:
-        return StoredUpload(document=document, duplicate=False)
-    existing = await rows.find_by_sha256(conn, sha256=file.sha256, access=access)
-    return StoredUpload(document=existing, duplicate=True) if existing is not None else None
+    stored: dict[int, StoredUpload] = {}
+    for attempt in range(3):  # a conflicting row can vanish (deleted) between statements
+        todo = [i for i in range(len(files)) if i not in stored]
+        inserted: dict[uuid.UUID, Document] = {}
+        async with tenant_transaction(pool, reader) as conn:
+            if attempt == 0:  # every file counts against the rate, duplicates too
+                await quotas.take_uploads(
+                    conn, settings=settings, tenant_id=reader.tenant_id, files=len(files)
+                )
+            sha256s = sorted({files[i].sha256 for i in todo})
+            existing = await rows.find_by_sha256s(conn, sha256s=sha256s, access=access)
+            fresh = [i for i in todo if files[i].sha256 not in existing]
+            if fresh:
+                distinct = {files[i].sha256: len(files[i].data) for i in fresh}
+                await quotas.check_storage(
+                    conn,
+                    settings=settings,
+                    size_bytes=sum(distinct.values()),
+                    documents=len(distinct),
+                )
+                inserted = await rows.insert_documents(
+                    conn,
+                    tenant_id=reader.tenant_id,
+                    documents=[new[i] for i in fresh],
+                    metadata=metadata,
+                    access=access,
+                )
+                missing = sorted({files[i].sha256 for i in fresh if new[i].id not in inserted})
+                if missing:  # the same bytes twice in the request, or a concurrent upload
+                    existing |= await rows.find_by_sha256s(conn, sha256s=missing, access=access)
+        for i in todo:
+            if new[i].id in inserted:
+                stored[i] = StoredUpload(document=inserted[new[i].id], duplicate=False)
+            elif files[i].sha256 in existing:
+                stored[i] = StoredUpload(document=existing[files[i].sha256], duplicate=True)
+        if len(stored) == len(files):
+            return [stored[i] for i in range(len(files))]
+    raise StorageUnavailable("the document changed concurrently; retry the upload")
 
 
-async def store_file(
+async def store_files(
     *,
     pool: asyncpg.Pool,
     settings: UploadSettings,
     reader: Principal,
-    file: PreparedFile,
+    files: list[PreparedFile],
     metadata: dict[str, Any] | None = None,
     access: list[str] | None = None,
-) -> StoredUpload:
-    """A new queued document and its object, or the caller's existing one with these
-    bytes (duplicate: its metadata and access are left as they were; change them with
-    PATCH)."""
-    tenant_id = reader.tenant_id
+) -> list[StoredUpload]:
+    """New queued documents and their objects, or the caller's existing ones with the same
+    bytes (duplicates: their metadata and access are left as they were; change them with
+    PATCH).
+
+    The cost of a request grows little with its file count: one transaction finds the
+    duplicates and inserts every new row, then the objects are written concurrently. A
+    row whose object could not be written is deleted again and the request fails with
+    :class:`StorageUnavailable`; the files stored meanwhile stay (a retry reports them as
+    duplicates).
+    """
     access = check_access(reader, access or [])
-    document_id = uuid.uuid4()
-    key = document_key(
-        uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
+    tenant_id = reader.tenant_id
+    new = _new_rows(settings=settings, tenant_id=tenant_id, files=files)
+    stored = await _insert_or_find(
+        pool=pool,
+        settings=settings,
+        reader=reader,
+        files=files,
+        new=new,
+        metadata=metadata or {},
+        access=access,
     )
-    stored = None
-    for _ in range(3):  # the conflicting row can vanish (deleted) between the two statements
+    to_write = [(f, n) for f, n, s in zip(files, new, stored, strict=True) if not s.duplicate]
+    outcomes = await asyncio.gather(
+        *(_put(settings=settings, tenant_id=tenant_id, file=f, row=n) for f, n in to_write),
+        return_exceptions=True,
+    )
+    failed = [n.id for (_, n), outcome in zip(to_write, outcomes, strict=True) if outcome]
+    if failed:
         async with tenant_transaction(pool, reader) as conn:
-            stored = await _insert_or_find(
-                conn,
-                settings=settings,
-                tenant_id=tenant_id,
-                file=file,
-                document_id=document_id,
-                key=key,
-                metadata=metadata or {},
-                access=access,
-            )
-        if stored is not None:
-            break
-    if stored is None:
-        raise StorageUnavailable("the document changed concurrently; retry the upload")
-    if stored.duplicate:
-        return stored
-    metadata = object_metadata(document_id=document_id, tenant_id=tenant_id, filename=file.filename)
-    try:
-        await put_object(
-            settings=settings,
-            key=key,
-            data=file.data,
-            content_type=file.content_type,
-            metadata=metadata,
-        )
-    except _AWS_ERRORS as exc:
-        async with tenant_transaction(pool, reader) as conn:
-            await rows.delete_document(conn, document_id=document_id)
-        raise StorageUnavailable("the document store is unavailable; retry later") from exc
+            await rows.delete_documents(conn, document_ids=failed)
+        cause = next(o for o in outcomes if isinstance(o, BaseException))
+        if not isinstance(cause, _AWS_ERRORS):
+            raise cause
+        raise StorageUnavailable("the document store is unavailable; retry later") from cause
     return stored
+
+
+async def _put(
+    *, settings: UploadSettings, tenant_id: str, file: PreparedFile, row: rows.NewDocument
+) -> None:
+    metadata = object_metadata(document_id=row.id, tenant_id=tenant_id, filename=file.filename)
+    await put_object(
+        settings=settings,
+        key=row.storage_key,
+        data=file.data,
+        content_type=file.content_type,
+        metadata=metadata,
+    )
 
 
 async def create_presigned_upload(

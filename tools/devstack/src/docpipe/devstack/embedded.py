@@ -86,9 +86,16 @@ def start_postgres(data_dir: Path, *, database: str = "docpipe") -> EmbeddedPost
 
 
 def start_moto(*, port: int | None = None) -> tuple[Any, str]:
-    """A moto server on 127.0.0.1; returns (server, endpoint_url)."""
+    """A moto server on 127.0.0.1; returns (server, endpoint_url).
+
+    moto's SQS is patched first so that a message costs the same however deep the queue
+    is (:mod:`docpipe.devstack.moto_speedups`).
+    """
     from moto.server import ThreadedMotoServer
 
+    from docpipe.devstack import moto_speedups
+
+    moto_speedups.apply()
     port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -12,7 +12,8 @@ describes the running stack (URLs, pids) and exists only while it is ready.
 Environment: LOCAL_DATA_DIR (.local), CONSOLE_PORT (8000), UPLOAD_PORT (8001), QUERY_PORT
 (8002), MOTO_PORT (8003), CORS_ORIGINS (added to the console's origins), LOCAL_WORKERS (1),
 SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX, EMBEDDING_PROVIDER (local),
-EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL; and,
+EMBEDDING_DIMENSIONS (384 for a new data folder, else the dimension it was created with),
+AUTH_MODE (none), LOG_LEVEL; and,
 for AUTH_MODE=jwt, JWT_SECRET, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, TENANT_CLAIM,
 GROUPS_CLAIM, ADMIN_GROUPS (passed through to the services as they are).
 
@@ -99,22 +100,23 @@ class StackConfig:
             moto_port=int(env.get("MOTO_PORT", "8003")),
             workers=int(env.get("LOCAL_WORKERS", "1")),
             snapshot_interval=float(env.get("SNAPSHOT_INTERVAL", "30")),
+            dimensions=int(env["EMBEDDING_DIMENSIONS"])
+            if env.get("EMBEDDING_DIMENSIONS")
+            else None,
             bucket=env.get("DOCUMENTS_BUCKET", "docpipe-documents"),
             uploads_prefix=env.get("UPLOADS_PREFIX", "uploads/"),
             service_env={
                 "AUTH_MODE": env.get("AUTH_MODE", "none"),
                 "CORS_ORIGINS": env.get("CORS_ORIGINS", ""),
                 "EMBEDDING_PROVIDER": env.get("EMBEDDING_PROVIDER", "local"),
-                "EMBEDDING_DIMENSIONS": env.get("EMBEDDING_DIMENSIONS", "1024"),
                 "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
                 # The handlers' CloudWatch metric lines (EMF): nothing collects them here.
                 "POWERTOOLS_METRICS_DISABLED": env.get("POWERTOOLS_METRICS_DISABLED", "true"),
             },
         )
 
-    @property
-    def dimensions(self) -> int:
-        return int(self.service_env["EMBEDDING_DIMENSIONS"])
+    #: EMBEDDING_DIMENSIONS when set; else the data folder's (see :func:`_dimensions`).
+    dimensions: int | None = None
 
     @property
     def stack_file(self) -> Path:
@@ -170,16 +172,34 @@ def _prune_dead_handles(pg_dir: Path) -> None:
     path.write_text(json.dumps(alive))
 
 
-async def _migrate(pg: EmbeddedPostgres, dimensions: int) -> list[str]:
+#: Vector size of a new local data folder. The local embedder's vectors are lexical
+#: feature hashes of any size; 384 is also all-MiniLM-L6-v2's (EMBEDDING_PROVIDER=
+#: sentence-transformers). pgvector's HNSW insertion, the largest cost of ingesting small
+#: documents here, takes half the CPU it takes at 1024 (10.5 vs 19.7 ms a chunk, measured:
+#: docs/benchmarks.md §7). The AWS stack's size follows its Bedrock model.
+LOCAL_DIMENSIONS = 384
+
+
+async def _migrate(pg: EmbeddedPostgres, wanted: int | None) -> tuple[int, list[str]]:
+    """Migrate at the configured size, or the data folder's own, or LOCAL_DIMENSIONS."""
     import asyncpg
 
     from docpipe.common.migrations import apply_migrations
 
     conn = await asyncpg.connect(pg.admin_dsn)
     try:
-        return await apply_migrations(conn, embedding_dimensions=dimensions)
+        dimensions = wanted or await _recorded_dimensions(conn) or LOCAL_DIMENSIONS
+        return dimensions, await apply_migrations(conn, embedding_dimensions=dimensions)
     finally:
         await conn.close()
+
+
+async def _recorded_dimensions(conn: Any) -> int | None:
+    """The vector size an existing data folder was created with (None when new)."""
+    if not await conn.fetchval("select to_regclass('schema_migrations') is not null"):
+        return None
+    value = await conn.fetchval("select embedding_dimensions from schema_migrations limit 1")
+    return int(value) if value is not None else None
 
 
 class LocalStack:
@@ -193,6 +213,7 @@ class LocalStack:
         self.console: ConsoleServer | None = None
         self.stopping = False
         self.marker = config.marker_file
+        self.dimensions = config.dimensions or LOCAL_DIMENSIONS
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
@@ -232,9 +253,10 @@ class LocalStack:
                 self.pg = start_postgres(pg_dir)
             finally:
                 self.moto, endpoint = moto.result()
-        applied = asyncio.run(_migrate(self.pg, cfg.dimensions))
+        self.dimensions, applied = asyncio.run(_migrate(self.pg, cfg.dimensions))
         print(
-            f"postgres ready ({time.monotonic() - t0:.1f}s); migrations: {applied or 'none'}",
+            f"postgres ready ({time.monotonic() - t0:.1f}s); migrations: {applied or 'none'};"
+            f" {self.dimensions}-dimension vectors",
             flush=True,
         )
 
@@ -247,7 +269,7 @@ class LocalStack:
             notifications=False,
         )
         s3, sqs = self._client("s3"), self._client("sqs")
-        self.snapshot = S3Snapshot(s3=s3, bucket=cfg.bucket, root=cfg.data_dir / "s3")
+        self.snapshot = S3Snapshot(bucket=cfg.bucket, root=cfg.data_dir / "s3")
         restored = self.snapshot.restore()
         # before anything reads them: restored objects have new version ids
         asyncio.run(repin_restored_versions(admin_dsn=self.pg.admin_dsn, versions=restored))
@@ -324,6 +346,7 @@ class LocalStack:
         env.update(self.config.service_env)
         env["CORS_ORIGINS"] = self.config.cors_origins
         env.pop("LOCAL_STACK_MARKER", None)
+        env["EMBEDDING_DIMENSIONS"] = str(self.dimensions)
         env.update(
             {
                 # Names no user: each service connects as its own role (docpipe_upload, …).

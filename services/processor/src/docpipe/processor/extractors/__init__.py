@@ -47,11 +47,12 @@ def extractor_for(content_type: str) -> Extractor:
 
 def preload() -> None:
     """Import every parser now (the sandbox server does, once, before forking children)."""
-    from docpipe.processor.extractors.pdf import import_pymupdf
+    from docpipe.processor.extractors.pdf import import_pymupdf, warm_up
 
     pymupdf = import_pymupdf()
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
+    warm_up(pymupdf)
     for content_type in filetypes.SUPPORTED_CONTENT_TYPES:
         extractor_for(content_type)
     import docx  # noqa: F401

@@ -20,7 +20,7 @@ from typing import Any
 from docpipe.processor.extractors.base import Job, Output, is_memory_error, page_ranges
 from docpipe.processor.failures import Failure, FailureKind
 
-__all__ = ["MIN_TEXT_CHARS", "import_pymupdf", "extract_pdf"]
+__all__ = ["MIN_TEXT_CHARS", "extract_pdf", "import_pymupdf", "warm_up"]
 
 MIN_TEXT_CHARS = 20
 OCR_TIME_RESERVE = 0.15
@@ -47,6 +47,24 @@ def import_pymupdf() -> Any:
             del sys.modules[name]
         import pymupdf
     return pymupdf
+
+
+def warm_up(pymupdf: Any) -> None:
+    """Read the text of a one-page PDF made here, so that forked children start warm.
+
+    The first text extraction in a process sets up what MuPDF keeps for the rest of its
+    life (colour management, the base-14 fonts); done once in the sandbox server, every
+    child inherits it instead of rebuilding it: a one-page PDF cost 35 ms of sandbox CPU
+    before and 25 ms after (docs/benchmarks.md §7), for ~35 ms once per server start. The
+    bytes are the server's own, never a document's.
+    """
+    made = pymupdf.open()
+    made.new_page().insert_text((72, 72), "docpipe sandbox warm-up")
+    data = made.tobytes()
+    made.close()
+    with pymupdf.open(stream=data, filetype="pdf") as doc:
+        for page in doc:
+            page.get_text("text")
 
 
 def _open(pymupdf: Any, data: bytes, job: Job) -> tuple[Any, int]:

@@ -4,7 +4,8 @@ Started by the worker as ``python -m docpipe.processor.sandbox`` (a plain subpro
 Lambda has no ``/dev/shm`` for ``multiprocessing`` queues and pools) with an environment
 that holds nothing secret (:func:`.confinement.server_environment`). It imports every
 parser (:func:`docpipe.processor.extractors.preload`), reports ``ready`` and then serves
-requests from stdin, one at a time; it never opens a document itself. For each request it
+requests from stdin, one at a time; it never opens a document it is sent (it reads one
+PDF of its own, to warm MuPDF up for its children). For each request it
 forks a child (:mod:`.child`) — a fresh copy of a process that has never parsed anything,
 with its own limits, without paying the imports again — relays the child's complete lines
 to its stdout (a crashed child's partial line is dropped), kills the child when
