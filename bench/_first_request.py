@@ -64,7 +64,7 @@ def _event(service: str, argv: list[str]) -> dict[str, Any]:
         )
     import os
 
-    from tests.support.events import s3_record, sqs_event
+    from docpipe.testkit.events import s3_record, sqs_event
 
     key, version = argv
     record = s3_record(bucket=os.environ["DOCUMENTS_BUCKET"], key=key, version_id=version)

@@ -21,7 +21,7 @@ from docpipe.devstack.embedded import (
     start_moto,
     start_postgres,
 )
-from tests.support.postgres_process import PostgresProcess, migrated_postgres
+from docpipe.testkit.postgres_process import PostgresProcess, migrated_postgres
 
 TEST_DIMENSIONS = 384
 

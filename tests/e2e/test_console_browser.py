@@ -3,7 +3,7 @@
 The stack is `docpipe up` as a subprocess, as in test_local_stack.py: real upload and query
 services, moto's S3/SQS, the processor's handler, PostgreSQL with pgvector, and the console
 served with its security headers. Answers come from the query service's Bedrock path
-talking to the Bedrock stand-in (tests/support/bedrock_server.py), which streams its reply
+talking to the Bedrock stand-in (docpipe.testkit.bedrock_server), which streams its reply
 word by word with a delay, so the test can watch the answer arrive in pieces.
 
 Set DOCPIPE_SCREENSHOTS=docs/console to refresh the screenshots in docs/console.md.
@@ -26,9 +26,9 @@ import pymupdf
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
+from docpipe.testkit.bedrock_server import BedrockServer
+from docpipe.testkit.browser import PageProblems, axe_violations, focused, launch_chromium, tab_to
 from tests.e2e.test_local_stack import StackProcess
-from tests.support.bedrock_server import BedrockServer
-from tests.support.browser import PageProblems, axe_violations, focused, launch_chromium, tab_to
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

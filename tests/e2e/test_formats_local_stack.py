@@ -24,9 +24,9 @@ import httpx
 import pymupdf
 import pytest
 
+from docpipe.testkit import formats
+from docpipe.testkit.hostile_files import PATHOLOGICAL_TEXT
 from tests.e2e.test_local_stack import StackProcess, _wait_final
-from tests.support import formats
-from tests.support.hostile_files import PATHOLOGICAL_TEXT
 
 SCAN_PHRASE = "颱風停班停課"
 PHRASES = {

@@ -18,9 +18,9 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
+from docpipe.testkit.pump import pump_queue
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
-from tests.support.pump import pump_queue
 
 SECRET = "e2e-test-signing-key-with-enough-entropy"
 

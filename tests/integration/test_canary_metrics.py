@@ -22,9 +22,9 @@ import pytest
 
 from docpipe.common.metrics import FUNCTION_NAME, FUNCTION_VERSION, NAMESPACE
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
-from tests.support.documents import put_document
-from tests.support.emf import EmfPoint, emf_points
-from tests.support.events import sqs_event
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.emf import EmfPoint, emf_points
+from docpipe.testkit.events import sqs_event
 
 UNMIGRATED_DB = "docpipe_unmigrated"
 

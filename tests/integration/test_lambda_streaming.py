@@ -27,12 +27,12 @@ from docpipe.common.embeddings import create_embedder
 from docpipe.common.lambda_runtime import DELIMITER, asgi_scope, is_streaming_event
 from docpipe.common.metrics import FUNCTION_NAME, FUNCTION_VERSION, NAMESPACE
 from docpipe.devstack.embedded import EmbeddedPostgres
+from docpipe.testkit.bedrock_server import BedrockServer
+from docpipe.testkit.chunks import seed_document
+from docpipe.testkit.emf import emf_points
+from docpipe.testkit.lambda_runtime_api import RuntimeApiServer
 from tests.integration.test_query_conversations import POLICY
 from tests.integration.test_query_search import make_settings
-from tests.support.bedrock_server import BedrockServer
-from tests.support.chunks import seed_document
-from tests.support.emf import emf_points
-from tests.support.lambda_runtime_api import RuntimeApiServer
 
 FUNCTION = "docpipe-dev-query"
 REPLY = "Up to thirty days a year at half pay [1], and a certificate after three days [2]."

@@ -22,8 +22,8 @@ import pytest
 from docpipe.common.migrations import manifest_fingerprint, migration_manifest
 from docpipe.devstack.embedded import free_port
 from docpipe.processor import migrate_handler
+from docpipe.testkit.postgres_process import PostgresProcess, pgserver_bin_dir
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.postgres_process import PostgresProcess, pgserver_bin_dir
 
 APP_PASSWORD = "app-password-set-by-the-migration-0123"
 

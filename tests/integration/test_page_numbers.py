@@ -20,10 +20,10 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.events import sqs_event
+from docpipe.testkit.pdfs import make_pdf
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.documents import put_document
-from tests.support.events import sqs_event
-from tests.support.pdfs import make_pdf
 
 PAGED = "application/pdf"
 

@@ -1,6 +1,6 @@
 """POST /v1/search over HTTP (in-process ASGI) against real Postgres + pgvector.
 
-Chunks are seeded directly (tests/support/chunks.py) with the local feature-hashing
+Chunks are seeded directly (docpipe.testkit.chunks) with the local feature-hashing
 embedder, except where a test says otherwise; one fresh tenant per test.
 """
 
@@ -28,7 +28,7 @@ from docpipe.query.main import create_app
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
 from docpipe.query.vector import VectorPlanner
-from tests.support.chunks import seed_document
+from docpipe.testkit.chunks import seed_document
 
 SECRET = "query-test-secret-0123456789abcdef"
 PROBLEM_JSON = "application/problem+json"

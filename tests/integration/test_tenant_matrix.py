@@ -23,9 +23,9 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
+from docpipe.testkit.events import s3_record, sqs_event
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.support.events import s3_record, sqs_event
 
 SECRET = "matrix-test-secret-0123456789abcdef"
 SHARED = b"Shared onboarding checklist: laptop, badge, pineapple protocol training.\n"

@@ -29,10 +29,10 @@ import pytest
 
 from docpipe.common.keys import document_key, tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
+from docpipe.testkit.s3_post_policy import policy_violation
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.s3_post_policy import policy_violation
 
 SECRET = "upload-test-secret-0123456789abcdef"
 PDF = (

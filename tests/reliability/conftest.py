@@ -19,9 +19,9 @@ from docpipe.common.db import close_pool
 from docpipe.common.migrations import apply_migrations
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres, provision_aws
 from docpipe.processor import handler as processor
-from tests.support.bedrock_server import BedrockServer, Fault
-from tests.support.documents import StoredDoc
-from tests.support.events import sqs_event
+from docpipe.testkit.bedrock_server import BedrockServer, Fault
+from docpipe.testkit.documents import StoredDoc
+from docpipe.testkit.events import sqs_event
 
 REGION = "ap-northeast-1"
 

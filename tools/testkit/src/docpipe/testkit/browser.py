@@ -12,10 +12,11 @@ from typing import Any
 
 from playwright.async_api import Browser, ConsoleMessage, Page, Playwright
 
+from docpipe.devstack.console import CONSOLE_DIR
+
 __all__ = ["AXE", "CHROMIUM_ARGS", "PageProblems", "axe_violations", "launch_chromium", "tab_to"]
 
-CONSOLE = Path(__file__).resolve().parents[2] / "console"
-AXE = CONSOLE / "node_modules" / "axe-core" / "axe.min.js"
+AXE = CONSOLE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 #: WCAG 2.1 A and AA, and axe's best practices
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 #: No network but loopback here: Chromium's own background traffic is switched off.
