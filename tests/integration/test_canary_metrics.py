@@ -31,15 +31,10 @@ UNMIGRATED_DB = "docpipe_unmigrated"
 _HTTP_SCRIPT = """
 import json, sys
 from docpipe.devstack.worker import LambdaContext
+from docpipe.testkit.events import http_api_event
 service, method, path, body = sys.argv[1:5]
 module = __import__(f"docpipe.{service}.main", fromlist=["handler"])
-ctx = {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-       "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1", "stage": "$default",
-       "routeKey": "$default", "authorizer": {"jwt": {"claims": {"tenant_id": "t1"},
-       "scopes": None}}}
-event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-         "headers": {"host": "api.example.com", "content-type": "application/json"},
-         "requestContext": ctx, "isBase64Encoded": False, "body": body or None}
+event = http_api_event(method, path, tenant="t1", body=body or None)
 context = LambdaContext(29, function_name=f"docpipe-dev-{service}", function_version="7")
 response = module.handler(event, context)
 print("RESULT", json.dumps({"status": response["statusCode"], "body": response["body"]}))

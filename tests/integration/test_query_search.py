@@ -540,21 +540,12 @@ import docpipe.query.main as main
 assert "app" not in vars(main)
 heavy = [m for m in ("aioboto3", "sentence_transformers", "torch") if m in sys.modules]
 assert not heavy, heavy
-def event(method, path, claims, body=None):
-    ctx = {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-           "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1",
-           "stage": "$default", "routeKey": "$default"}
-    if claims:
-        ctx["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-            "headers": {"host": "api.example.com", "content-type": "application/json"},
-            "requestContext": ctx, "body": json.dumps(body) if body else None,
-            "isBase64Encoded": False}
+from docpipe.testkit.events import http_api_event as event
 query = {"query": "vacation", "mode": "hybrid"}
-out = [main.handler(event(*args), None) for args in [
-    ("GET", "/healthz", None), ("POST", "/v1/search", None, query),
-    ("POST", "/v1/search", {"tenant_id": sys.argv[1]}, query),
-    ("POST", "/v1/search", {"tenant_id": sys.argv[1]}, query)]]
+out = [main.handler(event(*args, tenant=tenant, body=body), None) for *args, tenant, body in [
+    ("GET", "/healthz", None, None), ("POST", "/v1/search", None, query),
+    ("POST", "/v1/search", sys.argv[1], query),
+    ("POST", "/v1/search", sys.argv[1], query)]]
 assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
 """

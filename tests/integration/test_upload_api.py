@@ -201,17 +201,9 @@ def test_lambda_handler_serves_api_gateway_events(
 import json, sys
 import docpipe.upload.main as main
 assert "app" not in vars(main)  # nothing built at import
-def event(path, claims):
-    ctx = {"http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
-           "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1",
-           "stage": "$default", "routeKey": "$default"}
-    if claims:
-        ctx["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-            "headers": {"host": "api.example.com"}, "requestContext": ctx,
-            "isBase64Encoded": False}
-out = [main.handler(event(p, c), None) for p, c in [
-    ("/healthz", None), ("/v1/documents", None), ("/v1/documents", {"tenant_id": sys.argv[1]})]]
+from docpipe.testkit.events import http_api_event
+out = [main.handler(http_api_event("GET", p, tenant=t), None) for p, t in [
+    ("/healthz", None), ("/v1/documents", None), ("/v1/documents", sys.argv[1])]]
 assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], json.loads(r["body"])] for r in out]))
 """

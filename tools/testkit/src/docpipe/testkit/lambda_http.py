@@ -3,8 +3,8 @@
 Like a warm Lambda execution environment: one process, configured from its environment,
 whose module-level ``handler`` (Mangum) serves one event after another, keeping its
 event loop and database pool between them. Events follow the HTTP API payload format 2.0
-with the JWT authorizer's claims (AUTH_MODE=apigateway), as in
-https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+with the JWT authorizer's claims (AUTH_MODE=apigateway): :func:`http_api_event`, from
+:mod:`docpipe.testkit.events`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 import tempfile
 from types import TracebackType
 from typing import Any
+
+from docpipe.testkit.events import http_api_event
 
 __all__ = ["LambdaProcess", "http_api_event"]
 
@@ -34,34 +36,6 @@ for line in sys.stdin:
     response["elapsed"] = time.perf_counter() - started
     print(json.dumps(response), file=responses, flush=True)
 """
-
-
-def http_api_event(
-    method: str, path: str, *, tenant: str, body: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    context = {
-        "accountId": "123456789012",
-        "apiId": "api1",
-        "authorizer": {"jwt": {"claims": {"sub": "user-1", "tenant_id": tenant}, "scopes": None}},
-        "domainName": "api.example.com",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                 "sourceIp": "127.0.0.1", "userAgent": "test"},
-        "requestId": "req-1",
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": "28/Nov/2026:00:00:00 +0000",
-        "timeEpoch": 1795651200000,
-    }  # fmt: skip
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "api.example.com", "content-type": "application/json"},
-        "requestContext": context,
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
 
 
 class LambdaProcess:
