@@ -29,6 +29,7 @@ import pytest
 
 from docpipe.common.keys import document_key, tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
+from docpipe.testkit.queues import drain
 from docpipe.testkit.s3_post_policy import policy_violation
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
@@ -557,16 +558,7 @@ async def test_delete_removes_every_version_chunks_and_unshared_cache(
 
 def receive_all(queue_url: str, endpoint: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="ap-northeast-1")
-    bodies = []
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(body) for body in drain(sqs, queue_url)]
 
 
 async def test_reprocess_requeues_and_sends_an_s3_shaped_message(

@@ -43,20 +43,6 @@ def sqs(rel_aws: AwsResources) -> Any:
     return boto3.client("sqs", endpoint_url=rel_aws.endpoint_url, region_name=REGION)
 
 
-def drain(sqs: Any, url: str) -> int:
-    """Empty a queue, returning how many messages it held (PurgeQueue: once a minute only)."""
-    count = 0
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
-        ).get("Messages", [])
-        if not messages:
-            return count
-        count += len(messages)
-        for message in messages:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
 @pytest.fixture
 def processor_env(
     migrated: EmbeddedPostgres, rel_aws: AwsResources, monkeypatch: pytest.MonkeyPatch

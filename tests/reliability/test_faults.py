@@ -25,12 +25,12 @@ from docpipe.testkit.documents import StoredDoc, put_document
 from docpipe.testkit.events import S3_TEST_EVENT, s3_record, sqs_event
 from docpipe.testkit.invariants import assert_nothing_lost
 from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.queues import drain
 from tests.reliability.conftest import (
     COHERE_V4,
     ScheduledBedrock,
     batch,
     doc_row,
-    drain,
     failed_ids,
     good_text,
     reload,

@@ -22,11 +22,11 @@ from docpipe.testkit.documents import put_document
 from docpipe.testkit.events import S3_TEST_EVENT, sqs_event
 from docpipe.testkit.invariants import assert_nothing_lost
 from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.queues import drain
 from tests.reliability.conftest import (
     ScheduledBedrock,
     batch,
     doc_row,
-    drain,
     failed_ids,
     good_text,
     reload,
