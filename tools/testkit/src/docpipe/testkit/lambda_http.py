@@ -15,7 +15,6 @@ import select
 import subprocess
 import sys
 import tempfile
-from types import TracebackType
 from typing import Any
 
 from docpipe.testkit.events import http_api_event
@@ -64,12 +63,7 @@ class LambdaProcess:
         )
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self._process is not None and self._process.stdin is not None
         self._process.stdin.close()
         try:
