@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -28,7 +26,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, async_pla
 
 from docpipe.testkit.bedrock_server import BedrockServer
 from docpipe.testkit.browser import PageProblems, axe_violations, focused, launch_chromium, tab_to
-from tests.e2e.test_local_stack import StackProcess
+from docpipe.testkit.local_stack import StackProcess, running_stack
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -87,14 +85,9 @@ def bedrock() -> Iterator[BedrockServer]:
 
 @pytest.fixture(scope="module")
 def stack(bedrock: BedrockServer) -> Iterator[StackProcess]:
-    data_dir = Path(tempfile.mkdtemp(prefix="docpipe-e2e-console-"))
-    running = StackProcess(data_dir)
-    running.env.update(ANSWER_PROVIDER="bedrock", BEDROCK_ENDPOINT_URL=bedrock.url)
-    running.start()
-    yield running
-    if running.proc is not None and running.proc.poll() is None:
-        running.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    env = {"ANSWER_PROVIDER": "bedrock", "BEDROCK_ENDPOINT_URL": bedrock.url}
+    with running_stack("docpipe-e2e-console-", **env) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
