@@ -76,6 +76,20 @@ def warm_bytecode(*modules: str) -> None:
 def set_env(values: dict[str, str]) -> None:
     os.environ.update(values)
     os.environ.pop("AWS_PROFILE", None)
+    if values.get("AUTH_MODE") == "none" and "LOCAL_STACK_MARKER" not in os.environ:
+        _mark_local_stack()
+
+
+def _mark_local_stack() -> None:
+    """A benchmark is a local stack: it serves the apps itself (in-process, or as its child
+    processes) with AUTH_MODE=none, which needs the local stack's marker."""
+    import atexit
+
+    from docpipe.common.local_stack import write_marker
+
+    folder = Path(tempfile.mkdtemp(prefix="dpb-stack-"))
+    os.environ["LOCAL_STACK_MARKER"] = str(write_marker(folder / "local-stack.marker"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -96,7 +110,7 @@ class Stack:
     moto: Any | None
 
     def database_env(self, database: str) -> dict[str, str]:
-        return {"DATABASE_URL": self.pg.dsn(user="docpipe_app", database=database)}
+        return {"DATABASE_URL": self.pg.dsn(user=None, database=database)}
 
     def aws_env(self) -> dict[str, str]:
         if self.aws is None:
@@ -109,7 +123,8 @@ class Stack:
 
 
 async def create_database(stack: Stack, *, database: str, dimensions: int) -> str:
-    """Create ``database`` (if needed) with the docpipe schema; returns the app-role DSN."""
+    """Create ``database`` (if needed) with the docpipe schema; returns the services' DSN
+    (it names no user: each service connects as its own role; a direct pool names one)."""
     import asyncpg
 
     from docpipe.common.migrations import apply_migrations
@@ -126,7 +141,7 @@ async def create_database(stack: Stack, *, database: str, dimensions: int) -> st
         await apply_migrations(conn, embedding_dimensions=dimensions)
     finally:
         await conn.close()
-    dsn: str = stack.pg.dsn(user="docpipe_app", database=database)
+    dsn: str = stack.pg.dsn(user=None, database=database)
     return dsn
 
 

@@ -207,7 +207,9 @@ async def measure(
         for statement in variant.ddl:
             await admin.execute(statement)
         await admin.close()
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        dsn, user="docpipe_processor", min_size=1, max_size=2, init=_init_connection
+    )
     paths = [("docpipe", docpipe_path)]
     if variant.baseline:
         paths.append(("row_by_row", row_by_row))

@@ -44,7 +44,7 @@ async def keyword_budget_quality(
     from docpipe.common.db import tenant_transaction
     from docpipe.query.keyword import BM25, keyword_search
 
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    pool = await asyncpg.create_pool(dsn, user="docpipe_query", min_size=1, max_size=1)
 
     async def top(query: str, limit: int, budget: int) -> tuple[list[Any], float]:
         async with tenant_transaction(pool, TENANT, readonly=True) as conn:

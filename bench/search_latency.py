@@ -198,6 +198,7 @@ async def retriever_latency(
     size = concurrency * (2 if mode == "hybrid" else 1)
     pool = await asyncpg.create_pool(
         data.dsn,
+        user="docpipe_query",  # the query service's own role
         min_size=size,
         max_size=size,
         init=register_vector,

@@ -20,6 +20,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "openapi"
 _PLACEHOLDERS: dict[str, Any] = {
     "auth_mode": "jwt",
     "jwt_secret": "openapi-export-placeholder-secret",
+    "jwt_issuer": "https://openapi-export.invalid/",
     "database_url": "postgresql://openapi-export@localhost/none",
 }
 

@@ -85,10 +85,11 @@ placement = FunctionPlacement(
     region=region,
     account_id=account_id,
 )
+role_secret_arns = {name: r.secret.arn for name, r in database.role_secrets.items()}
 endpoints = Endpoints(
     database_host=database.cluster.endpoint,
     database_port=database.cluster.port.apply(str),
-    database_secret_arn=database.app_secret.arn,
+    database_secret_arns=role_secret_arns,
     bucket=store.bucket.bucket,
     queue_url=store.queue.url,
 )
@@ -103,15 +104,18 @@ def invoke(sid: str, *routes: ModelRoute) -> pulumi.Output[list[policies.Stateme
 
 
 prefix = settings.documents.uploads_prefix
+# Each function may read only its own database role's secret.
 statements = {
-    "upload": pulumi.Output.all(store.bucket.arn, database.app_secret.arn, store.queue.arn).apply(
+    "upload": pulumi.Output.all(
+        store.bucket.arn, role_secret_arns["upload"], store.queue.arn
+    ).apply(
         lambda a: policies.upload_statements(
             bucket_arn=a[0], uploads_prefix=prefix, secret_arn=a[1], queue_arn=a[2]
         )
     ),
     "processor": pulumi.Output.all(
         store.bucket.arn,
-        database.app_secret.arn,
+        role_secret_arns["processor"],
         store.queue.arn,
         invoke("EmbedChunks", settings.models.embedding),
     ).apply(
@@ -124,7 +128,7 @@ statements = {
         )
     ),
     "query": pulumi.Output.all(
-        database.app_secret.arn,
+        role_secret_arns["query"],
         invoke("EmbedAndAnswer", settings.models.embedding, settings.models.answer),
     ).apply(lambda a: policies.query_statements(secret_arn=a[0], model_invoke=a[1])),
 }
@@ -134,8 +138,8 @@ processor_settings = settings.services["processor"]
 deployed_statements = [statements[n] for n in SERVICE_NAMES if settings.services[n].deployed]
 if processor_settings.deployed:
     deployed_statements.append(
-        pulumi.Output.all(database.master_secret_arn, database.app_secret.arn).apply(
-            lambda a: policies.migration_statements(master_secret_arn=a[0], app_secret_arn=a[1])
+        pulumi.Output.all(database.master_secret_arn, *role_secret_arns.values()).apply(
+            lambda a: policies.migration_statements(master_secret_arn=a[0], role_secret_arns=a[1:])
         )
     )
 EndpointPolicies(
@@ -202,8 +206,10 @@ if processor_settings.deployed:
             database_name=settings.database.database_name,
             embedding_dimensions=settings.models.embedding_dimensions,
             master_secret_arn=database.master_secret_arn,
-            app_secret_arn=database.app_secret.arn,
-            app_secret_version_id=database.app_secret_version.version_id,
+            role_secret_arns=role_secret_arns,
+            role_secret_version_ids={
+                name: r.version.version_id for name, r in database.role_secrets.items()
+            },
             log_retention_days=settings.alerts.log_retention_days,
             depends_on=[*database.instances, *network.interface_endpoints],
         ),
@@ -270,7 +276,8 @@ pulumi.export("dlq_arn", store.dlq.arn)
 pulumi.export("queue_arn", store.queue.arn)
 pulumi.export("database_endpoint", database.cluster.endpoint)
 pulumi.export("database_master_secret_arn", database.master_secret_arn)
-pulumi.export("database_app_secret_arn", database.app_secret.arn)
+for name, arn in role_secret_arns.items():
+    pulumi.export(f"database_{name}_secret_arn", arn)
 pulumi.export("alarm_topic_arn", alerts.topic.arn)
 if login is not None:
     pulumi.export("user_pool_id", login.user_pool.id)

@@ -1,12 +1,20 @@
 """Session-wide real components: PostgreSQL 16 + pgvector (pgserver) and moto's S3/SQS server.
 
-Tests talk to them exactly as the services do on AWS: asyncpg as the non-owner role
-``docpipe_app`` (row-level security applies), aioboto3 through ``AWS_ENDPOINT_URL``.
+Tests talk to them exactly as the services do on AWS: asyncpg as each service's own
+non-owner role (``docpipe_upload``, ``docpipe_query``, ``docpipe_processor``: row-level
+security applies), aioboto3 through ``AWS_ENDPOINT_URL``.
+
+The test process is a local stack of its own: it serves the apps in-process with
+``AUTH_MODE=none`` where a test does not choose another mode, so it writes the local
+stack's marker (docpipe.common.local_stack) before any settings are built.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +22,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from docpipe.common.local_stack import write_marker
 from docpipe.devstack.embedded import (
     AwsResources,
     EmbeddedPostgres,
@@ -22,6 +31,7 @@ from docpipe.devstack.embedded import (
     start_postgres,
 )
 from docpipe.testkit.postgres_process import PostgresProcess, migrated_postgres
+from docpipe.testkit.tokens import ISSUER
 
 TEST_DIMENSIONS = 384
 
@@ -37,9 +47,13 @@ os.environ.update(
         "EMBEDDING_DIMENSIONS": str(TEST_DIMENSIONS),
         "EMBEDDING_PROVIDER": "local",
         "AUTH_MODE": "none",
+        "JWT_ISSUER": ISSUER,  # every token the tests sign names it (docpipe.testkit.tokens)
     }
 )
 os.environ.pop("AWS_PROFILE", None)
+_MARKER_DIR = tempfile.mkdtemp(prefix="docpipe-tests-")
+os.environ["LOCAL_STACK_MARKER"] = str(write_marker(Path(_MARKER_DIR) / "local-stack.marker"))
+atexit.register(shutil.rmtree, _MARKER_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +74,7 @@ async def migrated(pg: EmbeddedPostgres) -> EmbeddedPostgres:
         await apply_migrations(conn, embedding_dimensions=TEST_DIMENSIONS)
     finally:
         await conn.close()
-    os.environ["DATABASE_URL"] = pg.app_dsn
+    os.environ["DATABASE_URL"] = pg.services_dsn  # each service as its own role
     return pg
 
 

@@ -19,6 +19,7 @@ import pytest
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 
@@ -40,7 +41,7 @@ async def api(
 def _token(tenant: str) -> dict[str, str]:
     now = int(time.time())
     token = jwt.encode(
-        {"sub": "user-1", "tenant_id": tenant, "iat": now, "exp": now + 600},
+        {"sub": "user-1", "tenant_id": tenant, "iss": ISSUER, "iat": now, "exp": now + 600},
         SECRET,
         algorithm="HS256",
     )

@@ -168,3 +168,11 @@ def test_sigterm_leaves_no_process_and_a_restart_keeps_the_data(
         uploads_prefix="uploads/", tenant_id="default", document_id=uuid.UUID(handbook["id"])
     )
     assert s3.get_object(Bucket=info["bucket"], Key=key)["Body"].read() == pdf
+
+    # The restored object has a new S3 version id and the document was re-pinned to it:
+    # reprocessing reads it (and does not take it for a stray version to delete).
+    with httpx.Client(base_url=info["upload_url"], timeout=30) as http:
+        assert http.post(f"/v1/documents/{handbook['id']}/reprocess").status_code == 202
+        again = _wait_final(http, handbook["id"])
+        assert again["status"] == "completed", f"{again}\n{stack.tail()}"
+    assert s3.get_object(Bucket=info["bucket"], Key=key)["Body"].read() == pdf

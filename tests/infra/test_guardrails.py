@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.infra.network import ENDPOINT_ACTION_PREFIX
 from docpipe.infra.policies import WILDCARD_RESOURCE_ACTIONS
 from docpipe.testkit.pulumi_program import ACCOUNT, CONSOLE_DOMAIN, REGION, dev_config
@@ -506,6 +507,99 @@ def iam_violations(inv: Inv) -> list[str]:
         for s in _statements(role.inputs["assumeRolePolicy"]):
             if set(s.get("Principal", {})) != {"Service"}:
                 out.append(f"{role.name}: assumable by non-service principals")
+    return out
+
+
+# --- Database credentials: one secret per service role, read by that service only -----
+
+_SECRET = "aws:secretsmanager/secret:Secret"
+_SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+_MIGRATIONS = "migrations"
+
+
+def _secret_roles(inv: Inv) -> dict[str, str]:
+    """ARN of each generated secret → the database role its value names."""
+    arn_by_id = {f"{s.name}-id": s.outputs["arn"] for s in inv.of_type(_SECRET)}
+    roles: dict[str, str] = {}
+    for version in inv.of_type(_SECRET_VERSION):
+        value = version.inputs.get("secretString", {})
+        text = value.get("value", "{}") if isinstance(value, dict) else value
+        arn = arn_by_id.get(version.inputs["secretId"], version.inputs["secretId"])
+        roles[arn] = str(json.loads(text).get("username"))
+    return roles
+
+
+def _master_secret(inv: Inv) -> str:
+    (cluster,) = inv.of_type("aws:rds/cluster:Cluster")
+    return str(cluster.outputs["masterUserSecrets"][0]["secretArn"])
+
+
+def _secrets_readable(inv: Inv, known: set[str]) -> dict[str, set[str]]:
+    """Function (logical prefix) → the database secrets its role may touch at all."""
+    readable: dict[str, set[str]] = {}
+    for rp in inv.of_type("aws:iam/rolePolicy:RolePolicy"):
+        grants = readable.setdefault(rp.name.removesuffix("-role-policy"), set())
+        for s in _statements(rp.inputs["policy"]):
+            actions = _as_list(s.get("Action", []))
+            if s["Effect"] != "Allow" or not any(a.startswith("secretsmanager:") for a in actions):
+                continue
+            for pattern in _as_list(s.get("Resource", [])):
+                grants |= {arn for arn in known if fnmatch.fnmatchcase(arn, pattern)}
+    return readable
+
+
+def _migration_secret_problems(
+    env: dict[str, Any], roles: dict[str, str], master: str, readable: dict[str, set[str]]
+) -> list[str]:
+    """It reads the master secret and each role's secret (to set its password), no more."""
+    out: list[str] = []
+    wanted = {master}
+    for service, role in SERVICE_ROLES.items():
+        arn = env.get(f"{service.upper()}_DATABASE_SECRET_ARN")
+        if roles.get(arn) != role:
+            out.append(f"{_MIGRATIONS}: {service.upper()}_DATABASE_SECRET_ARN is not {role}'s")
+        if arn:
+            wanted.add(arn)
+    if env.get("MASTER_SECRET_ARN") != master:
+        out.append(f"{_MIGRATIONS}: MASTER_SECRET_ARN is not the cluster's master secret")
+    if readable.get(_MIGRATIONS, set()) != wanted:
+        out.append(f"{_MIGRATIONS}: reads {sorted(readable.get(_MIGRATIONS, set()))}")
+    return out
+
+
+def database_secret_violations(inv: Inv) -> list[str]:
+    """Each service connects with its own role's secret and its IAM role may read no other
+    database secret (so a foothold in the read-only query service cannot borrow the
+    processor's grants); only the migration function reads the master secret and the
+    role secrets, one per role, each naming its role."""
+    roles = _secret_roles(inv)
+    master = _master_secret(inv)
+    out = [
+        f"no secret for database role {r}"
+        for r in SERVICE_ROLES.values()
+        if r not in roles.values()
+    ]
+    out += [
+        f"{arn}: a secret for {role}, which is not a service role"
+        for arn, role in roles.items()
+        if role not in SERVICE_ROLES.values()
+    ]
+    readable = _secrets_readable(inv, set(roles) | {master})
+    env = {
+        fn.name.removesuffix("-function"): fn.inputs["environment"]["variables"]
+        for fn in inv.of_type("aws:lambda/function:Function")
+    }
+    for service, role in SERVICE_ROLES.items():
+        if service not in env:
+            continue  # not deployed yet (no image)
+        arn = env[service].get("DATABASE_SECRET_ARN")
+        if roles.get(arn) != role:
+            out.append(f"{service}: DATABASE_SECRET_ARN is not the secret of {role}")
+        if readable.get(service, set()) != {arn}:
+            extra = sorted(readable.get(service, set()) - {arn})
+            out.append(f"{service}: may read database secrets other than its own: {extra}")
+    if _MIGRATIONS in env:
+        out += _migration_secret_problems(env[_MIGRATIONS], roles, master, readable)
     return out
 
 
@@ -1063,6 +1157,7 @@ GUARDRAILS: dict[str, Callable[[Inv], list[str]]] = {
     "rollout": rollout_violations,
     "ecr": ecr_violations,
     "iam": iam_violations,
+    "database-secrets": database_secret_violations,
     "s3-read-listing": s3_read_listing_violations,
     "network": network_violations,
     "alarms": alarm_violations,
@@ -1087,6 +1182,7 @@ def test_guardrail_holds(name: str, inventory: Inv) -> None:
         "s3",
         "ecr",
         "iam",
+        "database-secrets",
         "network",
         "alarms",
         "log-retention",
@@ -1361,6 +1457,27 @@ def _console_page(old: str, new: str) -> Callable[[Inv], None]:
         assert old in page["content"]
         page["content"] = page["content"].replace(old, new)
 
+
+def _secret_arn(inv: Inv, service: str) -> str:
+    return str(
+        next(s for s in inv.of_type(_SECRET) if s.name == f"database-{service}-secret").outputs[
+            "arn"
+        ]
+    )
+
+
+def _query_reads(resource: Callable[[Inv], str]) -> Callable[[Inv], None]:
+    """The query function's role may also read ``resource(inv)``."""
+
+    def mutate(inv: Inv) -> None:
+        statement = {
+            "Sid": "Borrowed",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [resource(inv)],
+        }
+        _policy_statement(statement)(inv)
+
     return mutate
 
 
@@ -1368,6 +1485,12 @@ def _console_config(**changes: Any) -> Callable[[Inv], None]:
     def mutate(inv: Inv) -> None:
         config = _first(inv, "aws:s3/bucketObjectv2:BucketObjectv2", "console-release-config")
         config["content"] = json.dumps({**json.loads(config["content"]), **changes})
+
+
+def _query_connects_as(service: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        fn = _first(inv, "aws:lambda/function:Function", "query-function")
+        fn["environment"]["variables"]["DATABASE_SECRET_ARN"] = _secret_arn(inv, service)
 
     return mutate
 
@@ -1384,6 +1507,22 @@ def _forget_console(where: str) -> Callable[[Inv], None]:
             rule["corsRules"][0]["allowedOrigins"].remove(console)
         else:
             _query_cors("http://localhost:5173")(inv)
+
+
+def _secret_names(service: str, role: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        version = _first(inv, _SECRET_VERSION, f"database-{service}-secret-version")
+        value = json.loads(version["secretString"]["value"])
+        version["secretString"]["value"] = json.dumps(value | {"username": role})
+
+    return mutate
+
+
+def _migration_env_without(key: str) -> Callable[[Inv], None]:
+    def mutate(inv: Inv) -> None:
+        del _first(inv, "aws:lambda/function:Function", "migrations-function")["environment"][
+            "variables"
+        ][key]
 
     return mutate
 
@@ -1571,6 +1710,33 @@ SABOTAGE: list[tuple[str, str, Callable[[Inv], None]]] = [
         _policy_statement({"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": "*"}),
     ),
     ("iam", "FullAccess attached", lambda inv: _attach_full_access(inv)),
+    (
+        "database-secrets",
+        "query reads the processor's secret",
+        _query_reads(lambda inv: _secret_arn(inv, "processor")),
+    ),
+    (
+        "database-secrets",
+        "query reads every generated secret",
+        _query_reads(lambda inv: f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:database-*"),
+    ),
+    ("database-secrets", "query reads the master secret", _query_reads(_master_secret)),
+    ("database-secrets", "query connects as the upload role", _query_connects_as("upload")),
+    (
+        "database-secrets",
+        "the query secret holds the processor's role",
+        _secret_names("query", "docpipe_processor"),
+    ),
+    (
+        "database-secrets",
+        "the shared role comes back",
+        _secret_names("upload", "docpipe_app"),
+    ),
+    (
+        "database-secrets",
+        "a role's password is never set",
+        _migration_env_without("QUERY_DATABASE_SECRET_ARN"),
+    ),
     (
         "s3-read-listing",
         "processor reads without list",

@@ -103,14 +103,21 @@ def test_migrations_run_from_processor_image_when_sql_changes(inventory: Any) ->
     assert "imageUri" in fn.ignore_changes  # the rollout command points it at new images
     env = fn.inputs["environment"]["variables"]
     assert env["MASTER_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
-    assert env["APP_DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+    assert env["DATABASE_SECRET_ARN"] == env["MASTER_SECRET_ARN"]  # it connects as master
+    # It sets each service role's password from that role's own secret.
+    for service in ("upload", "processor", "query"):
+        own = inventory.outputs[f"database_{service}_secret_arn"]
+        assert env[f"{service.upper()}_DATABASE_SECRET_ARN"] == own
     invocation = inventory.of_type("aws:lambda/invocation:Invocation")[0]
     assert invocation.inputs["functionName"] == fn.inputs["name"]
     # The deployer's manifest travels with the invocation; the image refuses another one.
     manifest = migration_manifest()
     assert json.loads(invocation.inputs["input"]) == {"action": "migrate", "expected": manifest}
     assert invocation.inputs["triggers"]["migrations"] == manifest_fingerprint(manifest)
-    assert "app_secret_version" in invocation.inputs["triggers"]
+    # a new password of any role re-runs it (and so reaches the database)
+    assert {f"{s}_secret_version" for s in ("upload", "processor", "query")} <= (
+        invocation.inputs["triggers"].keys()
+    )
     instance = inventory.of_type("aws:rds/clusterInstance:ClusterInstance")[0]
     assert instance.urn in invocation.dependencies
 
@@ -123,7 +130,9 @@ def test_outputs(inventory: Any) -> None:
         "dlq_url",
         "database_endpoint",
         "database_master_secret_arn",
-        "database_app_secret_arn",
+        "database_upload_secret_arn",
+        "database_processor_secret_arn",
+        "database_query_secret_arn",
         "user_pool_id",
         "app_client_id",
         "issuer_url",
@@ -263,6 +272,33 @@ def test_placeholder_identity_provider_refuses_to_deploy(deploy_configured: Any)
                 },
             }
         )
+
+
+def test_quota_defaults_are_the_upload_functions_settings(
+    inventory: Any, deploy_configured: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def env(inv: Any, function: str) -> dict[str, str]:
+        fn = next(r for r in inv.of_type("aws:lambda/function:Function") if r.name == function)
+        return dict(fn.inputs["environment"]["variables"])
+
+    assert not [k for k in env(inventory, "upload-function") if k.startswith("QUOTA_")]
+    configured = deploy_configured({"quotas": {"uploadsPerMinute": 30, "maxDocuments": 500}})
+    upload = env(configured, "upload-function")
+    assert {k: v for k, v in upload.items() if k.startswith("QUOTA_")} == {
+        "QUOTA_UPLOADS_PER_MINUTE": "30",
+        "QUOTA_MAX_DOCUMENTS": "500",
+    }
+    assert not [k for k in env(configured, "query-function") if k.startswith("QUOTA_")]
+    from docpipe.upload.config import UploadSettings
+
+    for key in list(os.environ):
+        if key.startswith(("DATABASE_", "AUTH_", "JWT_", "QUOTA_")):
+            monkeypatch.delenv(key)
+    for key, value in upload.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "docpipe-dev-upload")
+    settings = UploadSettings()  # type: ignore[call-arg]
+    assert (settings.quota_uploads_per_minute, settings.quota_max_documents) == (30, 500)
 
 
 def test_reserved_concurrency_only_when_configured(inventory: Any, deploy_configured: Any) -> None:

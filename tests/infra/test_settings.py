@@ -148,6 +148,11 @@ EXTERNAL_IDP = {
             {"console": {"domainName": "https://console", "certificateArn": "x"}},
             "not a host name",
         ),
+        # per-tenant quota defaults
+        ({"quotas": {"uploadsPerMinute": -1}}, "uploadsPerMinute must be a whole number"),
+        ({"quotas": {"maxDocuments": "many"}}, "maxDocuments must be a whole number"),
+        ({"quotas": {"maxDocuments": True}}, "maxDocuments must be a whole number"),
+        ({"quotas": {"uploadsPerMinutes": 5}}, "unknown keys"),
     ],
 )
 def test_bad_config_fails_fast(overrides: dict[str, Any], message: str) -> None:
@@ -160,6 +165,15 @@ def test_an_external_identity_provider_replaces_cognito() -> None:
     assert settings.api.jwt_issuer == EXTERNAL_IDP["jwtIssuer"]
     assert settings.api.jwt_audiences == ("docpipe-web",)
     assert (settings.api.tenant_claim, settings.api.groups_claim) == ("org", "groups")
+
+
+def test_quota_defaults_reach_the_upload_function_only_when_configured() -> None:
+    assert _load().quotas.environment() == {}  # the service's own defaults
+    quotas = _load(quotas={"uploadsPerMinute": "30", "maxStoredBytes": 0}).quotas
+    assert quotas.environment() == {
+        "QUOTA_UPLOADS_PER_MINUTE": "30",
+        "QUOTA_MAX_STORED_BYTES": "0",  # no limit
+    }
 
 
 def test_string_booleans_from_the_cli() -> None:

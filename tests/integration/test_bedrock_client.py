@@ -26,6 +26,7 @@ from docpipe.common.embeddings import (
     create_embedder,
 )
 from docpipe.common.embeddings.bedrock import BedrockEmbedder
+from docpipe.common.runtime import loop_resources
 from docpipe.common.settings import CommonSettings
 from docpipe.testkit.bedrock_server import (
     MODEL_NOT_READY,
@@ -242,7 +243,7 @@ async def test_client_is_created_once_and_recreated_after_close(
 ) -> None:
     embedder = make_embedder(V4)
     runtime = embedder._runtime
-    assert runtime._client is None
+    assert runtime.key not in loop_resources()  # nothing opened before the first call
     await embedder.embed(["one"], input_type="search_document")
     first = await runtime.client()
     await embedder.embed(["two"], input_type="search_document")

@@ -25,6 +25,7 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.testkit.documents import put_document
 from docpipe.testkit.emf import EmfPoint, emf_points
 from docpipe.testkit.events import sqs_event
+from docpipe.testkit.tokens import http_api_claims
 
 UNMIGRATED_DB = "docpipe_unmigrated"
 
@@ -34,7 +35,7 @@ from docpipe.devstack.worker import LambdaContext
 from docpipe.testkit.events import http_api_event
 service, method, path, body = sys.argv[1:5]
 module = __import__(f"docpipe.{service}.main", fromlist=["handler"])
-event = http_api_event(method, path, tenant="t1", body=body or None)
+event = http_api_event(method, path, claims=json.loads(sys.argv[5]), body=body or None)
 context = LambdaContext(29, function_name=f"docpipe-dev-{service}", function_version="7")
 response = module.handler(event, context)
 print("RESULT", json.dumps({"status": response["statusCode"], "body": response["body"]}))
@@ -76,7 +77,7 @@ async def unmigrated_dsn(migrated: EmbeddedPostgres) -> str:
             await admin.execute(f'create database "{UNMIGRATED_DB}"')
     finally:
         await admin.close()
-    return migrated.dsn(user="docpipe_app", database=UNMIGRATED_DB)
+    return migrated.dsn(user=None, database=UNMIGRATED_DB)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,7 @@ def test_each_answer_is_counted_for_its_version_and_a_raising_route_is_a_5xx(
         method,
         path,
         body,
+        json.dumps(http_api_claims("t1")),
         AUTH_MODE="apigateway",
         DATABASE_URL=unmigrated_dsn,
     )

@@ -19,6 +19,7 @@ import boto3
 import httpx
 import pytest
 
+from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.devstack.embedded import AwsResources
 from docpipe.testkit.postgres_process import PostgresProcess, migrated_postgres
 from docpipe.upload.config import UploadSettings
@@ -27,6 +28,7 @@ from tests.conftest import TEST_DIMENSIONS
 
 FIRST, SECOND = "first-password-0123456789abcdef", "second-password-0123456789abcdef"
 BUDGET_S = 3.0
+ROLE = SERVICE_ROLES["upload"]  # the service under test connects as its own role
 
 
 pytestmark = pytest.mark.usefixtures("fresh_pool")
@@ -36,8 +38,8 @@ pytestmark = pytest.mark.usefixtures("fresh_pool")
 async def password_database() -> AsyncIterator[PostgresProcess]:
     server = await migrated_postgres(
         embedding_dimensions=TEST_DIMENSIONS,
-        app_password=FIRST,
-        hba=["local all docpipe_app scram-sha-256"],  # trust stays for the superuser
+        role_passwords={ROLE: FIRST},
+        hba=[f"local all {ROLE} scram-sha-256"],  # trust stays for the superuser
     )
     yield server
     server.remove()
@@ -46,16 +48,22 @@ async def password_database() -> AsyncIterator[PostgresProcess]:
 @pytest.fixture
 async def admin(password_database: PostgresProcess) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(password_database.dsn(database="docpipe"))
-    await conn.execute(f"alter role docpipe_app password '{FIRST}'")
+    await conn.execute(f"alter role {ROLE} password '{FIRST}'")
     yield conn
     await conn.close()
 
 
 def _secret_value(server: PostgresProcess, password: str) -> str:
     return json.dumps(
-        {"username": "docpipe_app", "password": password, "host": server.socket_dir,
-         "port": server.port, "dbname": "docpipe", "engine": "postgres"}
-    )  # fmt: skip
+        {
+            "username": ROLE,
+            "password": password,
+            "host": server.socket_dir,
+            "port": server.port,
+            "dbname": "docpipe",
+            "engine": "postgres",
+        }
+    )
 
 
 @pytest.fixture
@@ -66,7 +74,7 @@ def secrets(moto_endpoint: str) -> Any:
 async def _rotate(admin: asyncpg.Connection, *, secret_too: bool, secrets: Any, arn: str,
                   server: PostgresProcess) -> None:  # fmt: skip
     """What a rotation does: a new password on the role (and in the secret)."""
-    await admin.execute(f"alter role docpipe_app password '{SECOND}'")
+    await admin.execute(f"alter role {ROLE} password '{SECOND}'")
     if secret_too:
         secrets.put_secret_value(SecretId=arn, SecretString=_secret_value(server, SECOND))
 
@@ -75,8 +83,8 @@ async def _end_app_sessions(admin: asyncpg.Connection) -> int:
     """Forces the pool to open a new connection: the old one dies with its session."""
     return int(
         await admin.fetchval(
-            "select count(pg_terminate_backend(pid)) from pg_stat_activity"
-            " where usename = 'docpipe_app'"
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = $1",
+            ROLE,
         )
     )
 

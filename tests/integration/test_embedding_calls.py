@@ -50,7 +50,7 @@ async def cohere_db(
     await apply_migrations(conn, embedding_dimensions=DIMENSIONS)
     await conn.close()
     for key, value in {
-        "DATABASE_URL": migrated.dsn(user="docpipe_app", database=name),
+        "DATABASE_URL": migrated.dsn(user=None, database=name),
         "EMBEDDING_PROVIDER": "bedrock",
         "EMBEDDING_MODEL_ID": COHERE_V4,
         "EMBEDDING_DIMENSIONS": str(DIMENSIONS),

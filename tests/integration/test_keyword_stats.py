@@ -1,8 +1,9 @@
 """BM25 statistics kept by triggers on chunks, and the keyword leg that reads them.
 
-Writes go through the processor's own store functions as ``docpipe_app`` inside tenant
-transactions (the role and path the triggers run under in production); every check
-recomputes the statistics from the chunks themselves and demands equality.
+Writes go through the processor's own store functions as ``docpipe_processor`` inside
+tenant transactions (the role and path the triggers run under in production), deletes as
+``docpipe_upload``; every check recomputes the statistics from the chunks themselves, per
+visibility class, and demands equality.
 """
 
 from __future__ import annotations
@@ -29,8 +30,29 @@ from tests.conftest import TEST_DIMENSIONS
 
 @pytest.fixture
 async def app_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    """The processor's role (it writes chunks)."""
     pool = await asyncpg.create_pool(
-        migrated.app_dsn, min_size=1, max_size=4, init=_init_connection
+        migrated.role_dsn("processor"), min_size=1, max_size=4, init=_init_connection
+    )
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def query_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    """The query service's role (it reads chunks and statistics)."""
+    pool = await asyncpg.create_pool(
+        migrated.role_dsn("query"), min_size=1, max_size=2, init=_init_connection
+    )
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def upload_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    """The upload service's role (it deletes documents)."""
+    pool = await asyncpg.create_pool(
+        migrated.role_dsn("upload"), min_size=1, max_size=2, init=_init_connection
     )
     yield pool
     await pool.close()
@@ -95,41 +117,50 @@ async def _process(
 
 
 async def _assert_exact(admin: asyncpg.Connection, tenant: str) -> tuple[int, dict[str, int]]:
-    """The stored statistics of ``tenant`` equal a recomputation from its chunks."""
-    expected = await admin.fetchrow(
-        "select count(*) as n, coalesce(sum(length(keywords)), 0) as total"
-        " from chunks where tenant_id = $1",
-        tenant,
-    )
-    corpus = await admin.fetchrow(
-        "select chunk_count, keyword_length from keyword_corpus_stats where tenant_id = $1",
-        tenant,
-    )
-    stored_n = corpus["chunk_count"] if corpus else 0
-    stored_total = corpus["keyword_length"] if corpus else 0
-    assert (stored_n, stored_total) == (expected["n"], expected["total"])
-    df_expected = {
-        r["lexeme"]: r["df"]
+    """The stored statistics of ``tenant``, per visibility class (access list), equal a
+    recomputation from its chunks; returns the tenant-wide chunk count and frequencies."""
+    expected = {
+        tuple(r["access"]): (r["n"], r["total"])
         for r in await admin.fetch(
-            "select u.lexeme, count(*) as df from chunks c,"
+            "select access, count(*) as n, sum(length(keywords)) as total"
+            " from chunks where tenant_id = $1 group by access",
+            tenant,
+        )
+    }
+    stored = {
+        tuple(r["access"]): (r["chunk_count"], r["keyword_length"])
+        for r in await admin.fetch(
+            "select access, chunk_count, keyword_length from keyword_corpus_stats"
+            " where tenant_id = $1 and chunk_count <> 0",
+            tenant,
+        )
+    }
+    assert stored == expected
+    df_expected = {
+        (tuple(r["access"]), r["lexeme"]): r["df"]
+        for r in await admin.fetch(
+            "select c.access, u.lexeme, count(*) as df from chunks c,"
             " unnest(tsvector_to_array(c.keywords)) u (lexeme)"
-            " where c.tenant_id = $1 group by u.lexeme",
+            " where c.tenant_id = $1 group by c.access, u.lexeme",
             tenant,
         )
     }
     df_stored = {
-        r["lexeme"]: r["df"]
+        (tuple(r["access"]), r["lexeme"]): r["df"]
         for r in await admin.fetch(
-            "select lexeme, df from keyword_term_stats where tenant_id = $1", tenant
+            "select access, lexeme, df from keyword_term_stats where tenant_id = $1", tenant
         )
     }
     assert df_stored == df_expected
     assert all(df > 0 for df in df_stored.values())
-    return int(stored_n), df_stored
+    tenant_df: Counter[str] = Counter()
+    for (_, lexeme), df in df_stored.items():
+        tenant_df[lexeme] += df
+    return sum(n for n, _ in stored.values()), dict(tenant_df)
 
 
 async def test_stats_follow_insert_reprocess_and_delete(
-    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, tenant: str
+    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, upload_pool: asyncpg.Pool, tenant: str
 ) -> None:
     first = await _new_document(admin_conn, tenant)
     second = await _new_document(admin_conn, tenant)
@@ -151,12 +182,12 @@ async def test_stats_follow_insert_reprocess_and_delete(
     assert n == 3 and df["leav"] == 1 and "approv" not in df and "remot" in df
 
     # Deleting the document (the API's path) cascades to its chunks.
-    async with tenant_transaction(app_pool, tenant) as conn:
+    async with tenant_transaction(upload_pool, tenant) as conn:
         await conn.execute("delete from documents where id = $1", first)
     n, df = await _assert_exact(admin_conn, tenant)
     assert n == 1 and set(df) == {"overtim", "pay", "rule"}
 
-    async with tenant_transaction(app_pool, tenant) as conn:
+    async with tenant_transaction(upload_pool, tenant) as conn:
         await conn.execute("delete from documents where id = $1", second)
     n, df = await _assert_exact(admin_conn, tenant)
     assert n == 0 and df == {}
@@ -195,7 +226,7 @@ async def test_stats_are_per_tenant_and_hidden_by_row_level_security(
     assert df_a == {"share": 3, "word": 3, "appl": 3}
     assert df_b == {"share": 1, "word": 1, "banana": 1}
 
-    app = await asyncpg.connect(migrated.app_dsn)
+    app = await asyncpg.connect(migrated.role_dsn("query"))
     try:
         # No tenant set: no statistics row at all, and none can be written.
         assert await app.fetchval("select count(*) from keyword_term_stats") == 0
@@ -220,11 +251,15 @@ async def test_migration_backfills_existing_chunks_as_a_non_superuser_owner(
     owner = "docpipe_test_owner"
     await admin_conn.execute(
         f"do $$ begin if not exists (select from pg_roles where rolname = '{owner}') then"
-        f" create role {owner} login; end if; end $$"
+        f" create role {owner} login createrole; end if; end $$"
     )
     # 0001/0002 give functions to docpipe_maintenance: the owner must be able to (as the
-    # master user on Aurora): be a member, and the role needs CREATE on the schema.
-    await admin_conn.execute(f"grant docpipe_maintenance to {owner}")
+    # master user on Aurora): be a member, and the role needs CREATE on the schema. 0007
+    # retires docpipe_app: as on Aurora, where the master created it, it administers it.
+    await admin_conn.execute(
+        f"grant docpipe_maintenance, docpipe_app, docpipe_upload, docpipe_query,"
+        f" docpipe_processor to {owner} with admin option"
+    )
     await admin_conn.execute(f'create database "{database}" owner {owner}')
     try:
         su = await asyncpg.connect(pg.dsn(database=database))
@@ -348,7 +383,7 @@ async def _reference_bm25(
 
 
 async def test_keyword_ranking_equals_reference_bm25(
-    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, tenant: str
+    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, query_pool: asyncpg.Pool, tenant: str
 ) -> None:
     doc = await _new_document(admin_conn, tenant)
     await _process(app_pool, tenant=tenant, doc_id=doc, texts=CORPUS)
@@ -356,7 +391,7 @@ async def test_keyword_ranking_equals_reference_bm25(
     await _process(app_pool, tenant=tenant, doc_id=other, texts=CORPUS[:3])
     params = BM25()
     for query in ("annual leave", "manager approval of leave", "holiday calendar salary"):
-        async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
+        async with tenant_transaction(query_pool, tenant, readonly=True) as conn:
             reference = await _reference_bm25(conn, query, params)
             hits = await keyword_search(conn, query=query, limit=50, scope=None)
         assert {h.chunk_id for h in hits} == set(reference)
@@ -366,12 +401,12 @@ async def test_keyword_ranking_equals_reference_bm25(
 
 
 async def test_candidate_budget_keeps_rare_term_matches_and_top_k(
-    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, tenant: str
+    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, query_pool: asyncpg.Pool, tenant: str
 ) -> None:
     doc = await _new_document(admin_conn, tenant)
     await _process(app_pool, tenant=tenant, doc_id=doc, texts=CORPUS)
     tight = BM25(candidate_budget=1)  # candidates: the rarest term only, then a top-up
-    async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
+    async with tenant_transaction(query_pool, tenant, readonly=True) as conn:
         reference = await _reference_bm25(conn, "leave handbook", BM25())
         best = max(reference, key=lambda k: reference[k])
         hits = await keyword_search(conn, query="leave handbook", limit=3, scope=None, bm25=tight)
@@ -387,12 +422,12 @@ async def test_candidate_budget_keeps_rare_term_matches_and_top_k(
 
 
 async def test_a_budget_below_every_terms_df_prefers_chunks_with_all_terms(
-    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, tenant: str
+    admin_conn: asyncpg.Connection, app_pool: asyncpg.Pool, query_pool: asyncpg.Pool, tenant: str
 ) -> None:
     doc = await _new_document(admin_conn, tenant)
     await _process(app_pool, tenant=tenant, doc_id=doc, texts=CORPUS)
     capped = BM25(candidate_budget=1)  # 'annual' (df 2) and 'leave' (df 5) both exceed it
-    async with tenant_transaction(app_pool, tenant, readonly=True) as conn:
+    async with tenant_transaction(query_pool, tenant, readonly=True) as conn:
         reference = await _reference_bm25(conn, "annual leave", BM25())
         hits = await keyword_search(conn, query="annual leave", limit=4, scope=None, bm25=capped)
     # The chunk with both terms first, then the rarest term's, then the rest up to top_k.

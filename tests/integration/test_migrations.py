@@ -25,9 +25,12 @@ async def test_migrations_are_idempotent_and_refuse_a_dimension_change(
         await conn.close()
 
 
-async def test_app_role_cannot_bypass_row_level_security(migrated: EmbeddedPostgres) -> None:
+@pytest.mark.parametrize("service", ["upload", "query", "processor"])
+async def test_service_roles_cannot_bypass_row_level_security(
+    migrated: EmbeddedPostgres, service: str
+) -> None:
     admin = await asyncpg.connect(migrated.admin_dsn)
-    app = await asyncpg.connect(migrated.app_dsn)
+    app = await asyncpg.connect(migrated.role_dsn(service))
     try:
         role = await app.fetchrow(
             "select rolsuper, rolbypassrls from pg_roles where rolname = current_user"
@@ -76,7 +79,9 @@ async def test_all_migrations_apply_as_a_non_superuser_master(migrated: Embedded
                 "select rolsuper from pg_roles where rolname = current_user"
             )
             applied = await apply_migrations(
-                conn, embedding_dimensions=TEST_DIMENSIONS, app_password="not-used-locally"
+                conn,
+                embedding_dimensions=TEST_DIMENSIONS,
+                role_passwords={"docpipe_query": "not-used-locally"},
             )
             assert applied and applied[0] == "0001_init"
             owners = await conn.fetch(

@@ -27,6 +27,7 @@ from docpipe.query.conversations import StoredTurn
 from docpipe.query.main import create_app
 from docpipe.testkit.bedrock_server import BedrockServer
 from docpipe.testkit.chunks import SeededDocument, seed_document
+from docpipe.testkit.tokens import ISSUER
 from tests.integration.test_query_search import SECRET, make_settings
 
 MODEL = "amazon.nova-pro-v1:0"
@@ -43,7 +44,7 @@ POLICY_ZH = [
 
 
 def token(tenant: str, sub: str | None) -> str:
-    claims: dict[str, Any] = {"tenant_id": tenant, "exp": int(time.time()) + 600}
+    claims: dict[str, Any] = {"tenant_id": tenant, "iss": ISSUER, "exp": int(time.time()) + 600}
     if sub is not None:
         claims["sub"] = sub
     return jwt.encode(claims, SECRET, algorithm="HS256")

@@ -21,6 +21,7 @@ from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.query.scope import DocumentScope, FilterError
 from docpipe.testkit.chunks import seed_document
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
 from tests.integration.test_query_search import make_client, make_settings
@@ -190,7 +191,7 @@ async def test_patched_metadata_is_searchable_at_once(
     settings = UploadSettings(  # type: ignore[call-arg]
         auth_mode="jwt", jwt_secret=UPLOAD_SECRET, ingest_queue_url=aws.queue_url
     )
-    claims = {"tenant_id": tenant, "sub": "u", "exp": int(time.time()) + 600}
+    claims = {"tenant_id": tenant, "sub": "u", "iss": ISSUER, "exp": int(time.time()) + 600}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_upload_app(settings)),
         base_url="http://upload.test",

@@ -29,13 +29,14 @@ from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
 from docpipe.query.vector import VectorPlanner
 from docpipe.testkit.chunks import seed_document
+from docpipe.testkit.tokens import ISSUER, http_api_claims
 
 SECRET = "query-test-secret-0123456789abcdef"
 PROBLEM_JSON = "application/problem+json"
 
 
 def token(tenant: str) -> str:
-    claims = {"tenant_id": tenant, "sub": "user-1", "exp": int(time.time()) + 600}
+    claims = {"tenant_id": tenant, "sub": "user-1", "iss": ISSUER, "exp": int(time.time()) + 600}
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
@@ -112,7 +113,7 @@ async def test_search_without_a_valid_token_is_401(settings: QuerySettings) -> N
             headers={
                 "Authorization": "Bearer "
                 + jwt.encode(
-                    {"tenant_id": "x", "exp": int(time.time()) + 60},
+                    {"tenant_id": "x", "iss": ISSUER, "exp": int(time.time()) + 60},
                     "wrong-secret-0123456789abcdef",
                     algorithm="HS256",
                 )
@@ -243,13 +244,13 @@ class _SlowEmbeddings(QueryEmbeddings):
         super().__init__(embedder)
         self.log, self.fail = retriever_log, fail
 
-    async def embed(self, text: str) -> list[float]:
+    async def embed(self, text: str, *, tenant_id: str, subject: str | None = None) -> list[float]:
         self.log.append("embedding started")
         await asyncio.sleep(0.3)
         self.log.append("embedding done")
         if self.fail:
             raise RuntimeError("Bedrock is down")
-        return await super().embed(text)
+        return await super().embed(text, tenant_id=tenant_id, subject=subject)
 
 
 class _LoggingRetriever(Retriever):
@@ -278,9 +279,7 @@ async def test_hybrid_runs_the_keyword_leg_while_the_query_is_embedded(
         planner=VectorPlanner(ef_search=40),
     )
     retriever.log = log
-    search = retriever.search(
-        tenant_id=tenant, query="remote work approval", mode="hybrid", top_k=3
-    )
+    search = retriever.search(reader=tenant, query="remote work approval", mode="hybrid", top_k=3)
     if fail:
         with pytest.raises(RuntimeError, match="Bedrock is down"):
             await search
@@ -374,6 +373,31 @@ async def test_repeated_queries_are_embedded_once(
         await c.post("/v1/search", json={"query": "something else", "mode": "vector"})
     assert app.state.query_embeddings.embedder.stats.texts == 2
     assert app.state.query_embeddings.hits == 2
+
+
+async def test_another_tenants_search_never_hits_my_cached_embedding(
+    settings: QuerySettings, tenant: str
+) -> None:
+    """Through the API: tenant B searching what tenant A just searched is embedded anew
+    (a cache hit would be faster, so B could learn what A searches); A's repeat hits."""
+    other = f"{tenant}-other"
+    app = create_app(settings)
+    cache = app.state.query_embeddings
+
+    async def search(who: str) -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://q",
+            headers={"Authorization": f"Bearer {token(who)}"},
+        ) as c:
+            response = await c.post("/v1/search", json={"query": "layoffs", "mode": "vector"})
+            assert response.status_code == 200, response.text
+
+    await search(tenant)
+    await search(other)
+    assert (cache.embedder.stats.texts, cache.hits) == (2, 0)
+    await search(tenant)  # the control: the cache works for its owner
+    assert (cache.embedder.stats.texts, cache.hits) == (2, 1)
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -470,7 +494,8 @@ async def test_selective_document_filter_still_returns_top_k(
     query = _random_unit_vectors(1, 384, seed=99)[0]
     async with make_client(settings, crowd["tenant"]) as c:
         app = c._transport.app  # type: ignore[attr-defined]
-        app.state.query_embeddings._remember("probe", query.tolist())
+        # the caller's own cache entry (tenant, user, text): see query_embeddings
+        app.state.query_embeddings._remember((crowd["tenant"], "user-1", "probe"), query.tolist())
         for doc_indexes in ([5], [3, 17]):
             response = await c.post(
                 "/v1/search",
@@ -519,7 +544,9 @@ async def test_tenant_filter_alone_still_returns_top_k(
     )
     query = _random_unit_vectors(1, 384, seed=6)[0]
     async with make_client(settings, tenant) as c:
-        c._transport.app.state.query_embeddings._remember("probe", query.tolist())  # type: ignore[attr-defined]
+        c._transport.app.state.query_embeddings._remember(  # type: ignore[attr-defined]
+            (tenant, "user-1", "probe"), query.tolist()
+        )
         response = await c.post(
             "/v1/search", json={"query": "probe", "mode": "vector", "top_k": 50}
         )
@@ -542,10 +569,10 @@ heavy = [m for m in ("aioboto3", "sentence_transformers", "torch") if m in sys.m
 assert not heavy, heavy
 from docpipe.testkit.events import http_api_event as event
 query = {"query": "vacation", "mode": "hybrid"}
-out = [main.handler(event(*args, tenant=tenant, body=body), None) for *args, tenant, body in [
+claims = json.loads(sys.argv[1])
+out = [main.handler(event(*args, claims=c, body=body), None) for *args, c, body in [
     ("GET", "/healthz", None, None), ("POST", "/v1/search", None, query),
-    ("POST", "/v1/search", sys.argv[1], query),
-    ("POST", "/v1/search", sys.argv[1], query)]]
+    ("POST", "/v1/search", claims, query), ("POST", "/v1/search", claims, query)]]
 assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
 """
@@ -554,9 +581,13 @@ print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
     import subprocess
     import sys
 
-    env = {**os.environ, "AUTH_MODE": "apigateway", "DATABASE_URL": migrated.app_dsn}
+    env = {**os.environ, "AUTH_MODE": "apigateway", "DATABASE_URL": migrated.services_dsn}
     result = subprocess.run(
-        [sys.executable, "-c", script, tenant], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script, json.dumps(http_api_claims(tenant))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     responses = json.loads(result.stdout.strip().splitlines()[-1])

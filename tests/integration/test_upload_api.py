@@ -31,6 +31,7 @@ from docpipe.common.keys import document_key, tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.testkit.queues import drain
 from docpipe.testkit.s3_post_policy import policy_violation
+from docpipe.testkit.tokens import ISSUER, http_api_claims
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 from tests.conftest import TEST_DIMENSIONS
@@ -45,7 +46,10 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def token(tenant: str, **claims: Any) -> str:
-    payload = {"tenant_id": tenant, "sub": "user-1", "exp": int(time.time()) + 600, **claims}
+    payload = {
+        "tenant_id": tenant, "sub": "user-1", "iss": ISSUER, "exp": int(time.time()) + 600,
+        **claims,
+    }  # fmt: skip
     return jwt.encode(payload, SECRET, algorithm="HS256")
 
 
@@ -159,7 +163,7 @@ async def test_requests_without_valid_token_are_401(settings: UploadSettings, te
         ]:
             assert_problem(await anonymous.request(method, path), 401)
         bad = jwt.encode(
-            {"tenant_id": tenant, "exp": int(time.time()) + 60},
+            {"tenant_id": tenant, "iss": ISSUER, "exp": int(time.time()) + 60},
             "wrong-secret-x" * 3,
             algorithm="HS256",
         )
@@ -203,14 +207,19 @@ import json, sys
 import docpipe.upload.main as main
 assert "app" not in vars(main)  # nothing built at import
 from docpipe.testkit.events import http_api_event
-out = [main.handler(http_api_event("GET", p, tenant=t), None) for p, t in [
-    ("/healthz", None), ("/v1/documents", None), ("/v1/documents", sys.argv[1])]]
+claims = json.loads(sys.argv[1])
+out = [main.handler(http_api_event("GET", p, claims=c), None) for p, c in [
+    ("/healthz", None), ("/v1/documents", None), ("/v1/documents", claims)]]
 assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], json.loads(r["body"])] for r in out]))
 """
-    env = {**os.environ, "AUTH_MODE": "apigateway", "DATABASE_URL": migrated.app_dsn}
+    env = {**os.environ, "AUTH_MODE": "apigateway", "DATABASE_URL": migrated.services_dsn}
     result = subprocess.run(
-        [sys.executable, "-c", script, tenant], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script, json.dumps(http_api_claims(tenant))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     (health, anonymous, listed) = json.loads(result.stdout.strip().splitlines()[-1])

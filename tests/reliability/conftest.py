@@ -117,7 +117,7 @@ async def bedrock_env(
     admin = await asyncpg.connect(migrated.dsn(database=BEDROCK_DB))
     await apply_migrations(admin, embedding_dimensions=BEDROCK_DIMENSIONS)
     for key, value in {
-        "DATABASE_URL": migrated.dsn(user="docpipe_app", database=BEDROCK_DB),
+        "DATABASE_URL": migrated.dsn(user=None, database=BEDROCK_DB),
         "EMBEDDING_PROVIDER": "bedrock",
         "EMBEDDING_MODEL_ID": COHERE_V4,
         "EMBEDDING_DIMENSIONS": str(BEDROCK_DIMENSIONS),

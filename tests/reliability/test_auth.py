@@ -8,6 +8,7 @@ results and no citations on the query service). Tenant B, the positive control, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
@@ -87,6 +88,11 @@ def hs_mutations(tenant: str) -> dict[str, str | None]:
         "missing-exp": bearer + _hs(_claims(tenant, exp=None)),
         "not-yet-valid": bearer + _hs(_claims(tenant, nbf=now + 3600)),
         "missing-tenant-and-sub": bearer + _hs(_claims(tenant, tenant_id=None, sub=None)),
+        "missing-tenant-sub-present": bearer + _hs(_claims(tenant, tenant_id=None)),
+        "lives-for-centuries": bearer + _hs(_claims(tenant, exp=now + 300 * 365 * 86_400)),
+        "lives-two-days": bearer + _hs(_claims(tenant, exp=now + 2 * 86_400)),
+        "issued-in-the-future": bearer + _hs(_claims(tenant, iat=now + 3600, exp=now + 7200)),
+        "short-hs256-key": bearer + _hs(_claims(tenant), key="short"),
         "tenant-int": bearer + _hs(_claims(tenant, tenant_id=12345)),
         "tenant-list": bearer + _hs(_claims(tenant, tenant_id=[tenant])),
         "tenant-object": bearer + _hs(_claims(tenant, tenant_id={"id": tenant})),
@@ -319,3 +325,80 @@ async def test_tenant_a_cannot_see_or_touch_tenant_b_documents(
     assert (await upload.get(f"/v1/documents/{target}", headers=owner)).status_code == 200
     mine = await query.post("/v1/search", json={"query": SECRET_TEXT}, headers=owner)
     assert [r["document_id"] for r in mine.json()["results"]][:1] == [target]
+
+
+# ------------------------------------------------------------------ JWKS key rotation
+
+
+class _Jwks:
+    """A JWKS endpoint whose published keys a test changes, counting the reads."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.reads = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.reads += 1
+                jwks = [
+                    json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key()))
+                    | {"kid": kid, "use": "sig", "alg": "RS256"}
+                    for kid, k in outer.keys.items()
+                ]
+                data = json.dumps({"keys": jwks}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+
+
+async def test_a_key_removed_from_the_jwks_stops_being_accepted(
+    migrated: EmbeddedPostgres, rel_aws: AwsResources
+) -> None:
+    """A leaked key is revoked by removing it from the identity provider's JWKS: tokens it
+    signs are refused once the keys are read again (JWT_JWKS_REFRESH_SECONDS, at most
+    15 minutes), not accepted for the life of the process. Made-up key ids do not make the
+    service hammer the identity provider."""
+    jwks = _Jwks()
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "ab")
+    jwks.keys = {"old": old, "new": new}
+    settings = UploadSettings(  # type: ignore[call-arg]
+        **_common(rel_aws, jwt_jwks_url=jwks.url, jwt_jwks_refresh_seconds=1),
+        ingest_queue_url=rel_aws.queue_url,
+    )
+    tenant = f"jwks-{uuid.uuid4().hex[:8]}"
+
+    def signed(key: rsa.RSAPrivateKey, kid: str) -> dict[str, str]:
+        return _auth(jwt.encode(_claims(tenant), key, algorithm="RS256", headers={"kid": kid}))
+
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_upload_app(settings)), base_url="http://u"
+        ) as client:
+            assert (
+                await client.get("/v1/documents", headers=signed(old, "old"))
+            ).status_code == 200
+            jwks.keys = {"new": new}  # "old" leaked: the provider removes it
+            await asyncio.sleep(1.2)
+            refused = await client.get("/v1/documents", headers=signed(old, "old"))
+            _assert_refused(refused, "removed key")
+            assert (
+                await client.get("/v1/documents", headers=signed(new, "new"))
+            ).status_code == 200
+            reads = jwks.reads
+            for _ in range(20):
+                forged = signed(old, f"made-up-{uuid.uuid4().hex}")
+                _assert_refused(await client.get("/v1/documents", headers=forged), "unknown kid")
+            assert jwks.reads - reads <= 1
+    finally:
+        jwks.server.shutdown()
+        jwks.server.server_close()

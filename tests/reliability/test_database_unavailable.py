@@ -100,17 +100,17 @@ def service(request: pytest.FixtureRequest) -> Service:
 def own_dsn(own_database: PostgresProcess) -> Iterator[str]:
     if not own_database.is_running():
         own_database.start()
-    yield own_database.dsn(user="docpipe_app", database="docpipe")
+    yield own_database.dsn(user=None, database="docpipe")  # each service as its own role
     if not own_database.is_running():
         own_database.start()
 
 
 def closed_port_dsn() -> str:
-    return f"postgresql://docpipe_app@127.0.0.1:{free_port()}/docpipe"
+    return f"postgresql://127.0.0.1:{free_port()}/docpipe"
 
 
 def silent_dsn(port: int) -> str:
-    return f"postgresql://docpipe_app@127.0.0.1:{port}/docpipe"
+    return f"postgresql://127.0.0.1:{port}/docpipe"
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
@@ -200,7 +200,7 @@ async def test_a_request_whose_statement_never_completes_is_a_503(
     holder = await asyncpg.connect(migrated.admin_dsn)
     app = upload.create_app(
         upload.settings(
-            migrated.app_dsn, aws.queue_url, database_command_timeout_seconds=command_timeout
+            migrated.services_dsn, aws.queue_url, database_command_timeout_seconds=command_timeout
         )
     )
     try:

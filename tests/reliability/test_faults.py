@@ -200,7 +200,8 @@ async def _terminate_app_connections(admin: asyncpg.Connection, stop: asyncio.Ev
     while not stop.is_set():
         killed += await admin.fetchval(
             "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity"
-            " where usename = 'docpipe_app' and datname = current_database()) t"
+            " where usename in ('docpipe_upload', 'docpipe_query', 'docpipe_processor')"
+            " and datname = current_database()) t"
         )
         await asyncio.sleep(0.02)
     return killed

@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
 
@@ -125,7 +126,9 @@ async def apps(
 
 async def _fuzz(app: FastAPI, client: httpx.AsyncClient, count: int) -> dict[str, int]:
     tenant = f"fuzz-{uuid.uuid4().hex[:8]}"
-    token = jwt.encode({"tenant_id": tenant, "exp": int(time.time()) + 3600}, SECRET, "HS256")
+    token = jwt.encode(
+        {"tenant_id": tenant, "iss": ISSUER, "exp": int(time.time()) + 3600}, SECRET, "HS256"
+    )
     auth = {"Authorization": f"Bearer {token}"}
     failures: list[str] = []
     sent: dict[str, int] = {}

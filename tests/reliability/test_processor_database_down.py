@@ -43,7 +43,7 @@ async def _timed(event: dict[str, Any]) -> tuple[list[int], float]:
 async def test_unreachable_database_returns_the_whole_batch_after_one_budget(
     processor_env: pytest.MonkeyPatch, rel_aws: AwsResources, s3: Any, tenant: str
 ) -> None:
-    _configure(processor_env, f"postgresql://docpipe_app@127.0.0.1:{free_port()}/docpipe")
+    _configure(processor_env, f"postgresql://docpipe_processor@127.0.0.1:{free_port()}/docpipe")
     event = sqs_event(*[_unstored(s3, rel_aws.bucket, tenant, tag) for tag in "abcd"])
     failed, elapsed = await _timed(event)
     assert failed == [0, 1, 2, 3]
@@ -57,7 +57,7 @@ async def test_database_stopped_between_batches_then_back(
     s3: Any,
     tenant: str,
 ) -> None:
-    _configure(processor_env, own_database.dsn(user="docpipe_app", database="docpipe"))
+    _configure(processor_env, own_database.dsn(user="docpipe_processor", database="docpipe"))
     admin = await asyncpg.connect(own_database.dsn(database="docpipe"))
     try:
         docs = [

@@ -27,8 +27,15 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
+from docpipe.common.aws import client
 from docpipe.common.settings import CommonSettings
-from docpipe.common.storage import ObjectAccessDenied, ObjectMissing, get_object, head_object
+from docpipe.common.storage import (
+    ObjectAccessDenied,
+    ObjectMissing,
+    delete_object_version,
+    get_object,
+    head_object,
+)
 from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.infra.policies import Statement, processor_statements, upload_statements
 from docpipe.processor import handler as processor
@@ -42,6 +49,7 @@ from docpipe.testkit.iam_moto import (
     start_iam_moto,
 )
 from docpipe.testkit.invariants import assert_nothing_lost
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 from tests.reliability.conftest import batch, doc_row, failed_ids, good_text, reload
@@ -153,6 +161,36 @@ async def test_the_roles_read_their_objects_and_see_a_deleted_one_as_missing(
             with pytest.raises(ObjectMissing) as missing_head:
                 await head_object(settings=storage_settings, key=gone)
             assert _cause(missing_head.value) == ("404", 404)
+
+
+async def test_the_processor_may_delete_an_unowned_version_and_nothing_else(
+    iam_aws: IamAws, storage_settings: CommonSettings
+) -> None:
+    """A presigned POST used again leaves a version no document owns; the processor
+    deletes it (pipeline._remove_unowned) under its real policy, and may not delete
+    outside the uploads prefix, nor hide the current object behind a delete marker."""
+    key = _key()
+    _put(iam_aws, key, b"the document's version")
+    stray = iam_aws.s3.put_object(Bucket=BUCKET, Key=key, Body=b"posted again")["VersionId"]
+    async with services_sign_as(iam_aws.processor_role(without=("DeleteUnownedVersions",))):
+        with pytest.raises(ClientError, match="AccessDenied"):  # the control
+            await delete_object_version(settings=storage_settings, key=key, version_id=stray)
+    async with services_sign_as(iam_aws.processor_role()):
+        await delete_object_version(settings=storage_settings, key=key, version_id=stray)
+        _, data = await get_object(settings=storage_settings, key=key, max_bytes=100)
+        assert data == b"the document's version"
+        elsewhere = f"exports/{uuid.uuid4()}.txt"
+        _put(iam_aws, elsewhere)
+        versions = iam_aws.s3.list_object_versions(Bucket=BUCKET, Prefix=elsewhere)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            await delete_object_version(
+                settings=storage_settings,
+                key=elsewhere,
+                version_id=versions["Versions"][0]["VersionId"],
+            )
+        s3 = await client("s3", storage_settings)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            await s3.delete_object(Bucket=BUCKET, Key=key)  # a delete marker: refused
 
 
 async def test_aws_answer_for_a_missing_key_without_list_is_access_denied(
@@ -327,7 +365,7 @@ async def upload_api(
     settings = UploadSettings(  # type: ignore[call-arg]
         auth_mode="jwt", jwt_secret=SECRET, ingest_queue_url=iam_aws.queue_url
     ).model_copy(update={"aws_endpoint_url": iam_aws.server.endpoint, "documents_bucket": BUCKET})
-    claims = {"tenant_id": tenant, "sub": "user-1", "exp": int(time.time()) + 600}
+    claims = {"tenant_id": tenant, "sub": "user-1", "iss": ISSUER, "exp": int(time.time()) + 600}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(settings)),
         base_url="http://upload.test",

@@ -18,6 +18,7 @@ from docpipe.common.keys import tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.testkit.invariants import object_versions
 from docpipe.testkit.s3_post_policy import policy_violation
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 
@@ -139,7 +140,7 @@ async def upload(
         max_api_upload_bytes=MAX_BODY,
     )
     tenant = f"rules-{uuid.uuid4().hex[:10]}"
-    claims = {"tenant_id": tenant, "exp": int(time.time()) + 600}
+    claims = {"tenant_id": tenant, "iss": ISSUER, "exp": int(time.time()) + 600}
     headers = {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
     transport = httpx.ASGITransport(app=create_app(settings))
     async with httpx.AsyncClient(

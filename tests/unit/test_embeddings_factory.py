@@ -49,7 +49,6 @@ def test_bedrock_provider_is_configured_but_not_connected() -> None:
     assert embedder.max_concurrency == 7
     assert embedder.retry.max_retries == 2
     assert embedder._runtime.endpoint_url == "http://127.0.0.1:1"
-    assert embedder._runtime._client is None  # nothing created before first use
 
 
 @pytest.mark.parametrize(

@@ -116,15 +116,33 @@ class CountingEmbedder:
 async def test_query_embeddings_are_cached_lru_and_shared_while_in_flight() -> None:
     embedder = CountingEmbedder()
     cache = QueryEmbeddings(embedder, maxsize=2)
-    first = await asyncio.gather(*(cache.embed("same") for _ in range(5)))
+    mine = {"tenant_id": "acme", "subject": "u1"}
+    first = await asyncio.gather(*(cache.embed("same", **mine) for _ in range(5)))
     assert embedder.stats.calls == 1 and all(v == first[0] for v in first)
-    await cache.embed("b")
-    await cache.embed("same")  # refreshes "same"
-    await cache.embed("c")  # evicts "b"
-    await cache.embed("same")
+    await cache.embed("b", **mine)
+    await cache.embed("same", **mine)  # refreshes "same"
+    await cache.embed("c", **mine)  # evicts "b"
+    await cache.embed("same", **mine)
     assert embedder.stats.calls == 3
-    await cache.embed("b")
+    await cache.embed("b", **mine)
     assert embedder.stats.calls == 4
+
+
+async def test_query_embeddings_are_private_to_each_caller() -> None:
+    """A hit would answer faster: one caller must never hit another's entry, in flight or
+    cached (the side channel of issue 14: did anyone search "layoffs" just now?)."""
+    embedder = CountingEmbedder()
+    cache = QueryEmbeddings(embedder)
+    callers = [
+        {"tenant_id": "acme", "subject": "u1"},
+        {"tenant_id": "acme", "subject": "u2"},  # a colleague
+        {"tenant_id": "other", "subject": "u1"},  # the same sub in another tenant
+    ]
+    await asyncio.gather(*(cache.embed("layoffs", **c) for c in callers))  # in flight
+    assert (embedder.stats.calls, cache.hits) == (3, 0)
+    for caller in callers:  # cached
+        await cache.embed("layoffs", **caller)
+    assert (embedder.stats.calls, cache.hits) == (3, 3)  # each hit its own entry only
 
 
 async def test_failed_query_embeddings_are_not_cached() -> None:
@@ -132,5 +150,5 @@ async def test_failed_query_embeddings_are_not_cached() -> None:
     cache = QueryEmbeddings(embedder)  # type: ignore[arg-type]
     for _ in range(2):
         with pytest.raises(EmbeddingUnavailable):
-            await cache.embed("q")
+            await cache.embed("q", tenant_id="acme")
     assert embedder.stats.calls == 2

@@ -1,9 +1,13 @@
-"""Database: Aurora PostgreSQL Serverless v2 in the private subnets, plus the
-application role's credentials (generated, stored only in Secrets Manager).
+"""Database: Aurora PostgreSQL Serverless v2 in the private subnets, plus one login
+role's credentials per service (generated, stored only in Secrets Manager).
 
 The master password is managed by RDS in Secrets Manager; Pulumi never sees it.
-The ``docpipe_app`` password is a RandomPassword whose value lives in Pulumi's
-encrypted state and in its secret; bump ``appPasswordVersion`` to rotate it.
+Each service connects as its own role (``docpipe_upload``, ``docpipe_processor``,
+``docpipe_query``: migration 0007 creates them with only their grants) and reads only its
+own secret, so a foothold in the read-only query service cannot borrow the processor's
+password. Each password is a RandomPassword whose value lives in Pulumi's encrypted state
+and in that role's secret; bump ``rolePasswordVersion`` to rotate them all. The
+migration function sets each role's password from its secret.
 
 Engine version: ``engineVersion`` is the version the cluster is *created* with. AWS then
 applies minor upgrades (``auto_minor_version_upgrade``) and Pulumi ignores the engine
@@ -27,15 +31,31 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.infra.settings import DatabaseSettings
 
-__all__ = ["APP_ROLE", "ENGINE_VERSION_OWNED_BY_AWS", "Database", "DatabaseArgs", "MASTER_USERNAME"]
+__all__ = [
+    "ENGINE_VERSION_OWNED_BY_AWS",
+    "SERVICE_ROLES",
+    "Database",
+    "DatabaseArgs",
+    "MASTER_USERNAME",
+    "RoleSecret",
+]
 
 #: Inputs Pulumi leaves alone after creation, so AWS's minor upgrades are never reverted.
 ENGINE_VERSION_OWNED_BY_AWS: tuple[str, ...] = ("engineVersion",)
-APP_ROLE = "docpipe_app"
 MASTER_USERNAME = "docpipe_admin"
 _ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL
+
+
+@dataclass(frozen=True)
+class RoleSecret:
+    """One service role's credentials: ``{"username": <role>, "password": ...}``."""
+
+    role: str
+    secret: aws.secretsmanager.Secret
+    version: aws.secretsmanager.SecretVersion
 
 
 @dataclass(frozen=True)
@@ -48,8 +68,8 @@ class DatabaseArgs:
 class Database(pulumi.ComponentResource):
     cluster: aws.rds.Cluster
     instances: list[aws.rds.ClusterInstance]
-    app_secret: aws.secretsmanager.Secret
-    app_secret_version: aws.secretsmanager.SecretVersion
+    #: by service name (``upload``, ``processor``, ``query``)
+    role_secrets: dict[str, RoleSecret]
     master_secret_arn: pulumi.Output[str]
 
     def __init__(
@@ -110,37 +130,46 @@ class Database(pulumi.ComponentResource):
         self.master_secret_arn = self.cluster.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
-        self._app_credentials(name, s, child)
+        self.role_secrets = {
+            service: self._role_credentials(name, service, role, s, child)
+            for service, role in SERVICE_ROLES.items()
+        }
         self.register_outputs(
             {
                 "endpoint": self.cluster.endpoint,
                 "master_secret_arn": self.master_secret_arn,
-                "app_secret_arn": self.app_secret.arn,
+                **{f"{n}_secret_arn": r.secret.arn for n, r in self.role_secrets.items()},
             }
         )
 
-    def _app_credentials(
-        self, name: str, s: DatabaseSettings, child: pulumi.ResourceOptions
-    ) -> None:
+    def _role_credentials(
+        self,
+        name: str,
+        service: str,
+        role: str,
+        s: DatabaseSettings,
+        child: pulumi.ResourceOptions,
+    ) -> RoleSecret:
         password = random.RandomPassword(
-            f"{name}-app-password",
+            f"{name}-{service}-password",
             length=40,
             special=False,
-            keepers={"version": str(s.app_password_version)},
+            keepers={"version": str(s.role_password_version)},
             opts=child,
         )
-        self.app_secret = aws.secretsmanager.Secret(
-            f"{name}-app-secret",
-            description=f"credentials of database role {APP_ROLE}",
+        secret = aws.secretsmanager.Secret(
+            f"{name}-{service}-secret",
+            description=f"credentials of database role {role} (the {service} service's)",
             opts=child,
         )
         credentials: pulumi.Output[str] = password.result.apply(
-            lambda value: json.dumps({"username": APP_ROLE, "password": value})
+            lambda value: json.dumps({"username": role, "password": value})
         )
-        self.app_secret_version = aws.secretsmanager.SecretVersion(
-            f"{name}-app-secret-version",
-            secret_id=self.app_secret.id,
+        version = aws.secretsmanager.SecretVersion(
+            f"{name}-{service}-secret-version",
+            secret_id=secret.id,
             # mypy cannot solve Output.secret's Input[U] union for an Output argument
             secret_string=pulumi.Output.secret(credentials),  # type: ignore[arg-type]
             opts=child,
         )
+        return RoleSecret(role=role, secret=secret, version=version)

@@ -4,6 +4,7 @@ stack. Only ARNs and endpoints go here, never a secret value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -19,14 +20,18 @@ class Endpoints:
 
     database_host: pulumi.Input[str]
     database_port: pulumi.Input[str]
-    database_secret_arn: pulumi.Input[str]
+    #: each service's own database role secret, by service name
+    database_secret_arns: Mapping[str, pulumi.Input[str]]
     bucket: pulumi.Input[str]
     queue_url: pulumi.Input[str]
 
 
-def _database(settings: StackSettings, endpoints: Endpoints) -> dict[str, pulumi.Input[str]]:
+def _database(
+    service: str, settings: StackSettings, endpoints: Endpoints
+) -> dict[str, pulumi.Input[str]]:
+    """The service's own role's secret: it can read no other (policies.py)."""
     return {
-        "DATABASE_SECRET_ARN": endpoints.database_secret_arn,
+        "DATABASE_SECRET_ARN": endpoints.database_secret_arns[service],
         "DATABASE_HOST": endpoints.database_host,
         "DATABASE_PORT": endpoints.database_port,
         "DATABASE_NAME": settings.database.database_name,
@@ -60,7 +65,7 @@ def service_environment(
     """Environment variables of one service's function (AWS_REGION is set by Lambda)."""
     env: dict[str, pulumi.Input[str]] = {
         "LOG_LEVEL": settings.services[service].log_level,
-        **_database(settings, endpoints),
+        **_database(service, settings, endpoints),
     }
     storage: dict[str, pulumi.Input[str]] = {
         "DOCUMENTS_BUCKET": endpoints.bucket,
@@ -74,6 +79,7 @@ def service_environment(
                 "INGEST_QUEUE_URL": endpoints.queue_url,
                 "MAX_UPLOAD_BYTES": str(settings.documents.max_upload_bytes),
             }
+            | settings.quotas.environment()
         )
     elif service == "processor":
         env |= (

@@ -1,6 +1,7 @@
 """Migrations: a function built from the processor image that applies the schema
-migrations (``docpipe.common.migrations``) and sets the ``docpipe_app`` password,
-invoked by ``pulumi up`` whenever the deployer's SQL files or the app password change.
+migrations (``docpipe.common.migrations``) as the master user and sets each service
+role's password from that role's secret (``<SERVICE>_DATABASE_SECRET_ARN``), invoked by
+``pulumi up`` whenever the deployer's SQL files or a role's password change.
 
 One source of truth: the invocation sends the manifest of the deployer's checkout
 (``migration_manifest``, the same function the image runs), and the function refuses to
@@ -40,8 +41,10 @@ class MigrationsArgs:
     database_name: str
     embedding_dimensions: int
     master_secret_arn: pulumi.Input[str]
-    app_secret_arn: pulumi.Input[str]
-    app_secret_version_id: pulumi.Input[str]
+    #: each service role's secret ARN, by service name
+    role_secret_arns: Mapping[str, pulumi.Input[str]]
+    #: each service role's secret version: a new password re-runs the function
+    role_secret_version_ids: Mapping[str, pulumi.Input[str]]
     log_retention_days: int
     depends_on: Sequence[pulumi.Resource]
 
@@ -53,11 +56,17 @@ class Migrations(pulumi.ComponentResource):
         self, name: str, args: MigrationsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("docpipe:migrations:Migrations", name, None, opts)
-        statements = pulumi.Output.all(args.master_secret_arn, args.app_secret_arn).apply(
+        statements = pulumi.Output.all(
+            args.master_secret_arn, *args.role_secret_arns.values()
+        ).apply(
             lambda arns: policies.migration_statements(
-                master_secret_arn=arns[0], app_secret_arn=arns[1]
+                master_secret_arn=arns[0], role_secret_arns=arns[1:]
             )
         )
+        role_secrets = {
+            f"{service.upper()}_DATABASE_SECRET_ARN": arn
+            for service, arn in args.role_secret_arns.items()
+        }
         fn = create_vpc_function(
             name,
             FunctionSpec(
@@ -71,9 +80,9 @@ class Migrations(pulumi.ComponentResource):
                 code_owned_by_rollout=True,
                 environment={
                     "MASTER_SECRET_ARN": args.master_secret_arn,
-                    "APP_DATABASE_SECRET_ARN": args.app_secret_arn,
-                    # the handler's settings require a database secret; it is the app one
-                    "DATABASE_SECRET_ARN": args.app_secret_arn,
+                    **role_secrets,
+                    # the handler's settings require a database secret: the one it uses
+                    "DATABASE_SECRET_ARN": args.master_secret_arn,
                     "EMBEDDING_DIMENSIONS": str(args.embedding_dimensions),
                     "DATABASE_HOST": args.database_host,
                     "DATABASE_PORT": args.database_port,
@@ -92,7 +101,10 @@ class Migrations(pulumi.ComponentResource):
             input=json.dumps({"action": "migrate", "expected": dict(args.manifest)}),
             triggers={
                 "migrations": manifest_fingerprint(dict(args.manifest)),
-                "app_secret_version": args.app_secret_version_id,
+                **{
+                    f"{service}_secret_version": version
+                    for service, version in args.role_secret_version_ids.items()
+                },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )

@@ -204,10 +204,21 @@ def processor_statements(
     queue_arn: str,
     embedding_invoke: Sequence[Statement],
 ) -> list[Statement]:
+    """Read uploads, consume the queue, embed; and delete an object version no document
+    owns (a presigned POST used again, or after its document was deleted), which needs
+    ``s3:DeleteObjectVersion`` (DeleteObject with a version id:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html, "Permissions").
+    Not ``s3:DeleteObject``: the processor never hides a current object behind a delete
+    marker."""
     return [
         _allow(
             "ReadUploads",
             ["s3:GetObject", "s3:GetObjectVersion"],
+            [_uploads(bucket_arn, uploads_prefix)],
+        ),
+        _allow(
+            "DeleteUnownedVersions",
+            ["s3:DeleteObjectVersion"],
             [_uploads(bucket_arn, uploads_prefix)],
         ),
         _list_uploads_for_reads(bucket_arn, uploads_prefix),
@@ -232,8 +243,13 @@ def query_statements(*, secret_arn: str, model_invoke: Sequence[Statement]) -> l
     return [*model_invoke, _read_secret([secret_arn])]
 
 
-def migration_statements(*, master_secret_arn: str, app_secret_arn: str) -> list[Statement]:
-    return [_read_secret([master_secret_arn, app_secret_arn])]
+def migration_statements(
+    *, master_secret_arn: str, role_secret_arns: Sequence[str]
+) -> list[Statement]:
+    """The master secret (it applies the migrations as the schema owner) and each service
+    role's secret (it sets each role's password from it): the one function that reads
+    more than one database secret."""
+    return [_read_secret([master_secret_arn, *role_secret_arns])]
 
 
 def codedeploy_policy(

@@ -27,6 +27,7 @@ __all__ = [
     "ModelSettings",
     "NetworkSettings",
     "QueueSettings",
+    "QuotaSettings",
     "RolloutSettings",
     "ServiceSettings",
     "StackSettings",
@@ -43,6 +44,7 @@ SECTIONS: tuple[str, ...] = (
     "api",
     "auth",
     "console",
+    "quotas",
     "rollout",
     "alerts",
     "services",
@@ -94,7 +96,8 @@ class DatabaseSettings:
     backup_retention_days: int
     deletion_protection: bool
     instance_count: int
-    app_password_version: int
+    #: bump to generate new passwords for the services' database roles
+    role_password_version: int
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,53 @@ class RolloutSettings:
 
 
 @dataclass(frozen=True)
+class QuotaSettings:
+    """The upload service's per-tenant quota defaults (``docpipe:quotas``, optional).
+
+    ``None``: the service's own default (docs/configuration.md); ``0``: no limit. An
+    operator overrides them for one tenant in the database (docs/operations.md).
+    """
+
+    max_documents: int | None = None
+    max_stored_bytes: int | None = None
+    uploads_per_minute: int | None = None
+    reprocess_per_document_per_hour: int | None = None
+
+    def environment(self) -> dict[str, str]:
+        """``QUOTA_*`` variables of the upload function, for the quotas configured."""
+        return {
+            f"QUOTA_{name.upper()}": str(value)
+            for name, value in vars(self).items()
+            if value is not None
+        }
+
+
+#: config key → QuotaSettings field
+_QUOTA_KEYS = {
+    "maxDocuments": "max_documents",
+    "maxStoredBytes": "max_stored_bytes",
+    "uploadsPerMinute": "uploads_per_minute",
+    "reprocessPerDocumentPerHour": "reprocess_per_document_per_hour",
+}
+
+
+def _quotas(s: _Section) -> QuotaSettings:
+    unknown = s.keys() - _QUOTA_KEYS.keys()
+    if unknown:
+        raise ValueError(f"config docpipe:quotas has unknown keys {sorted(unknown)}")
+    values: dict[str, int] = {}
+    for key, field_name in _QUOTA_KEYS.items():
+        if key not in s.keys():
+            continue
+        value = s.get(key)
+        number = int(value) if isinstance(value, int | str) and str(value).isdigit() else -1
+        if isinstance(value, bool) or number < 0:
+            raise ValueError(f"config docpipe:quotas.{key} must be a whole number >= 0")
+        values[field_name] = number
+    return QuotaSettings(**values)
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     emails: tuple[str, ...]
     log_retention_days: int
@@ -221,6 +271,7 @@ class StackSettings:
     rollout: RolloutSettings
     alerts: AlertSettings
     services: Mapping[str, ServiceSettings]
+    quotas: QuotaSettings = QuotaSettings()
 
 
 class _Section:
@@ -340,7 +391,7 @@ def _database(s: _Section) -> DatabaseSettings:
         backup_retention_days=int(s.get("backupRetentionDays", 7)),
         deletion_protection=_bool(s.get("deletionProtection", True)),
         instance_count=int(s.get("instanceCount", 1)),
-        app_password_version=int(s.get("appPasswordVersion", 1)),
+        role_password_version=int(s.get("rolePasswordVersion", 1)),
     )
     _engine_version(settings.engine_version, min_capacity=settings.min_capacity)
     if not 0 <= settings.min_capacity <= settings.max_capacity or any(
@@ -582,4 +633,5 @@ def load_settings(
             log_retention_days=int(s["alerts"].get("logRetentionDays", 30)),
         ),
         services={name: _service(name, raw["services"].get(name) or {}) for name in SERVICE_NAMES},
+        quotas=_quotas(s["quotas"]),
     )

@@ -4,9 +4,8 @@ and the Converse call used for grounded answers.
 botocore's own retries are switched off (``total_max_attempts=1``) so :func:`call_with_backoff`
 is the only policy: exponential backoff with full jitter on throttling, 5xx and
 connection errors, up to ``max_retries`` repeats. aiobotocore clients hold an aiohttp
-session bound to the loop that created them, so :class:`BedrockRuntime` re-creates its
-client when it is first used on a different loop, and :meth:`BedrockRuntime.aclose`
-releases it (call it before the loop ends).
+session bound to the loop that created them, so :class:`BedrockRuntime` keeps its client
+in the running loop's :mod:`~docpipe.common.runtime` registry.
 """
 
 from __future__ import annotations
@@ -14,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import aioboto3
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -29,6 +26,9 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+
+from docpipe.common.aws import session
+from docpipe.common.runtime import loop_resources
 
 if TYPE_CHECKING:
     from docpipe.common.settings import CommonSettings
@@ -45,7 +45,6 @@ __all__ = [
     "client_config",
     "converse",
     "converse_stream",
-    "get_session",
     "user_message",
 ]
 
@@ -86,12 +85,6 @@ class BedrockRequestError(BedrockError):
     """Bedrock rejected the request (validation, access, unknown model): not retried."""
 
 
-@lru_cache(maxsize=1)
-def get_session() -> aioboto3.Session:
-    """The process-wide aioboto3 session (created on first use, never at import)."""
-    return aioboto3.Session()
-
-
 def client_config(*, max_pool_connections: int = 10, read_timeout: float = 60.0) -> Config:
     """botocore config for bedrock-runtime: no botocore retries, a pool sized for our fan-out.
 
@@ -110,11 +103,12 @@ def client_config(*, max_pool_connections: int = 10, read_timeout: float = 60.0)
 
 
 class BedrockRuntime:
-    """Holds one bedrock-runtime client for the running event loop, created on first use.
+    """A bedrock-runtime client for the running event loop, opened on first use.
 
     The endpoint is ``endpoint_url`` when given (a local Bedrock-format server in tests),
     otherwise the regional default: ``AWS_ENDPOINT_URL`` deliberately does not apply,
-    because the local S3/SQS server has no Bedrock.
+    because the local S3/SQS server has no Bedrock. Runtimes with the same settings share
+    one client (and its connection pool) per loop.
     """
 
     def __init__(
@@ -130,10 +124,14 @@ class BedrockRuntime:
         self._config = client_config(
             max_pool_connections=max_pool_connections, read_timeout=read_timeout
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock: asyncio.Lock | None = None
-        self._stack: AsyncExitStack | None = None
-        self._client: Any = None
+        #: The client's name in the loop's registry.
+        self.key: Hashable = (
+            "bedrock-runtime",
+            region,
+            endpoint_url,
+            max_pool_connections,
+            read_timeout,
+        )
 
     @classmethod
     def from_settings(cls, settings: CommonSettings, **kwargs: Any) -> BedrockRuntime:
@@ -141,31 +139,22 @@ class BedrockRuntime:
 
     async def client(self) -> Any:
         """The client for the running loop (an aiobotocore ``BedrockRuntime`` client)."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._client is not None:
-                log.debug("bedrock client created on another event loop; replacing it")
-            self._loop, self._lock, self._stack, self._client = loop, asyncio.Lock(), None, None
-        assert self._lock is not None
-        async with self._lock:
-            if self._client is None:
-                stack = AsyncExitStack()
-                self._client = await stack.enter_async_context(
-                    get_session().client(
-                        "bedrock-runtime",
-                        region_name=self.region,
-                        endpoint_url=self.endpoint_url,
-                        config=self._config,
-                    )
+
+        async def open_client(stack: AsyncExitStack) -> Any:
+            return await stack.enter_async_context(
+                session().client(
+                    "bedrock-runtime",
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
                 )
-                self._stack = stack
-        return self._client
+            )
+
+        return await loop_resources().get(self.key, open_client)
 
     async def aclose(self) -> None:
-        """Close the client (its HTTP connection pool); a later call creates a new one."""
-        stack, self._stack, self._client, self._loop = self._stack, None, None, None
-        if stack is not None:
-            await stack.aclose()
+        """Close the client (its HTTP connection pool); a later call opens a new one."""
+        await loop_resources().close(self.key)
 
 
 @dataclass(frozen=True)

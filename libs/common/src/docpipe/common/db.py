@@ -1,9 +1,10 @@
 """asyncpg pool shared by a process, and tenant-scoped transactions.
 
 The pool is created lazily on the running event loop and reused by every later call
-on that loop (Lambda keeps one loop per process; see ARCHITECTURE §11). The tenant is
-set with ``set_config(..., is_local => true)`` inside each transaction, so a pooled
-connection never carries one tenant's id into another request.
+on that loop (Lambda keeps one loop per process; see ARCHITECTURE §11). The caller's
+tenant, user, groups and admin flag are set with ``set_config(..., is_local => true)``
+inside each transaction, so a pooled connection never carries one caller's into another
+request.
 
 A database that cannot be reached, or that drops the connection mid-transaction, raises
 :class:`~docpipe.common.db_errors.DatabaseUnavailable` from here, never a driver error:
@@ -16,12 +17,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from asyncpg.transaction import Transaction
 from pgvector.asyncpg import register_vector
 
+from docpipe.common.access import groups_literal
+from docpipe.common.auth import Principal
 from docpipe.common.db_connect import DatabaseConnector
 from docpipe.common.db_errors import (
     DatabaseConnectionLost,
@@ -36,12 +40,28 @@ from docpipe.common.settings import CommonSettings
 
 __all__ = ["close_pool", "get_pool", "tenant_transaction"]
 
-_pool: asyncpg.Pool | None = None
-_pool_loop: asyncio.AbstractEventLoop | None = None
-_pool_lock: asyncio.Lock | None = None
-#: Longest wait for a pooled connection: the connect budget, plus a moment for the
-#: connector to report its own, more precise, DatabaseUnreachable first.
-_acquire_timeout: float | None = None
+#: One round trip sets everything row-level security reads, local to the transaction.
+_SET_READER = (
+    "select set_config('app.tenant_id', $1, true), set_config('app.subject', $2, true),"
+    " set_config('app.groups', $3, true), set_config('app.admin', $4, true)"
+)
+
+
+@dataclass
+class _Pools:
+    """The pools of one event loop: one per connection target (a DSN or secret, and the
+    role a DSN without a user connects as), so that two services served by one process
+    (the tests) each connect as their own role."""
+
+    loop: asyncio.AbstractEventLoop
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pools: dict[tuple[str | None, ...], asyncpg.Pool] = field(default_factory=dict)
+    #: Longest wait for a pooled connection: the connect budget, plus a moment for the
+    #: connector to report its own, more precise, DatabaseUnreachable first.
+    acquire_timeouts: dict[int, float] = field(default_factory=dict)
+
+
+_registry: _Pools | None = None
 _ACQUIRE_SLACK_S = 1.0
 
 
@@ -49,20 +69,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
+def _target_key(settings: CommonSettings) -> tuple[str | None, ...]:
+    return (settings.database_url, settings.database_secret_arn, settings.database_role)
+
+
 async def get_pool(settings: CommonSettings) -> asyncpg.Pool:
-    """The process' pool for the running loop, created on first use (connects lazily)."""
-    global _pool, _pool_loop, _pool_lock, _acquire_timeout
+    """The process' pool for these settings on the running loop, created on first use
+    (connects lazily)."""
+    global _registry
     loop = asyncio.get_running_loop()
-    if _pool is not None and _pool_loop is loop:
-        return _pool
-    if _pool_lock is None or _pool_loop is not loop:
-        _pool_lock = asyncio.Lock()
-        _pool_loop = loop
-        _pool = None  # a pool from a closed loop cannot be used or closed; drop it
-    async with _pool_lock:
-        if _pool is None:
+    if _registry is None or _registry.loop is not loop:
+        _registry = _Pools(loop)  # pools of a closed loop cannot be used or closed; drop them
+    registry, key = _registry, _target_key(settings)
+    pool = registry.pools.get(key)
+    if pool is not None:
+        return pool
+    async with registry.lock:
+        if key not in registry.pools:
             connector = DatabaseConnector(settings)
-            _pool = await asyncpg.create_pool(
+            pool = await asyncpg.create_pool(
                 connect=connector.connect,
                 min_size=settings.database_pool_min,
                 max_size=settings.database_pool_max,
@@ -70,28 +95,49 @@ async def get_pool(settings: CommonSettings) -> asyncpg.Pool:
                 command_timeout=settings.database_command_timeout_seconds,
                 max_inactive_connection_lifetime=300,
             )
-            _acquire_timeout = connector.budget_seconds + _ACQUIRE_SLACK_S
-        return _pool
+            registry.acquire_timeouts[id(pool)] = connector.budget_seconds + _ACQUIRE_SLACK_S
+            registry.pools[key] = pool
+        return registry.pools[key]
 
 
 async def close_pool() -> None:
-    global _pool
-    if _pool is not None and _pool_loop is asyncio.get_running_loop():
-        await _pool.close()
-    _pool = None
+    """Close every pool of the running loop (a service's shutdown; tests between apps)."""
+    global _registry
+    registry, _registry = _registry, None
+    if registry is not None and registry.loop is asyncio.get_running_loop():
+        for pool in registry.pools.values():
+            await pool.close()
+
+
+def _settings_of(reader: str | Principal) -> tuple[str, str, str, str]:
+    """``app.tenant_id``, ``app.subject``, ``app.groups``, ``app.admin`` for a transaction.
+
+    A bare tenant id (the processor, working for the whole tenant) has no user, no
+    groups and is no admin: for a role under the group policy that means open documents.
+    """
+    if isinstance(reader, str):
+        return reader, "", "{}", "off"
+    return (
+        reader.tenant_id,
+        reader.subject or "",
+        groups_literal(reader.groups),
+        "on" if reader.admin else "off",
+    )
 
 
 @asynccontextmanager
 async def tenant_transaction(
-    pool: asyncpg.Pool, tenant_id: str, **transaction_options: Any
+    pool: asyncpg.Pool, reader: str | Principal, **transaction_options: Any
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A connection inside a transaction where row-level security sees only ``tenant_id``.
+    """A connection inside a transaction where row-level security sees only what
+    ``reader`` may: its tenant, its groups' documents (all of them for an admin) and its
+    own conversations. A bare tenant id stands for the tenant as a whole (the processor).
 
     Commits when the block ends, rolls back when it raises. A connection lost on the way
     (server restarted, failed over, resumed from a pause; socket reset) raises
     :class:`~docpipe.common.db_errors.DatabaseConnectionLost`.
     """
-    conn, transaction = await _begin(pool, tenant_id, transaction_options)
+    conn, transaction = await _begin(pool, _settings_of(reader), transaction_options)
     lost: DatabaseConnectionLost | None = None
     try:
         try:
@@ -110,7 +156,7 @@ async def tenant_transaction(
 
 
 async def _begin(
-    pool: asyncpg.Pool, tenant_id: str, options: dict[str, Any]
+    pool: asyncpg.Pool, values: tuple[str, str, str, str], options: dict[str, Any]
 ) -> tuple[asyncpg.Connection, Transaction]:
     """A started, tenant-scoped transaction.
 
@@ -123,7 +169,7 @@ async def _begin(
         transaction = conn.transaction(**options)
         try:
             await transaction.start()
-            await conn.execute("select set_config('app.tenant_id', $1, true)", tenant_id)
+            await conn.execute(_SET_READER, *values)
             return conn, transaction
         except Exception as exc:
             lost = connection_loss(exc, conn)
@@ -144,7 +190,7 @@ async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection, *, broken: bo
 
 
 async def _acquire(pool: asyncpg.Pool) -> asyncpg.Connection:
-    timeout = _acquire_timeout if pool is _pool else None
+    timeout = _registry.acquire_timeouts.get(id(pool)) if _registry is not None else None
     try:
         conn: asyncpg.Connection = await pool.acquire(timeout=timeout)
     except DatabaseUnavailable:

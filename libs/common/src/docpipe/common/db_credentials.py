@@ -1,5 +1,7 @@
 """Where the database is and who we connect as: DATABASE_URL locally, a Secrets Manager
-secret on AWS.
+secret on AWS. Each service connects as its own role: the username of its own secret on
+AWS; locally the user DATABASE_URL names, or else the service's role
+(``CommonSettings.database_role``).
 
 The secret is read when a connection is needed, not at start-up, and read again when the
 database rejects the password it held (:mod:`docpipe.common.db_connect`), so that a
@@ -12,6 +14,7 @@ import json
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from docpipe.common.db_tls import verify_full_context
 from docpipe.common.settings import CommonSettings
@@ -38,7 +41,7 @@ class DatabaseTarget:
 
     def connect_kwargs(self) -> dict[str, Any]:
         if self.dsn is not None:
-            return {"dsn": self.dsn}
+            return {"dsn": self.dsn} | ({"user": self.user} if self.user else {})
         return {
             "host": self.host,
             "port": self.port,
@@ -80,10 +83,13 @@ def target_from_secret(secret: dict[str, Any], settings: CommonSettings) -> Data
 
 
 async def read_target(settings: CommonSettings, *, secret_arn: str | None = None) -> DatabaseTarget:
-    """The target described by ``secret_arn``'s secret when given; else DATABASE_URL as
-    is, or DATABASE_SECRET_ARN's secret."""
+    """The target described by ``secret_arn``'s secret when given; else DATABASE_URL (as
+    the service's own role when it names no user), or DATABASE_SECRET_ARN's secret."""
     if secret_arn is None and settings.database_url:
-        return DatabaseTarget(dsn=settings.database_url)
+        named = urlsplit(settings.database_url).username
+        return DatabaseTarget(
+            dsn=settings.database_url, user=None if named else settings.database_role
+        )
     arn = secret_arn or settings.database_secret_arn
     assert arn is not None  # CommonSettings requires DATABASE_URL or DATABASE_SECRET_ARN
     return target_from_secret(await read_secret(settings, arn), settings)

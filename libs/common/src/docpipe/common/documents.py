@@ -30,7 +30,7 @@ STATUSES: tuple[str, ...] = get_args(DocumentStatus)
 
 DOCUMENT_COLUMNS = (
     "id, filename, content_type, size_bytes, sha256, status, page_count, chunk_count,"
-    " error, warnings, metadata, created_at, updated_at, processed_at"
+    " error, warnings, metadata, access, created_at, updated_at, processed_at"
 )
 
 
@@ -55,6 +55,11 @@ class Document(BaseModel):
         default_factory=dict,
         description="the caller's key-value pairs (strings, numbers, booleans, lists of"
         " strings), searchable with filters",
+    )
+    access: list[str] = Field(
+        default_factory=list,
+        description="the groups that may see the document (any one of them suffices);"
+        " empty: everyone in the tenant",
     )
     created_at: datetime
     updated_at: datetime

@@ -272,13 +272,14 @@ def _load(module_name: str) -> tuple[Any, Callable[[Any, Any], Any]]:
 def serve_forever(api: RuntimeApi, module_name: str, *, invocations: int | None = None) -> None:
     """Fetch and answer invocations (``invocations``: stop after that many, for tests)."""
     from docpipe.common.metrics import FunctionIdentity, Metric, publish
+    from docpipe.common.runtime import process_loop
 
     try:
         app, buffered = _load(module_name)
     except Exception as exc:
         api.error("/init/error", exc)
         raise
-    loop = asyncio.get_event_loop_policy().get_event_loop()  # the loop Mangum runs on too
+    loop = process_loop()  # set as the current loop: the one Mangum runs on too
     served = 0
     while invocations is None or served < invocations:
         invocation = api.next()

@@ -26,6 +26,7 @@ _DESCRIPTIONS = {
     413: "Request or file too large",
     415: "Unsupported media type",
     422: "Request failed validation",
+    429: "Over a tenant quota: `quota` names it, `limit` is its value; wait `Retry-After` seconds",
     503: "A backing service is unavailable; retry later",
 }
 

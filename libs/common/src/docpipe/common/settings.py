@@ -12,6 +12,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from docpipe.common.local_stack import started_by_local_stack
+
 __all__ = [
     "AuthMode",
     "CommonSettings",
@@ -21,6 +23,8 @@ __all__ = [
 ]
 
 AuthMode = Literal["none", "jwt", "apigateway"]
+#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+MIN_HS256_SECRET_BYTES = 32
 EmbeddingProvider = Literal["local", "sentence-transformers", "bedrock"]
 
 
@@ -36,6 +40,9 @@ class CommonSettings(BaseSettings):
 
     #: Services with an HTTP surface validate their auth configuration at start-up.
     serves_http: ClassVar[bool] = True
+    #: The service's own login role (migration 0007): a DATABASE_URL naming no user
+    #: connects as it. On AWS the role is the username in the service's own secret.
+    database_role: ClassVar[str | None] = None
 
     # Database: DATABASE_URL locally; on AWS a Secrets Manager secret with
     # {"username", "password"[, "host", "port", "dbname"]} plus DATABASE_HOST/PORT/NAME.
@@ -70,13 +77,25 @@ class CommonSettings(BaseSettings):
     embedding_max_retries: int = Field(default=6, ge=0, le=20)
     bedrock_endpoint_url: str | None = None  # a local Bedrock-format endpoint in tests
 
-    # Auth (see ARCHITECTURE §6).
+    # Auth (see ARCHITECTURE §6 and docpipe.common.auth).
     auth_mode: AuthMode = "jwt"
     jwt_secret: str | None = None
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    #: A token living longer than this (``exp - iat``) is refused, in both token modes.
+    jwt_max_lifetime_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    #: JWKS keys are read again at least this often, so a removed key stops working.
+    jwt_jwks_refresh_seconds: int = Field(default=300, ge=1, le=900)
     tenant_claim: str = "tenant_id"
+    #: Only then does a token without TENANT_CLAIM name its tenant by ``sub``.
+    tenant_from_sub: bool = False
+    groups_claim: str = "groups"
+    #: Members of any of these groups see every document of their tenant (comma-separated).
+    admin_groups: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
+    #: Set by the local stack only (docpipe.common.local_stack): the file that lets
+    #: AUTH_MODE=none start.
+    local_stack_marker: str | None = None
 
     log_level: str = "INFO"
 
@@ -87,18 +106,47 @@ class CommonSettings(BaseSettings):
             raise ValueError(f"DATABASE_SSL_ROOT_CERT: no such file: {value}")
         return value
 
+    @field_validator("admin_groups", mode="before")
+    @classmethod
+    def _split_groups(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(g.strip() for g in value.split(",") if g.strip())
+        return value
+
     @model_validator(mode="after")
     def _check_safe(self) -> CommonSettings:
-        if self.serves_http and self.auth_mode == "none" and running_in_lambda():
-            raise ValueError("AUTH_MODE=none is for local development only; refused inside Lambda")
-        has_jwt_key = bool(self.jwt_secret or self.jwt_jwks_url)
-        if self.serves_http and self.auth_mode == "jwt" and not has_jwt_key:
-            raise ValueError("AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL")
+        if self.serves_http:
+            self._check_auth()
         if not self.database_url and not self.database_secret_arn:
             raise ValueError("set DATABASE_URL (local) or DATABASE_SECRET_ARN (AWS)")
         if not self.uploads_prefix.endswith("/"):
             raise ValueError("UPLOADS_PREFIX must end with '/'")
         return self
+
+    def _check_auth(self) -> None:
+        if self.auth_mode == "none":
+            if running_in_lambda():
+                raise ValueError("AUTH_MODE=none is for the local stack only; refused in Lambda")
+            if not started_by_local_stack(self.local_stack_marker):
+                raise ValueError(
+                    "AUTH_MODE=none is for the local stack only (`make run`), which starts the"
+                    " services itself with LOCAL_STACK_MARKER naming its marker file; anywhere"
+                    " else set AUTH_MODE=jwt (JWT_ISSUER and JWT_SECRET or JWT_JWKS_URL) or"
+                    " AUTH_MODE=apigateway (docs/configuration.md)"
+                )
+        if self.auth_mode != "jwt":
+            return
+        if not (self.jwt_secret or self.jwt_jwks_url):
+            raise ValueError("AUTH_MODE=jwt needs JWT_SECRET (HS256) or JWT_JWKS_URL")
+        if not self.jwt_issuer:
+            raise ValueError(
+                "AUTH_MODE=jwt needs JWT_ISSUER: tokens of any other issuer are refused"
+            )
+        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ValueError(
+                f"JWT_SECRET must have at least {MIN_HS256_SECRET_BYTES} bytes (HS256 keys"
+                " shorter than the hash can be guessed offline from one token)"
+            )
 
 
 class HttpServiceSettings(CommonSettings):

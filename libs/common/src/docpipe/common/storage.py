@@ -27,6 +27,7 @@ __all__ = [
     "ObjectTooLarge",
     "PresignedGet",
     "PresignedPost",
+    "delete_object_version",
     "delete_object_versions",
     "get_object",
     "head_object",
@@ -183,6 +184,12 @@ async def delete_object_versions(*, settings: CommonSettings, key: str) -> int:
             Delete={"Objects": targets[start : start + 1000], "Quiet": True},
         )
     return len(targets)
+
+
+async def delete_object_version(*, settings: CommonSettings, key: str, version_id: str) -> None:
+    """Delete one version of ``key`` (the previous one, if any, becomes current again)."""
+    s3 = await client("s3", settings)
+    await s3.delete_object(Bucket=settings.documents_bucket, Key=key, VersionId=version_id)
 
 
 async def presigned_post(

@@ -6,12 +6,14 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.common.settings import CommonSettings
 
 __all__ = ["ProcessorSettings"]
 
 
 class ProcessorSettings(CommonSettings):
+    database_role: ClassVar[str | None] = SERVICE_ROLES["processor"]
     serves_http: ClassVar[bool] = False  # no HTTP surface: AUTH_MODE does not apply
 
     # Where recovered documents are sent again (optional: S3 notifications need none of it).

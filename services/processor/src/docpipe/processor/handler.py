@@ -37,6 +37,7 @@ from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
 from docpipe.common.metrics import FunctionIdentity, Metric, publish
+from docpipe.common.runtime import process_loop
 from docpipe.processor import sandbox
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import (
@@ -53,7 +54,6 @@ from docpipe.processor.store import reap_stale_documents
 __all__ = ["handle_event", "handler"]
 
 _log = get_logger("docpipe.processor")
-_loop: asyncio.AbstractEventLoop | None = None
 _settings: ProcessorSettings | None = None
 _embedder: Embedder | None = None
 _last_reap = 0.0
@@ -88,13 +88,9 @@ class Tally:
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    global _loop
-    if _loop is None or _loop.is_closed():
-        _loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(_loop)
     tally = Tally(messages=len(event.get("Records") or []) if is_sqs_event(event) else 0)
     try:
-        return _loop.run_until_complete(handle_event(event, tally=tally))
+        return process_loop().run_until_complete(handle_event(event, tally=tally))
     except BaseException:
         tally.returned = tally.messages  # the whole batch comes back
         raise

@@ -4,8 +4,10 @@ Deployed from the processor image with a command override. Invoked by ``pulumi u
 whenever the deployer's migration files change (``aws.lambda_.Invocation``), and by the
 rollout command before a new processor image takes traffic. It connects as the Aurora
 master user (managed secret ``MASTER_SECRET_ARN``), applies pending migrations, and sets
-the services' role password from ``APP_DATABASE_SECRET_ARN``. Its result names versions
-only, never secrets.
+each service role's password from that role's own secret
+(``UPLOAD_DATABASE_SECRET_ARN``, ``QUERY_DATABASE_SECRET_ARN``,
+``PROCESSOR_DATABASE_SECRET_ARN``). Its result names versions and roles only, never
+secrets.
 
 The SQL it applies is the SQL baked into its image. ``pulumi up`` sends the manifest it
 computed from the deployer's checkout (``"expected"``); when that is not exactly what the
@@ -32,6 +34,7 @@ from docpipe.common.db_connect import DatabaseConnector
 from docpipe.common.db_credentials import read_secret
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.migrations import (
+    SERVICE_ROLES,
     apply_migrations,
     manifest_fingerprint,
     manifest_mismatch,
@@ -39,7 +42,7 @@ from docpipe.common.migrations import (
 )
 from docpipe.processor.config import ProcessorSettings
 
-__all__ = ["MigrationMismatch", "connect_as_master", "handler"]
+__all__ = ["MigrationMismatch", "connect_as_master", "handler", "role_passwords"]
 
 _log = get_logger("docpipe.migrate")
 
@@ -68,21 +71,45 @@ async def connect_as_master(settings: ProcessorSettings) -> asyncpg.Connection:
     return await connector.connect()
 
 
+async def role_passwords(settings: ProcessorSettings) -> dict[str, str]:
+    """Each service role's password, from the secret named by ``<SERVICE>_DATABASE_SECRET_ARN``.
+
+    A secret must name the role it belongs to (``username``): a swapped ARN fails here,
+    before any role gets another's password.
+    """
+    passwords: dict[str, str] = {}
+    for service, role in SERVICE_ROLES.items():
+        arn = os.environ.get(f"{service.upper()}_DATABASE_SECRET_ARN")
+        if not arn:
+            continue
+        secret = await read_secret(settings, arn)
+        if secret.get("username") != role:
+            raise ValueError(
+                f"{service.upper()}_DATABASE_SECRET_ARN names a secret of"
+                f" {secret.get('username')!r}, not of {role!r}"
+            )
+        passwords[role] = str(secret["password"])
+    return passwords
+
+
 async def _migrate() -> dict[str, Any]:
     settings = ProcessorSettings()
     try:
-        app_arn = os.environ.get("APP_DATABASE_SECRET_ARN")
-        app_password = (await read_secret(settings, app_arn))["password"] if app_arn else None
+        passwords = await role_passwords(settings)
         conn = await connect_as_master(settings)
         try:
             applied = await apply_migrations(
-                conn, embedding_dimensions=settings.embedding_dimensions, app_password=app_password
+                conn, embedding_dimensions=settings.embedding_dimensions, role_passwords=passwords
             )
         finally:
             await conn.close()
     finally:
         await close_clients()  # this loop ends with the invocation (asyncio.run)
-    return {"applied": applied, "embedding_dimensions": settings.embedding_dimensions}
+    return {
+        "applied": applied,
+        "embedding_dimensions": settings.embedding_dimensions,
+        "role_passwords_set": sorted(passwords),
+    }
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:

@@ -27,7 +27,13 @@ from docpipe.common.embeddings import Embedder
 from docpipe.common.embeddings.exceptions import EmbeddingError
 from docpipe.common.keys import InvalidKey, parse_document_key
 from docpipe.common.logging import bind, current_trace_id, get_logger
-from docpipe.common.storage import ObjectAccessDenied, ObjectMissing, ObjectTooLarge, get_object
+from docpipe.common.storage import (
+    ObjectAccessDenied,
+    ObjectMissing,
+    ObjectTooLarge,
+    delete_object_version,
+    get_object,
+)
 from docpipe.processor import store
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
@@ -125,12 +131,15 @@ async def process_object(
             document_id=key.document_id,
             storage_key=created.key,
             version=created.version,
+            version_id=created.version_id,
             lease=timedelta(seconds=settings.processing_lease_seconds),
             max_attempts=settings.max_attempts,
         )
         report.attempt = claim.attempt
         if claim.outcome is store.ClaimOutcome.BUSY:
             raise RetryLater("another worker is processing this document")
+        if claim.outcome in (store.ClaimOutcome.MISSING, store.ClaimOutcome.STRAY):
+            await _remove_unowned(created, settings, claim.outcome)
         if claim.outcome is not store.ClaimOutcome.CLAIMED or claim.token is None:
             report.status = claim.outcome.value
             _summary(report, started)
@@ -145,6 +154,7 @@ async def process_object(
             report,
             version=created.version,
             filename=claim.filename,
+            object_version=claim.object_version,
         )
         try:
             await ctx.run(created)
@@ -165,6 +175,7 @@ async def process_object(
                     reason=failure.reason,
                     version=ctx.version,
                     kind=failure.kind.value,
+                    object_version=ctx.object_version,
                 )
             else:
                 report.failed(failure, status="retry")
@@ -173,6 +184,27 @@ async def process_object(
                 raise RetryLater(failure.reason, report=report) from exc
         _summary(report, started)
         return report
+
+
+async def _remove_unowned(
+    created: ObjectCreated, settings: ProcessorSettings, outcome: store.ClaimOutcome
+) -> None:
+    """Delete an object version no document owns: its document is gone (a presigned POST
+    used after DELETE), or the document was made from another version (the POST used
+    again). Kept, it would be stored, and billed, with nothing to show or delete it.
+
+    Only the announced version goes (the document's own version stays current). Without
+    a version id (an unversioned bucket) nothing is deleted: the key's only object may be
+    the document's.
+    """
+    if created.version_id is None:
+        _log.warning("an unowned object has no version id; kept", extra={"key": created.key})
+        return
+    await delete_object_version(settings=settings, key=created.key, version_id=created.version_id)
+    _log.warning(
+        "deleted an object version no document owns",
+        extra={"key": created.key, "version_id": created.version_id, "why": outcome.value},
+    )
 
 
 async def _after_transient(ctx: _Run, failure: Failure) -> None:
@@ -187,6 +219,7 @@ async def _after_transient(ctx: _Run, failure: Failure) -> None:
                 version=ctx.version,
                 reason=f"processing failed after {ctx.report.attempt} attempts: {failure.reason}",
                 kind=store.EXHAUSTED,
+                object_version=ctx.object_version,
             )
         else:
             await store.release_document(
@@ -221,6 +254,9 @@ class _Run:
     version: str | None
     #: The user's filename: it tells Markdown and CSV from plain text, as at upload.
     filename: str | None = None
+    #: The S3 version id this document is made from: read again by a reprocess, whatever
+    #: else was posted to its key since; None until its first processing records one.
+    object_version: str | None = None
 
     def _limits(self) -> ExtractionLimits:
         settings = self.settings
@@ -279,6 +315,7 @@ class _Run:
             page_count=extracted.page_count if paged else None,
             content_type=extracted.content_type,
             warnings=extracted.warnings,
+            object_version=self.object_version,
             chunks=[
                 store.ChunkRow(
                     ordinal=c.ordinal,
@@ -299,7 +336,8 @@ class _Run:
             self.report.failure_kind = FailureKind.DUPLICATE.value
 
     async def _download(self, created: ObjectCreated) -> bytes:
-        """The key's latest version and its id, whichever version the event announced.
+        """The document's own version once it has one (a reprocess), else the key's latest
+        version and its id, whichever version the event announced.
 
         Events may arrive out of order (a presigned form posted twice makes two versions):
         processing the announced version could replace newer chunks with older ones.
@@ -310,6 +348,7 @@ class _Run:
                 settings=self.settings,
                 key=created.key,
                 max_bytes=self.settings.max_document_bytes,
+                version_id=self.object_version,
             )
         except ObjectMissing as exc:
             raise Failure(FailureKind.MISSING, "the uploaded object no longer exists") from exc
@@ -328,6 +367,7 @@ class _Run:
         self.report.timed("download", t)
         self.report.bytes = len(data)
         self.version = info.version_id or info.etag or created.version
+        self.object_version = info.version_id
         return data
 
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:

@@ -42,7 +42,8 @@ WRITE_TIMEOUT_S = 600.0
 
 class ClaimOutcome(enum.Enum):
     CLAIMED = "claimed"
-    MISSING = "missing"  # the document was deleted: nothing to do
+    MISSING = "missing"  # no such document (deleted): its object goes too
+    STRAY = "stray"  # another version than the one the document was made from: it goes
     DONE = "done"  # this object version already ended completed/failed: a duplicate delivery
     BUSY = "busy"  # another worker holds a live lease: try again later
     GAVE_UP = "gave_up"  # attempts exhausted: the document is now failed
@@ -58,6 +59,8 @@ class Claim:
     token: uuid.UUID | None = None
     attempt: int = 0
     filename: str | None = None
+    #: The S3 version the document was first made from (None until one was processed).
+    object_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,23 @@ async def claim_document(
     version: str | None,
     lease: timedelta,
     max_attempts: int,
+    version_id: str | None = None,
 ) -> Claim:
     """Take a lease on the document for this object version, or say why not.
 
     A document that ended ``failed`` at this version is done (a duplicate delivery) —
     unless it failed because transient errors used up every attempt (``exhausted``): a
     message redriven from the dead-letter queue then claims it again with fresh attempts.
+
+    A document is made from one object version: once one was processed, another version
+    of its key (its presigned POST used again) is ``STRAY``, never processed. Versions are
+    compared by S3 version id (``version_id``: an S3 notification of a versioned bucket
+    carries it, https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
     """
     async with tenant_transaction(pool, tenant_id) as conn:
         row = await conn.fetchrow(
-            "select status, attempts, processed_version, storage_key, filename, failure_kind,"
+            "select status, attempts, processed_version, object_version, storage_key,"
+            " filename, failure_kind,"
             " processing_started_at > now() - $2::interval as lease_live"
             " from documents where id = $1 for update",
             document_id,
@@ -96,6 +106,8 @@ async def claim_document(
         )
         if row is None or row["storage_key"] != storage_key:
             return Claim(ClaimOutcome.MISSING)
+        if version_id is not None and row["object_version"] not in (None, version_id):
+            return Claim(ClaimOutcome.STRAY)
         redriven = row["status"] == "failed" and row["failure_kind"] == EXHAUSTED
         if (
             row["status"] in ("completed", "failed")
@@ -126,7 +138,11 @@ async def claim_document(
             redriven,
         )
         return Claim(
-            ClaimOutcome.CLAIMED, token=token, attempt=int(attempt), filename=row["filename"]
+            ClaimOutcome.CLAIMED,
+            token=token,
+            attempt=int(attempt),
+            filename=row["filename"],
+            object_version=row["object_version"],
         )
 
 
@@ -137,15 +153,18 @@ async def _set_failed(
     reason: str,
     version: str | None,
     kind: str,
+    object_version: str | None = None,
 ) -> None:
     await conn.execute(
         "update documents set status = 'failed', error = $2, processed_version = $3,"
+        " object_version = coalesce(object_version, $5),"
         " failure_kind = $4, warnings = '{}', claim_token = null,"
         " processing_started_at = null, processed_at = now(), updated_at = now() where id = $1",
         document_id,
         reason[:2000],
         version,
         kind,
+        object_version,
     )
 
 
@@ -167,13 +186,21 @@ async def fail_document(
     reason: str,
     version: str | None,
     kind: str,
+    object_version: str | None = None,
 ) -> bool:
     """End the document ``failed`` with a user-facing reason and the failure's kind
-    (only if this worker still holds it)."""
+    (only if this worker still holds it). ``object_version``: the S3 version id read."""
     async with tenant_transaction(pool, tenant_id) as conn:
         if not await _holds_claim(conn, document_id=document_id, token=token):
             return False
-        await _set_failed(conn, document_id=document_id, reason=reason, version=version, kind=kind)
+        await _set_failed(
+            conn,
+            document_id=document_id,
+            reason=reason,
+            version=version,
+            kind=kind,
+            object_version=object_version,
+        )
         return True
 
 
@@ -238,22 +265,32 @@ async def complete_document(
     content_type: str,
     warnings: Sequence[str],
     chunks: Sequence[ChunkRow],
+    object_version: str | None = None,
 ) -> str | None:
     """Replace the document's chunks and mark it completed, in one transaction.
 
     Returns None on success, or the reason the write was refused (the claim was lost, or
-    the same bytes already exist as another document of the tenant).
+    the same bytes already exist as another document with the same access list: whoever
+    sees this document sees that one, so naming it reveals nothing).
     """
     async with tenant_transaction(pool, tenant_id) as conn:
         if not await _holds_claim(conn, document_id=document_id, token=token):
             return "claim lost to another worker"
         twin = await conn.fetchval(
-            "select id from documents where sha256 = $1 and id <> $2", sha256, document_id
+            "select t.id from documents t join documents d on d.id = $2"
+            " where t.sha256 = $1 and t.access = d.access and t.id <> d.id",
+            sha256,
+            document_id,
         )
         if twin is not None:
             reason = f"duplicate of document {twin} (same content)"
             await _set_failed(
-                conn, document_id=document_id, reason=reason, version=version, kind="duplicate"
+                conn,
+                document_id=document_id,
+                reason=reason,
+                version=version,
+                kind="duplicate",
+                object_version=object_version,
             )
             return reason
         await conn.execute(
@@ -263,7 +300,8 @@ async def complete_document(
         await conn.execute(
             "update documents set status = 'completed', error = null, failure_kind = null,"
             " sha256 = $2, size_bytes = $3, page_count = $4, chunk_count = $5,"
-            " processed_version = $6, content_type = $7, warnings = $8::text[],"
+            " processed_version = $6, object_version = coalesce(object_version, $9),"
+            " content_type = $7, warnings = $8::text[],"
             " claim_token = null, processing_started_at = null, processed_at = now(),"
             " updated_at = now() where id = $1",
             document_id,
@@ -274,6 +312,7 @@ async def complete_document(
             version,
             content_type,
             [w[:1000] for w in warnings][:50],
+            object_version,
         )
         return None
 
@@ -285,7 +324,11 @@ async def _insert_chunks(
     document_id: uuid.UUID,
     chunks: Sequence[ChunkRow],
 ) -> None:
-    """COPY into a temporary table, then one INSERT ... SELECT that builds the tsvectors."""
+    """COPY into a temporary table, then one INSERT ... SELECT that builds the tsvectors.
+
+    Each chunk takes its document's ``access`` from the database (trigger
+    ``chunks_access_from_document``); the document row is locked by the claim check.
+    """
     await conn.execute(
         "create temporary table chunk_stage (id uuid, ordinal int, page_start int,"
         " page_end int, text text, content_sha256 text, embedding vector, latin text, cjk text)"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.common.settings import HttpServiceSettings
 
 __all__ = ["AnswerProvider", "FusionMethod", "QuerySettings"]
@@ -18,8 +19,9 @@ FusionScale = Literal["zscore", "absolute"]
 class QuerySettings(HttpServiceSettings):
     """Retrieval and answer tuning. Defaults were chosen by measurement (docs/benchmarks)."""
 
+    database_role: ClassVar[str | None] = SERVICE_ROLES["query"]
+
     max_query_chars: int = Field(default=2000, ge=16, le=100_000)
-    max_document_ids: int = Field(default=100, ge=1, le=1000)
 
     # Vector leg (pgvector HNSW). ef_search is raised for filtered searches on pgvector < 0.8;
     # filtered sets up to exact_search_max_rows chunks are searched exactly (no index).

@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 
+from docpipe.common.access import visible_sql
+from docpipe.common.auth import Principal
 from docpipe.common.db import tenant_transaction
 
 __all__ = [
@@ -45,19 +47,27 @@ _MAX_CURSOR_CHARS = 512
 
 @dataclass(frozen=True)
 class Caller:
-    """Who owns conversations: the tenant and the JWT subject."""
+    """Who owns conversations: the tenant and the JWT subject (``principal`` has one)."""
 
-    tenant_id: str
-    subject: str
+    principal: Principal
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
+    @property
+    def subject(self) -> str:
+        assert self.principal.subject is not None  # deps.current_caller requires it
+        return self.principal.subject
 
 
 @asynccontextmanager
 async def caller_transaction(
     pool: asyncpg.Pool, caller: Caller, **options: Any
 ) -> AsyncIterator[asyncpg.Connection]:
-    """A tenant transaction that also sees only ``caller``'s conversations."""
-    async with tenant_transaction(pool, caller.tenant_id, **options) as conn:
-        await conn.execute("select set_config('app.subject', $1, true)", caller.subject)
+    """A transaction that sees only ``caller``'s conversations (and the documents its
+    groups may see): tenant_transaction sets ``app.subject`` with the tenant."""
+    async with tenant_transaction(pool, caller.principal, **options) as conn:
         yield conn
 
 
@@ -178,10 +188,11 @@ async def list_conversations(
 
 
 async def get_conversation(
-    conn: asyncpg.Connection, *, conversation_id: uuid.UUID
+    conn: asyncpg.Connection, *, caller: Caller, conversation_id: uuid.UUID
 ) -> tuple[asyncpg.Record, list[dict[str, Any]]] | None:
     """The conversation and its messages in order; citations only of documents the caller
-    can still see (a deleted document drops out)."""
+    can still see (a deleted document, or one since restricted to groups the caller is not
+    in, drops out)."""
     head = await conn.fetchrow(
         "select id, title, created_at from conversations where id = $1", conversation_id
     )
@@ -194,10 +205,19 @@ async def get_conversation(
     )
     messages = [dict(r) | {"citations": json.loads(r["citations"])} for r in rows]
     cited = {c["document_id"] for m in messages for c in m["citations"]}
+    args: list[object] = [[uuid.UUID(d) for d in cited]]
+
+    def add(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    readable = visible_sql(
+        "access", groups=caller.principal.groups, admin=caller.principal.admin, add_param=add
+    )
     visible = {
         str(r["id"])
         for r in await conn.fetch(
-            "select id from documents where id = any($1::uuid[])", [uuid.UUID(d) for d in cited]
+            f"select id from documents where id = any($1::uuid[]) and {readable}", *args
         )
     }
     for message in messages:

@@ -21,6 +21,7 @@ __all__ = [
     "AnswererDep",
     "CallerDep",
     "PoolDep",
+    "PrincipalDep",
     "RetrieverDep",
     "RewriterDep",
     "SettingsDep",
@@ -84,7 +85,7 @@ async def current_caller(principal: PrincipalDep) -> Caller:
     """Conversations belong to a user: the token must name one (``sub``)."""
     if not principal.subject:
         raise AuthError("the token has no 'sub' claim; conversations belong to a user")
-    return Caller(tenant_id=principal.tenant_id, subject=principal.subject)
+    return Caller(principal=principal)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

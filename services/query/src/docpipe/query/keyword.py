@@ -10,14 +10,17 @@ never the tenant's whole corpus:
 
 - ``N`` and the average chunk length: ``keyword_corpus_stats`` (chunk length = its number
   of distinct lexemes, the generated column ``chunks.keyword_length``);
-- document frequency ``df``: ``keyword_term_stats``, one row per (tenant, lexeme);
+- document frequency ``df``: ``keyword_term_stats``, one row per (tenant, lexeme, access
+  list);
 - term frequency ``tf``: the number of positions of the lexeme in the candidate's
   tsvector (``setweight`` + ``ts_filter`` cut the tsvector down to the query's lexemes
   first, so scoring a candidate costs O(query terms), not O(its lexemes)).
 
-``idf = ln(1 + (N − df + 0.5) / (df + 0.5))`` (Lucene's, never negative). Row-level
-security scopes every statistic to the caller's tenant; with a document filter they stay
-tenant-wide and only the candidates are filtered (:mod:`docpipe.query.scope`).
+``idf = ln(1 + (N − df + 0.5) / (df + 0.5))`` (Lucene's, never negative). Statistics are
+kept per visibility class (tenant and access list, migration 0007) and summed over the
+classes the reader sees: the reader's own corpus, so a score never reflects documents it
+cannot read. With a document filter they stay reader-wide and only the candidates are
+filtered (:mod:`docpipe.query.scope`).
 
 **Candidate budget.** A query with a very common term matches a large part of the corpus,
 and scoring a match costs tens of microseconds, so candidates are bounded by
@@ -46,7 +49,7 @@ import asyncpg
 
 from docpipe.common.keywords import keyword_text, rank_sql, tsquery_sql, tsvector_sql
 from docpipe.query.hits import HIT_COLUMNS, Hit, hit_from_row
-from docpipe.query.scope import DocumentScope
+from docpipe.query.scope import DocumentScope, Params
 
 __all__ = ["BM25", "keyword_scores", "keyword_search"]
 
@@ -63,8 +66,28 @@ class BM25:
     """Most matches fetched through the rarest query terms before scoring (see module doc)."""
 
 
-def _bm25_sql(params: BM25, in_scope: str | None) -> str:
-    """``in_scope``: a condition on ``c`` that bounds the candidates (parameters from $4)."""
+@dataclass(frozen=True)
+class _Visible:
+    """The reader's group rule on each table the ranking reads (``"true"`` for an admin):
+    statistics are summed over the visibility classes the reader sees, so no score
+    depends on a chunk it cannot read (migration 0007)."""
+
+    corpus: str
+    terms: str
+    chunks: str
+
+    @classmethod
+    def of(cls, scope: DocumentScope, params: Params) -> _Visible:
+        return cls(
+            corpus=scope.visible("s.access", params),
+            terms=scope.visible("t.access", params),
+            chunks=scope.visible("c.access", params),
+        )
+
+
+def _bm25_sql(params: BM25, in_scope: str | None, visible: _Visible) -> str:
+    """``in_scope``: a condition on ``c`` that bounds the candidates; ``visible``: the
+    reader's conditions on the statistics and the chunks (parameters from $4)."""
     k1, b, budget = float(params.k1), float(params.b), int(params.candidate_budget)
     if in_scope:
         candidates = f"""
@@ -119,16 +142,19 @@ cand as (
     return f"""
 with q as (select tsvector_to_array({tsvector_sql("$1", "$2")}) as terms),
 corpus as (
-    select greatest(s.chunk_count, 1)::float8 as n,
-           greatest(s.keyword_length::float8 / greatest(s.chunk_count, 1), 1) as avgdl
-    from keyword_corpus_stats s where s.tenant_id = {_TENANT}
+    select greatest(sum(s.chunk_count), 1)::float8 as n,
+           greatest(sum(s.keyword_length)::float8 / greatest(sum(s.chunk_count), 1), 1) as avgdl
+    from keyword_corpus_stats s where s.tenant_id = {_TENANT} and {visible.corpus}
 ),
 terms as materialized (
     select t.lexeme, t.df, ln(1 + (corpus.n - t.df + 0.5) / (t.df + 0.5)) as idf,
            sum(t.df) over (order by t.df, t.lexeme) as cum_df,
            row_number() over (order by t.df, t.lexeme) as rarity
-    from keyword_term_stats t, q, corpus
-    where t.tenant_id = {_TENANT} and t.lexeme = any(q.terms)
+    from (
+        select t.lexeme, sum(t.df)::bigint as df from keyword_term_stats t, q
+        where t.tenant_id = {_TENANT} and t.lexeme = any(q.terms) and {visible.terms}
+        group by t.lexeme
+    ) t, corpus
 ),
 {candidates}
 ranked as (
@@ -149,13 +175,14 @@ ranked as (
     order by rank desc, cand.id limit $3
 )
 select {HIT_COLUMNS}, ranked.rank from ranked join chunks c on c.id = ranked.id
-join documents d on d.id = c.document_id order by ranked.rank desc, c.id
+join documents d on d.id = c.document_id where {visible.chunks}
+order by ranked.rank desc, c.id
 """
 
 
-def _ts_rank_sql(in_scope: str | None) -> str:
+def _ts_rank_sql(in_scope: str | None, visible: _Visible) -> str:
     tsquery = tsquery_sql("$1", "$2")
-    where = f"c.keywords @@ {tsquery}"
+    where = f"c.keywords @@ {tsquery} and {visible.chunks}"
     if in_scope:
         where += f" and {in_scope}"
     return (
@@ -181,13 +208,18 @@ async def keyword_search(
     words = keyword_text(query)
     if not words.latin and not words.cjk:
         return []
-    args: list[object] = [words.latin, words.cjk, limit]
+    scope = scope or DocumentScope()
+    params = Params(4)
+    visible = _Visible.of(scope, params)
     in_scope = None
-    if scope is not None and scope.restricted:
-        in_scope, scope_args = scope.sql("c.document_id", first_param=4)
-        args += scope_args
-    sql = _bm25_sql(bm25, in_scope) if bm25 is not None else _ts_rank_sql(in_scope)
-    rows = await conn.fetch(sql, *args)
+    if scope.restricted:
+        condition, values = scope.sql("c.document_id", first_param=params.next)
+        params.values.extend(values)
+        in_scope = f"{visible.chunks} and {condition}"
+    sql = (
+        _bm25_sql(bm25, in_scope, visible) if bm25 is not None else _ts_rank_sql(in_scope, visible)
+    )
+    rows = await conn.fetch(sql, words.latin, words.cjk, limit, *params.values)
     return [
         hit_from_row(row, score=float(row["rank"]), keyword_score=float(row["rank"]))
         for row in rows
@@ -200,6 +232,7 @@ async def keyword_scores(
     query: str,
     chunk_ids: Sequence[uuid.UUID],
     bm25: BM25 = BM25(),
+    scope: DocumentScope | None = None,
 ) -> dict[uuid.UUID, float]:
     """The BM25 score of each of ``chunk_ids`` that contains a query term (others: absent).
 
@@ -209,6 +242,10 @@ async def keyword_scores(
     words = keyword_text(query)
     if not chunk_ids or (not words.latin and not words.cjk):
         return {}
-    sql = _bm25_sql(bm25, "c.id = any($4::uuid[])")
-    rows = await conn.fetch(sql, words.latin, words.cjk, len(chunk_ids), list(chunk_ids))
+    params = Params(5)
+    visible = _Visible.of(scope or DocumentScope(), params)
+    sql = _bm25_sql(bm25, f"c.id = any($4::uuid[]) and {visible.chunks}", visible)
+    rows = await conn.fetch(
+        sql, words.latin, words.cjk, len(chunk_ids), list(chunk_ids), *params.values
+    )
     return {row["id"]: float(row["rank"]) for row in rows}

@@ -18,10 +18,10 @@ from docpipe.query.deps import (
     AnswererDep,
     CallerDep,
     PoolDep,
+    PrincipalDep,
     RetrieverDep,
     RewriterDep,
     SettingsDep,
-    TenantDep,
 )
 from docpipe.query.hits import Hit
 from docpipe.query.schemas import (
@@ -113,12 +113,13 @@ async def healthz() -> Health:
     responses=problem_responses(401, 422, 503),
 )
 async def search(
-    body: SearchRequest, settings: SettingsDep, tenant: TenantDep, retriever: RetrieverDep
+    body: SearchRequest, settings: SettingsDep, reader: PrincipalDep, retriever: RetrieverDep
 ) -> SearchResponse:
-    """The caller's chunks most relevant to the query: hybrid, vector or keyword ranking."""
+    """The chunks most relevant to the query among the documents the caller sees: hybrid,
+    vector or keyword ranking."""
     started = time.perf_counter()
     outcome = await retriever.search(
-        tenant_id=tenant,
+        reader=reader,
         query=_check_query(body.query, settings),
         mode=body.mode,
         top_k=body.top_k,
@@ -235,7 +236,7 @@ async def get_conversation(
 ) -> ConversationDetail:
     """The conversation's messages in order (citations of documents still visible)."""
     async with store.caller_transaction(pool, caller, readonly=True) as conn:
-        found = await store.get_conversation(conn, conversation_id=conversation_id)
+        found = await store.get_conversation(conn, caller=caller, conversation_id=conversation_id)
     if found is None:
         raise ProblemError(404, f"no conversation {conversation_id}")
     head, messages = found

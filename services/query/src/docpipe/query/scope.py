@@ -1,11 +1,12 @@
-"""Which of the caller's documents a search may draw from: ``document_ids`` and metadata
-``filters`` (ARCHITECTURE §4), ANDed.
+"""Which of the caller's documents a search may draw from: those the caller may see
+(access groups, ARCHITECTURE §6), narrowed by ``document_ids`` and metadata ``filters``
+(§4), ANDed.
 
 This module is the one place that writes the documents condition of a search; both legs
-(and their row counts) take it from :meth:`DocumentScope.sql`. Row-level security scopes
-``documents`` to the caller's tenant underneath, so a condition here can only narrow.
-A further visibility rule (per-document access groups) belongs in :meth:`DocumentScope.sql`
-too, where every leg picks it up.
+(their candidates, row counts and keyword statistics) and the answers take it from
+:meth:`DocumentScope.chunk_filter` and :meth:`DocumentScope.visible`. Row-level security
+applies the same group rule underneath (migration 0007), from the transaction's settings
+rather than from these parameters: either alone keeps a hidden document out.
 
 Filters, all ANDed:
 
@@ -22,14 +23,17 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
+from docpipe.common.access import visible_sql
+from docpipe.common.auth import Principal
 from docpipe.common.metadata import KEY_PATTERN, MAX_STRING_CHARS
 
 __all__ = [
     "MAX_FILTERS",
+    "Params",
     "MAX_IN_VALUES",
     "DocumentScope",
     "FilterError",
@@ -142,7 +146,7 @@ def parse_filters(filters: Mapping[str, Any] | None) -> tuple[_Condition, ...]:
 
 
 @dataclass
-class _Params:
+class Params:
     """Positional parameters of one statement, numbered from ``first``."""
 
     first: int
@@ -152,8 +156,13 @@ class _Params:
         self.values.append(value)
         return f"${self.first + len(self.values) - 1}"
 
+    @property
+    def next(self) -> int:
+        """The number the next parameter will get."""
+        return self.first + len(self.values)
 
-def _match_sql(condition: _Match, params: _Params) -> str:
+
+def _match_sql(condition: _Match, params: Params) -> str:
     alternatives = []
     for value in condition.values:
         alternatives.append(
@@ -165,7 +174,7 @@ def _match_sql(condition: _Match, params: _Params) -> str:
     return "(" + " or ".join(alternatives) + ")"
 
 
-def _range_sql(condition: _Range, params: _Params) -> str:
+def _range_sql(condition: _Range, params: Params) -> str:
     key = params.add(condition.key)
     if condition.kind == "number":
         value = (
@@ -195,10 +204,14 @@ def _range_sql(condition: _Range, params: _Params) -> str:
 
 @dataclass(frozen=True)
 class DocumentScope:
-    """The documents a search may return (an empty scope: all of the caller's)."""
+    """The documents a search may return. ``groups``/``sees_all``: the reader's (an
+    unknown reader sees open documents only); ``document_ids``/``conditions``: the
+    request's narrowing (none: every document the reader sees)."""
 
     document_ids: tuple[uuid.UUID, ...] = ()
     conditions: tuple[_Condition, ...] = ()
+    groups: frozenset[str] = frozenset()
+    sees_all: bool = False
 
     @classmethod
     def of(
@@ -209,14 +222,37 @@ class DocumentScope:
     ) -> DocumentScope:
         return cls(tuple(dict.fromkeys(document_ids or ())), parse_filters(filters))
 
+    def seen_by(self, reader: Principal) -> DocumentScope:
+        """This scope for ``reader``: its groups, and whether it is an admin."""
+        return replace(self, groups=reader.groups, sees_all=reader.admin)
+
     @property
     def restricted(self) -> bool:
+        """Whether the request narrows the documents (not the reader's groups)."""
         return bool(self.document_ids or self.conditions)
+
+    def visible(self, column: str, params: Params) -> str:
+        """A condition: the access list in ``column`` admits the reader."""
+        return visible_sql(column, groups=self.groups, admin=self.sees_all, add_param=params.add)
+
+    def chunk_filter(self, alias: str, *, first_param: int) -> tuple[str, list[object]]:
+        """``(condition, parameters)`` on the chunks ``alias`` (``""``: unqualified): the
+        reader sees the chunk and, in a restricted scope, its document is in scope; ``""``
+        when there is nothing to check (an admin's unrestricted search)."""
+        params = Params(first_param)
+        prefix = f"{alias}." if alias else ""
+        parts = [self.visible(f"{prefix}access", params)]
+        if self.restricted:
+            condition, values = self.sql(f"{prefix}document_id", first_param=params.next)
+            parts.append(condition)
+            params.values.extend(values)
+        parts = [p for p in parts if p != "true"]
+        return " and ".join(parts), params.values
 
     def sql(self, column: str, *, first_param: int) -> tuple[str, list[object]]:
         """``(condition on column, parameters)``: ``column`` (a chunk's document id) names
         a document in scope. Parameters are numbered from ``first_param``."""
-        params = _Params(first_param)
+        params = Params(first_param)
         where = []
         if self.document_ids:
             where.append(f"d.id = any({params.add(list(self.document_ids))}::uuid[])")

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from docpipe.common.auth import Principal
 from docpipe.common.db import tenant_transaction
 from docpipe.query.config import FusionMethod
 from docpipe.query.fusion import complete_fusion, reciprocal_rank_fusion, weighted_fusion
@@ -63,25 +64,30 @@ class Retriever:
     async def search(
         self,
         *,
-        tenant_id: str,
+        reader: Principal | str,
         query: str,
         mode: SearchMode,
         top_k: int,
         scope: DocumentScope | None = None,
         fusion: FusionMethod | None = None,
     ) -> SearchOutcome:
+        """The reader's best chunks. ``reader``: the caller (its tenant, groups, admin);
+        a bare tenant id reads the tenant's open documents only."""
+        if isinstance(reader, str):
+            reader = Principal(tenant_id=reader, subject=None)
+        scope = (scope or DocumentScope()).seen_by(reader)
         if mode == "keyword":
-            return SearchOutcome(await self._keyword_leg(tenant_id, query, top_k, scope))
+            return SearchOutcome(await self._keyword_leg(reader, query, top_k, scope))
         if mode == "vector":
-            plan, hits = await self._vector_leg(tenant_id, query, top_k, scope)
+            plan, hits = await self._vector_leg(reader, query, top_k, scope)
             return SearchOutcome(hits, plan)
         # Hybrid: the legs (the vector one including its query embedding, a Bedrock call
         # in production) overlap on two pooled connections instead of adding up. Neither
         # holds a connection while waiting for the other, so a busy pool cannot deadlock.
         leg_limit = max(top_k, self.candidates_per_leg)
         legs = (
-            asyncio.ensure_future(self._keyword_leg(tenant_id, query, leg_limit, scope)),
-            asyncio.ensure_future(self._vector_leg(tenant_id, query, leg_limit, scope)),
+            asyncio.ensure_future(self._keyword_leg(reader, query, leg_limit, scope)),
+            asyncio.ensure_future(self._vector_leg(reader, query, leg_limit, scope)),
         )
         keyword_hits, (plan, vector_hits) = await _together(*legs)
         method = fusion or self.fusion
@@ -89,14 +95,17 @@ class Retriever:
             query, weight=self.vector_weight, covers_cjk=self.vector_covers_cjk
         )
         if method == "complete":
-            fused = await self._complete(tenant_id, query, vector_hits, keyword_hits, top_k, weight)
+            fused = await self._complete(
+                reader, query, scope, vector_hits, keyword_hits, top_k, weight
+            )
             return SearchOutcome(fused, plan)
         return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method, weight), plan)
 
     async def _complete(
         self,
-        tenant_id: str,
+        reader: Principal,
         query: str,
+        scope: DocumentScope,
         vector: list[Hit],
         keyword: list[Hit],
         top_k: int,
@@ -110,8 +119,8 @@ class Retriever:
         missing_vector = [i for i in hits if i not in similarity]
         missing_keyword = [i for i in hits if i not in bm25]
         extra_similarity, extra_bm25 = await _together(
-            asyncio.ensure_future(self._similarities(tenant_id, query, missing_vector)),
-            asyncio.ensure_future(self._keyword_scores(tenant_id, query, missing_keyword)),
+            asyncio.ensure_future(self._similarities(reader, query, scope, missing_vector)),
+            asyncio.ensure_future(self._keyword_scores(reader, query, scope, missing_keyword)),
         )
         return complete_fusion(
             hits,
@@ -123,37 +132,41 @@ class Retriever:
         )
 
     async def _similarities(
-        self, tenant_id: str, query: str, chunk_ids: list[uuid.UUID]
+        self, reader: Principal, query: str, scope: DocumentScope, chunk_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, float]:
         if not chunk_ids:
             return {}
-        vector = await self.embeddings.embed(query)  # cached by the vector leg
-        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
-            return await vector_scores(conn, vector=vector, chunk_ids=chunk_ids)
+        vector = await self.embeddings.embed(
+            query, tenant_id=reader.tenant_id, subject=reader.subject
+        )
+        async with tenant_transaction(self.pool, reader, readonly=True) as conn:
+            return await vector_scores(conn, vector=vector, chunk_ids=chunk_ids, scope=scope)
 
     async def _keyword_scores(
-        self, tenant_id: str, query: str, chunk_ids: list[uuid.UUID]
+        self, reader: Principal, query: str, scope: DocumentScope, chunk_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, float]:
         if not chunk_ids:
             return {}
-        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+        async with tenant_transaction(self.pool, reader, readonly=True) as conn:
             return await keyword_scores(
-                conn, query=query, chunk_ids=chunk_ids, bm25=self.keyword_ranking
+                conn, query=query, chunk_ids=chunk_ids, bm25=self.keyword_ranking, scope=scope
             )
 
     async def _keyword_leg(
-        self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
+        self, reader: Principal, query: str, limit: int, scope: DocumentScope
     ) -> list[Hit]:
-        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+        async with tenant_transaction(self.pool, reader, readonly=True) as conn:
             return await keyword_search(
                 conn, query=query, limit=limit, scope=scope, bm25=self.keyword_ranking
             )
 
     async def _vector_leg(
-        self, tenant_id: str, query: str, limit: int, scope: DocumentScope | None
+        self, reader: Principal, query: str, limit: int, scope: DocumentScope
     ) -> tuple[str, list[Hit]]:
-        vector = await self.embeddings.embed(query)
-        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+        vector = await self.embeddings.embed(
+            query, tenant_id=reader.tenant_id, subject=reader.subject
+        )
+        async with tenant_transaction(self.pool, reader, readonly=True) as conn:
             support = await vector_support(conn, pool=self.pool)
             return await vector_search(
                 conn,

@@ -45,11 +45,10 @@ def _restricted(scope: DocumentScope | None) -> bool:
 
 
 def _filter(scope: DocumentScope | None, first_param: int) -> tuple[str, list[object]]:
-    """The WHERE clause of a scoped chunks scan, and its parameters."""
-    if scope is None or not scope.restricted:
-        return "", []
-    condition, args = scope.sql("document_id", first_param=first_param)
-    return f"where {condition}", args
+    """The WHERE clause of a chunks scan (what the reader sees, in scope), and its
+    parameters. No scope: open documents only."""
+    condition, args = (scope or DocumentScope()).chunk_filter("", first_param=first_param)
+    return (f"where {condition}", args) if condition else ("", [])
 
 
 def _index_sql(where: str) -> str:
@@ -158,14 +157,22 @@ async def vector_search(
 
 
 async def vector_scores(
-    conn: asyncpg.Connection, *, vector: Sequence[float], chunk_ids: Sequence[uuid.UUID]
+    conn: asyncpg.Connection,
+    *,
+    vector: Sequence[float],
+    chunk_ids: Sequence[uuid.UUID],
+    scope: DocumentScope | None = None,
 ) -> dict[uuid.UUID, float]:
-    """Cosine similarity of each of ``chunk_ids`` to ``vector`` (exact; by primary key)."""
+    """Cosine similarity of each of ``chunk_ids`` the reader sees to ``vector`` (exact;
+    by primary key)."""
     if not chunk_ids:
         return {}
+    visible, args = (scope or DocumentScope()).chunk_filter("", first_param=3)
     rows = await conn.fetch(
-        "select id, 1 - (embedding <=> $1) as similarity from chunks where id = any($2::uuid[])",
+        "select id, 1 - (embedding <=> $1) as similarity from chunks where id = any($2::uuid[])"
+        + (f" and {visible}" if visible else ""),
         [float(x) for x in vector],
         list(chunk_ids),
+        *args,
     )
     return {row["id"]: float(row["similarity"]) for row in rows}

@@ -27,7 +27,9 @@ __all__ = [
     "lock_document",
     "requeue_document",
     "restore_document",
-    "update_metadata",
+    "find_twin",
+    "known_sha256",
+    "update_document",
 ]
 
 _LOCKED_COLUMNS = f"{DOCUMENT_COLUMNS}, storage_key, attempts, processed_version"
@@ -55,16 +57,20 @@ async def insert_document(
     storage_key: str,
     status: str,
     metadata: dict[str, Any] | None = None,
+    access: list[str] | None = None,
 ) -> Document | None:
-    """Insert a row; None when the tenant already has a document with these bytes.
+    """Insert a row; None when the tenant already has a document with these bytes and
+    this access list.
 
     ``on conflict do nothing`` waits for a concurrent insert of the same bytes to commit,
-    so two simultaneous uploads end as one document (the unique index decides).
+    so two simultaneous uploads end as one document (the unique index decides). The
+    conflicting row has the same access list, so whoever may insert this one sees it.
     """
     row = await conn.fetchrow(
         "insert into documents (id, tenant_id, filename, content_type, size_bytes, sha256,"
-        " storage_key, status, metadata) values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
-        " on conflict (tenant_id, sha256) where sha256 is not null do nothing"
+        " storage_key, status, metadata, access)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::text[])"
+        " on conflict (tenant_id, access, sha256) where sha256 is not null do nothing"
         f" returning {DOCUMENT_COLUMNS}",
         document_id,
         tenant_id,
@@ -75,26 +81,65 @@ async def insert_document(
         storage_key,
         status,
         json.dumps(metadata or {}),
+        access or [],
     )
     return document_from_row(row) if row is not None else None
 
 
-async def update_metadata(
-    conn: asyncpg.Connection, *, document_id: uuid.UUID, metadata: dict[str, Any]
+async def update_document(
+    conn: asyncpg.Connection,
+    *,
+    document_id: uuid.UUID,
+    metadata: dict[str, Any] | None,
+    access: list[str] | None,
 ) -> Document | None:
-    """Replace the document's metadata; None when there is no such document."""
+    """Replace the metadata and/or access given (None: unchanged); None when there is no
+    such document. A new access list reaches the document's chunks in this statement
+    (trigger ``documents_access_to_chunks``), so the next search sees it."""
     row = await conn.fetchrow(
-        "update documents set metadata = $2::jsonb, updated_at = now() where id = $1"
+        "update documents set metadata = coalesce($2::jsonb, metadata),"
+        " access = coalesce($3::text[], access), updated_at = now() where id = $1"
         f" returning {DOCUMENT_COLUMNS}",
         document_id,
-        json.dumps(metadata),
+        json.dumps(metadata) if metadata is not None else None,
+        access,
     )
     return document_from_row(row) if row is not None else None
 
 
-async def find_by_sha256(conn: asyncpg.Connection, *, sha256: str) -> Document | None:
-    row = await conn.fetchrow(f"select {DOCUMENT_COLUMNS} from documents where sha256 = $1", sha256)
+async def find_by_sha256(
+    conn: asyncpg.Connection, *, sha256: str, access: list[str]
+) -> Document | None:
+    """A document with these bytes among those this transaction sees (row-level security:
+    the caller's), the one with the same access list first."""
+    row = await conn.fetchrow(
+        f"select {DOCUMENT_COLUMNS} from documents where sha256 = $1"
+        " order by access = $2::text[] desc, created_at, id limit 1",
+        sha256,
+        access,
+    )
     return document_from_row(row) if row is not None else None
+
+
+async def known_sha256(conn: asyncpg.Connection, *, sha256s: list[str]) -> set[str]:
+    """Which of these contents the caller already has (among the documents it sees)."""
+    rows = await conn.fetch(
+        "select distinct sha256 from documents where sha256 = any($1::text[])", sha256s
+    )
+    return {r["sha256"] for r in rows}
+
+
+async def find_twin(
+    conn: asyncpg.Connection, *, document_id: uuid.UUID, access: list[str]
+) -> uuid.UUID | None:
+    """Another document with the same bytes as this one and this access list."""
+    twin: uuid.UUID | None = await conn.fetchval(
+        "select t.id from documents d join documents t on t.sha256 = d.sha256"
+        " and t.access = $2::text[] and t.id <> d.id where d.id = $1",
+        document_id,
+        access,
+    )
+    return twin
 
 
 async def get_document(conn: asyncpg.Connection, *, document_id: uuid.UUID) -> Document | None:

@@ -9,7 +9,9 @@ __all__ = [
     "InvalidCursor",
     "InvalidFilename",
     "InvalidMetadata",
+    "InvalidAccess",
     "MalformedUpload",
+    "QuotaExceeded",
     "StateConflict",
     "StorageAccessDenied",
     "StorageUnavailable",
@@ -49,6 +51,19 @@ class InvalidFilename(UploadError):
 
 class InvalidMetadata(UploadError):
     """The ``metadata`` form field is not a valid metadata object (422)."""
+
+
+class InvalidAccess(UploadError):
+    """An ``access`` list that is invalid, or that would hide the document from the caller
+    who sets it (422)."""
+
+
+class QuotaExceeded(UploadError):
+    """The tenant is over one of its quotas (429 with ``Retry-After``); nothing was done."""
+
+    def __init__(self, detail: str, *, quota: str, limit: int, retry_after: int) -> None:
+        super().__init__(detail)
+        self.quota, self.limit, self.retry_after = quota, limit, retry_after
 
 
 class TooManyFiles(UploadError):

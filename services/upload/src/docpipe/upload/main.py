@@ -25,6 +25,9 @@ from docpipe.upload.routes import router
 
 __all__ = ["app", "create_app", "handler"]  # noqa: F822 (app, handler: module __getattr__)
 
+#: problem+json ``type`` of a 429: which quota is in ``quota``, its value in ``limit``.
+QUOTA_PROBLEM_TYPE = "https://docpipe.dev/problems/quota-exceeded"
+
 _STATUS: dict[type[errors.UploadError], int] = {
     errors.MalformedUpload: 400,
     errors.InvalidCursor: 400,
@@ -35,6 +38,7 @@ _STATUS: dict[type[errors.UploadError], int] = {
     errors.EmptyFile: 422,
     errors.InvalidFilename: 422,
     errors.InvalidMetadata: 422,
+    errors.InvalidAccess: 422,
     errors.TooManyFiles: 422,
     errors.StorageUnavailable: 503,
 }
@@ -48,6 +52,15 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 async def _upload_error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, errors.QuotaExceeded):
+        return problem_response(
+            429,
+            str(exc),
+            type_=QUOTA_PROBLEM_TYPE,
+            headers={"Retry-After": str(exc.retry_after)},
+            quota=exc.quota,
+            limit=exc.limit,
+        )
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
     return problem_response(status, str(exc))
 

@@ -25,7 +25,7 @@ __all__ = ["FILE_FIELD", "FORM_FIELDS", "IncomingFile", "IncomingForm", "read_fi
 
 FILE_FIELD = "file"
 #: Text fields read from the form (applied to every file of the request); others are ignored.
-FORM_FIELDS = ("metadata",)
+FORM_FIELDS = ("metadata", "access")
 _MAX_TEXT_FIELDS = 32
 _MAX_TEXT_FIELD_BYTES = 16 * 1024  # metadata is capped at 8 KB of compact JSON later
 

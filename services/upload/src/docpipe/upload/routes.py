@@ -8,13 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from docpipe.common.access import InvalidAccess as BadAccess
+from docpipe.common.access import parse_access_json
 from docpipe.common.documents import Document, DocumentStatus
 from docpipe.common.metadata import InvalidMetadata as BadMetadata
 from docpipe.common.metadata import parse_metadata_json
 from docpipe.common.openapi import problem_responses
 from docpipe.upload import service
-from docpipe.upload.deps import PoolDep, SettingsDep, TenantDep
-from docpipe.upload.exceptions import InvalidMetadata
+from docpipe.upload.deps import PoolDep, PrincipalDep, SettingsDep
+from docpipe.upload.exceptions import InvalidAccess, InvalidMetadata
 from docpipe.upload.multipart import FILE_FIELD, read_files
 from docpipe.upload.schemas import (
     ContentLink,
@@ -51,6 +53,13 @@ _MULTIPART_BODY: dict[str, Any] = {
                             "description": "optional JSON object applied to every file of"
                             ' the request, e.g. {"department": "HR", "year": 2026}',
                         },
+                        "access": {
+                            "type": "string",
+                            "description": "optional JSON array of group names applied to"
+                            ' every file of the request, e.g. ["hr", "managers"]: only members'
+                            " of one of them (and admins) see the documents; it must include"
+                            " one of your groups. Omitted or []: everyone in the tenant",
+                        },
                     },
                 }
             }
@@ -68,6 +77,15 @@ def _form_metadata(text: str | None) -> dict[str, Any]:
         raise InvalidMetadata(str(exc)) from exc
 
 
+def _form_access(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    try:
+        return parse_access_json(text)
+    except BadAccess as exc:
+        raise InvalidAccess(str(exc)) from exc
+
+
 @router.get("/healthz", response_model=Health, tags=["health"])
 async def healthz() -> Health:
     return Health(status="ok")
@@ -79,12 +97,13 @@ async def healthz() -> Health:
     response_model=UploadedDocuments,
     tags=["documents"],
     openapi_extra=_MULTIPART_BODY,
-    responses=problem_responses(400, 401, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 413, 415, 422, 429, 503),
 )
 async def upload_documents(
-    request: Request, settings: SettingsDep, tenant: TenantDep, pool: PoolDep
+    request: Request, settings: SettingsDep, reader: PrincipalDep, pool: PoolDep
 ) -> UploadedDocuments:
-    """Store one or more files; processing happens asynchronously."""
+    """Store one or more files; processing happens asynchronously. Bytes the caller
+    already uploaded (among the documents it sees) return that document, `duplicate: true`."""
     incoming = await read_files(
         request,
         max_body_bytes=settings.max_api_upload_bytes,
@@ -92,11 +111,19 @@ async def upload_documents(
         max_files=settings.max_files_per_request,
     )
     metadata = _form_metadata(incoming.fields.get("metadata"))
+    access = service.check_access(reader, _form_access(incoming.fields.get("access")))
+    files = service.prepare_files(incoming.files)
+    await service.count_uploads(pool=pool, settings=settings, reader=reader, files=files)
     stored = [
         await service.store_file(
-            pool=pool, settings=settings, tenant_id=tenant, file=file, metadata=metadata
+            pool=pool,
+            settings=settings,
+            reader=reader,
+            file=file,
+            metadata=metadata,
+            access=access,
         )
-        for file in service.prepare_files(incoming.files)
+        for file in files
     ]
     return UploadedDocuments(
         documents=[
@@ -110,20 +137,22 @@ async def upload_documents(
     status_code=201,
     response_model=PresignResponse,
     tags=["documents"],
-    responses=problem_responses(401, 413, 415, 422, 503),
+    responses=problem_responses(401, 413, 415, 422, 429, 503),
 )
 async def create_upload(
-    body: PresignRequest, settings: SettingsDep, tenant: TenantDep, pool: PoolDep
+    body: PresignRequest, settings: SettingsDep, reader: PrincipalDep, pool: PoolDep
 ) -> PresignResponse:
-    """A presigned S3 POST for files too large for the API (up to MAX_UPLOAD_BYTES)."""
+    """A presigned S3 POST for files too large for the API (up to MAX_UPLOAD_BYTES). It
+    can create this one document only; posting it again changes nothing."""
     document, post = await service.create_presigned_upload(
         pool=pool,
         settings=settings,
-        tenant_id=tenant,
+        reader=reader,
         filename=body.filename,
         content_type=body.content_type,
         size_bytes=body.size_bytes,
         metadata=body.metadata,
+        access=body.access,
     )
     return PresignResponse(
         document=document,
@@ -143,15 +172,15 @@ async def create_upload(
     responses=problem_responses(400, 401, 422, 503),
 )
 async def list_documents(
-    tenant: TenantDep,
+    reader: PrincipalDep,
     pool: PoolDep,
     status: DocumentStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> DocumentPage:
-    """The caller's documents, newest first, with keyset pagination."""
+    """The documents the caller sees, newest first, with keyset pagination."""
     documents, next_cursor = await service.list_page(
-        pool=pool, tenant_id=tenant, limit=limit, status=status, cursor=cursor
+        pool=pool, reader=reader, limit=limit, status=status, cursor=cursor
     )
     return DocumentPage(documents=documents, next_cursor=next_cursor)
 
@@ -162,23 +191,26 @@ async def list_documents(
     tags=["documents"],
     responses=problem_responses(401, 404, 422, 503),
 )
-async def get_document(document_id: uuid.UUID, tenant: TenantDep, pool: PoolDep) -> Document:
-    return await service.get_document(pool=pool, tenant_id=tenant, document_id=document_id)
+async def get_document(document_id: uuid.UUID, reader: PrincipalDep, pool: PoolDep) -> Document:
+    return await service.get_document(pool=pool, reader=reader, document_id=document_id)
 
 
 @router.patch(
     "/v1/documents/{document_id}",
     response_model=Document,
     tags=["documents"],
-    responses=problem_responses(401, 404, 422, 503),
+    responses=problem_responses(401, 404, 409, 422, 503),
 )
 async def update_document(
-    document_id: uuid.UUID, body: DocumentPatch, tenant: TenantDep, pool: PoolDep
+    document_id: uuid.UUID, body: DocumentPatch, reader: PrincipalDep, pool: PoolDep
 ) -> Document:
-    """Replace the document's metadata; search and answers see it at once."""
-    assert body.metadata is not None  # DocumentPatch requires it (the only field yet)
+    """Replace the document's metadata and/or access; search and answers see it at once."""
     return await service.update_document(
-        pool=pool, tenant_id=tenant, document_id=document_id, metadata=body.metadata
+        pool=pool,
+        reader=reader,
+        document_id=document_id,
+        metadata=body.metadata,
+        access=body.access,
     )
 
 
@@ -200,14 +232,14 @@ async def update_document(
 async def document_content(
     document_id: uuid.UUID,
     settings: SettingsDep,
-    tenant: TenantDep,
+    reader: PrincipalDep,
     pool: PoolDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The original file, through a presigned S3 GET named as the user named it (inline, so
     a PDF link can add `#page=N`)."""
     link = await service.content_link(
-        pool=pool, settings=settings, tenant_id=tenant, document_id=document_id
+        pool=pool, settings=settings, reader=reader, document_id=document_id
     )
     headers = {"Cache-Control": "no-store"}
     if accept and "application/json" in accept.lower():
@@ -224,11 +256,11 @@ async def document_content(
     responses=problem_responses(401, 404, 422, 503),
 )
 async def delete_document(
-    document_id: uuid.UUID, settings: SettingsDep, tenant: TenantDep, pool: PoolDep
+    document_id: uuid.UUID, settings: SettingsDep, reader: PrincipalDep, pool: PoolDep
 ) -> Response:
     """Delete the document, every version of its object, its chunks and vectors."""
     await service.remove_document(
-        pool=pool, settings=settings, tenant_id=tenant, document_id=document_id
+        pool=pool, settings=settings, reader=reader, document_id=document_id
     )
     return Response(status_code=204)
 
@@ -238,12 +270,13 @@ async def delete_document(
     status_code=202,
     response_model=Document,
     tags=["documents"],
-    responses=problem_responses(401, 404, 409, 422, 503),
+    responses=problem_responses(401, 404, 409, 422, 429, 503),
 )
 async def reprocess_document(
-    document_id: uuid.UUID, settings: SettingsDep, tenant: TenantDep, pool: PoolDep
+    document_id: uuid.UUID, settings: SettingsDep, reader: PrincipalDep, pool: PoolDep
 ) -> Document:
-    """Queue the document for processing again (not while awaiting upload or processing)."""
+    """Queue the document for processing again (not while awaiting upload or processing;
+    at most QUOTA_REPROCESS_PER_DOCUMENT_PER_HOUR times an hour)."""
     return await service.reprocess_document(
-        pool=pool, settings=settings, tenant_id=tenant, document_id=document_id
+        pool=pool, settings=settings, reader=reader, document_id=document_id
     )

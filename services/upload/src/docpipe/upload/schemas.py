@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from docpipe.common.access import Access
 from docpipe.common.documents import Document
 from docpipe.common.metadata import Metadata
 
@@ -25,8 +26,9 @@ __all__ = [
 
 class UploadedDocument(Document):
     duplicate: bool = Field(
-        description="true: these bytes were already uploaded by this"
-        " tenant; this is the existing document and nothing new is stored"
+        description="true: these bytes were already uploaded in this tenant, as a document"
+        " you can see; this is that document (its metadata and access unchanged) and"
+        " nothing new is stored"
     )
 
 
@@ -43,6 +45,12 @@ class PresignRequest(BaseModel):
     )
     size_bytes: int = Field(gt=0, description="exact size of the file to upload")
     metadata: Metadata | None = Field(default=None, description="the document's metadata")
+    access: Access | None = Field(
+        default=None,
+        description="groups that may see the document (one of yours at least); omitted or"
+        " []: everyone in the tenant",
+        examples=[["hr"]],
+    )
 
 
 class PresignedUpload(BaseModel):
@@ -74,13 +82,21 @@ class DocumentPatch(BaseModel):
         description="replaces the metadata ({} clears it); searchable at once",
         examples=[{"department": "HR", "year": 2026, "tags": ["leave", "policy"]}],
     )
+    access: Access | None = Field(
+        default=None,
+        description="replaces the groups that may see the document ([] opens it to everyone"
+        " in the tenant); it must keep one of your groups unless you are an admin. Search"
+        " and answers follow at once",
+        examples=[["hr", "managers"]],
+    )
 
     @model_validator(mode="after")
     def _something(self) -> DocumentPatch:
         if not self.model_fields_set:
-            raise ValueError("send at least one field to change (metadata)")
-        if "metadata" in self.model_fields_set and self.metadata is None:
-            raise ValueError("metadata: send an object ({} clears it), not null")
+            raise ValueError("send at least one field to change (metadata, access)")
+        for name in ("metadata", "access"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name}: send a value ({{}} or [] clears it), not null")
         return self
 
 

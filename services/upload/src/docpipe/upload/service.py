@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docpipe.common.access import can_see
+from docpipe.common.auth import Principal
 from docpipe.common.db import tenant_transaction
 from docpipe.common.documents import Document, object_metadata
 from docpipe.common.ingest import enqueue_document
@@ -34,10 +36,12 @@ from docpipe.common.storage import (
     put_object,
 )
 from docpipe.upload import documents as rows
+from docpipe.upload import quotas
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.exceptions import (
     DocumentNotFound,
     FileTooLarge,
+    InvalidAccess,
     StateConflict,
     StorageAccessDenied,
     StorageUnavailable,
@@ -56,6 +60,8 @@ __all__ = [
     "prepare_files",
     "remove_document",
     "reprocess_document",
+    "check_access",
+    "count_uploads",
     "store_file",
     "update_document",
 ]
@@ -96,15 +102,64 @@ def prepare_files(files: list[IncomingFile]) -> list[PreparedFile]:
     return prepared
 
 
+def check_access(reader: Principal, access: list[str]) -> list[str]:
+    """``access`` if the caller who sets it still sees the document, else InvalidAccess.
+
+    A caller may restrict a document to groups, but not so far that it disappears from
+    the caller itself (its own upload would then answer "no such document").
+    """
+    if not can_see(access, groups=reader.groups, admin=reader.admin):
+        raise InvalidAccess(
+            f"access {access} would hide the document from you: name at least one of your"
+            " groups, or leave it empty (everyone in the tenant)"
+        )
+    return access
+
+
+async def count_uploads(
+    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, files: list[PreparedFile]
+) -> None:
+    """Count a request's files against the uploads-per-minute quota, and check that all
+    of them fit the document and storage quotas (QuotaExceeded), before any is stored:
+    a request is then refused whole rather than half stored. Files the caller already
+    has (duplicates) need no room. (Each file is checked again as it is stored, which is
+    what holds under concurrency.)"""
+    async with tenant_transaction(pool, reader) as conn:
+        await quotas.take_uploads(
+            conn, settings=settings, tenant_id=reader.tenant_id, files=len(files)
+        )
+        known = await rows.known_sha256(conn, sha256s=[f.sha256 for f in files])
+        new = list({f.sha256: f for f in files if f.sha256 not in known}.values())
+        if new:
+            await quotas.check_storage(
+                conn,
+                settings=settings,
+                size_bytes=sum(len(f.data) for f in new),
+                documents=len(new),
+            )
+
+
 async def _insert_or_find(
     conn: asyncpg.Connection,
     *,
+    settings: UploadSettings,
     tenant_id: str,
     file: PreparedFile,
     document_id: uuid.UUID,
     key: str,
     metadata: dict[str, Any],
+    access: list[str],
 ) -> StoredUpload | None:
+    """The caller's existing document with these bytes, else a new one (within quota).
+
+    Duplicates are looked for among the documents the caller sees (row-level security):
+    a document of groups the caller is not in is never found, so never revealed; the
+    upload becomes a document of its own.
+    """
+    existing = await rows.find_by_sha256(conn, sha256=file.sha256, access=access)
+    if existing is not None:
+        return StoredUpload(document=existing, duplicate=True)
+    await quotas.check_storage(conn, settings=settings, size_bytes=len(file.data))
     document = await rows.insert_document(
         conn,
         document_id=document_id,
@@ -116,10 +171,11 @@ async def _insert_or_find(
         storage_key=key,
         status="queued",
         metadata=metadata,
+        access=access,
     )
     if document is not None:
         return StoredUpload(document=document, duplicate=False)
-    existing = await rows.find_by_sha256(conn, sha256=file.sha256)
+    existing = await rows.find_by_sha256(conn, sha256=file.sha256, access=access)
     return StoredUpload(document=existing, duplicate=True) if existing is not None else None
 
 
@@ -127,26 +183,32 @@ async def store_file(
     *,
     pool: asyncpg.Pool,
     settings: UploadSettings,
-    tenant_id: str,
+    reader: Principal,
     file: PreparedFile,
     metadata: dict[str, Any] | None = None,
+    access: list[str] | None = None,
 ) -> StoredUpload:
-    """A new queued document and its object, or the tenant's existing one (duplicate: its
-    metadata is left as it was; change it with PATCH)."""
+    """A new queued document and its object, or the caller's existing one with these
+    bytes (duplicate: its metadata and access are left as they were; change them with
+    PATCH)."""
+    tenant_id = reader.tenant_id
+    access = check_access(reader, access or [])
     document_id = uuid.uuid4()
     key = document_key(
         uploads_prefix=settings.uploads_prefix, tenant_id=tenant_id, document_id=document_id
     )
     stored = None
     for _ in range(3):  # the conflicting row can vanish (deleted) between the two statements
-        async with tenant_transaction(pool, tenant_id) as conn:
+        async with tenant_transaction(pool, reader) as conn:
             stored = await _insert_or_find(
                 conn,
+                settings=settings,
                 tenant_id=tenant_id,
                 file=file,
                 document_id=document_id,
                 key=key,
                 metadata=metadata or {},
+                access=access,
             )
         if stored is not None:
             break
@@ -164,7 +226,7 @@ async def store_file(
             metadata=metadata,
         )
     except _AWS_ERRORS as exc:
-        async with tenant_transaction(pool, tenant_id) as conn:
+        async with tenant_transaction(pool, reader) as conn:
             await rows.delete_document(conn, document_id=document_id)
         raise StorageUnavailable("the document store is unavailable; retry later") from exc
     return stored
@@ -174,13 +236,22 @@ async def create_presigned_upload(
     *,
     pool: asyncpg.Pool,
     settings: UploadSettings,
-    tenant_id: str,
+    reader: Principal,
     filename: str,
     content_type: str,
     size_bytes: int,
     metadata: dict[str, Any] | None = None,
+    access: list[str] | None = None,
 ) -> tuple[Document, PresignedPost]:
-    """An ``awaiting_upload`` document and a POST form for exactly its key and size."""
+    """An ``awaiting_upload`` document and a POST form for exactly its key and size.
+
+    The form can create no other document (the key is this document's), and a second use
+    of it changes nothing: the processor keeps the object version it first processed and
+    deletes any other (docpipe.processor.pipeline), and deletes an object whose document
+    is gone.
+    """
+    tenant_id = reader.tenant_id
+    access = check_access(reader, access or [])
     if size_bytes > settings.max_upload_bytes:
         raise FileTooLarge(f"size_bytes exceeds the {settings.max_upload_bytes}-byte limit")
     clean_name = sanitize_filename(filename)
@@ -201,7 +272,9 @@ async def create_presigned_upload(
         )
     except _AWS_ERRORS as exc:
         raise StorageUnavailable("could not sign the upload; retry later") from exc
-    async with tenant_transaction(pool, tenant_id) as conn:
+    async with tenant_transaction(pool, reader) as conn:
+        await quotas.take_uploads(conn, settings=settings, tenant_id=tenant_id, files=1)
+        await quotas.check_storage(conn, settings=settings, size_bytes=size_bytes)
         document = await rows.insert_document(
             conn,
             document_id=document_id,
@@ -213,13 +286,16 @@ async def create_presigned_upload(
             storage_key=key,
             status="awaiting_upload",
             metadata=metadata,
+            access=access,
         )
     assert document is not None  # no sha256, so no duplicate conflict
     return document, post
 
 
-async def get_document(*, pool: asyncpg.Pool, tenant_id: str, document_id: uuid.UUID) -> Document:
-    async with tenant_transaction(pool, tenant_id, readonly=True) as conn:
+async def get_document(
+    *, pool: asyncpg.Pool, reader: Principal, document_id: uuid.UUID
+) -> Document:
+    async with tenant_transaction(pool, reader, readonly=True) as conn:
         document = await rows.get_document(conn, document_id=document_id)
     if document is None:
         raise DocumentNotFound(f"no document {document_id}")
@@ -227,21 +303,42 @@ async def get_document(*, pool: asyncpg.Pool, tenant_id: str, document_id: uuid.
 
 
 async def update_document(
-    *, pool: asyncpg.Pool, tenant_id: str, document_id: uuid.UUID, metadata: dict[str, Any]
+    *,
+    pool: asyncpg.Pool,
+    reader: Principal,
+    document_id: uuid.UUID,
+    metadata: dict[str, Any] | None = None,
+    access: list[str] | None = None,
 ) -> Document:
-    """Replace the metadata; search and answers see it at once (filters join documents)."""
-    async with tenant_transaction(pool, tenant_id) as conn:
-        document = await rows.update_metadata(conn, document_id=document_id, metadata=metadata)
+    """Replace the metadata and/or access; search and answers see it at once (filters
+    join documents; chunks take the new access in the same transaction)."""
+    if access is not None:
+        check_access(reader, access)
+    async with tenant_transaction(pool, reader) as conn:
+        if access is not None:
+            twin = await rows.find_twin(conn, document_id=document_id, access=access)
+            if twin is not None:
+                raise StateConflict(
+                    f"document {twin} has the same content and this access list; delete one"
+                )
+        try:
+            document = await rows.update_document(
+                conn, document_id=document_id, metadata=metadata, access=access
+            )
+        except asyncpg.UniqueViolationError as exc:  # a twin took this access meanwhile
+            raise StateConflict(
+                "another document has the same content and this access list; delete one"
+            ) from exc
     if document is None:
         raise DocumentNotFound(f"no document {document_id}")
     return document
 
 
 async def content_link(
-    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, document_id: uuid.UUID
+    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, document_id: uuid.UUID
 ) -> PresignedGet:
     """A short-lived presigned GET of the original file, named as the user named it."""
-    async with tenant_transaction(pool, tenant_id, readonly=True) as conn:
+    async with tenant_transaction(pool, reader, readonly=True) as conn:
         locked = await rows.get_stored(conn, document_id=document_id)
     if locked is None:
         raise DocumentNotFound(f"no document {document_id}")
@@ -260,25 +357,25 @@ async def content_link(
 
 
 async def list_page(
-    *, pool: asyncpg.Pool, tenant_id: str, limit: int, status: str | None, cursor: str | None
+    *, pool: asyncpg.Pool, reader: Principal, limit: int, status: str | None, cursor: str | None
 ) -> tuple[list[Document], str | None]:
     """One page, newest first, and the cursor of the next page (None on the last)."""
     after = decode_cursor(cursor) if cursor else None
-    async with tenant_transaction(pool, tenant_id, readonly=True) as conn:
+    async with tenant_transaction(pool, reader, readonly=True) as conn:
         found = await rows.list_documents(conn, limit=limit + 1, status=status, after=after)
     page = found[:limit]
     return page, (encode_cursor(page[-1]) if len(found) > limit else None)
 
 
 async def remove_document(
-    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, document_id: uuid.UUID
+    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, document_id: uuid.UUID
 ) -> None:
     """Delete every object version, then the row, its chunks and orphaned cache entries.
 
     The row stays locked while S3 is emptied; if S3 fails the transaction rolls back and
     the delete can simply be retried.
     """
-    async with tenant_transaction(pool, tenant_id) as conn:
+    async with tenant_transaction(pool, reader) as conn:
         locked = await rows.lock_document(conn, document_id=document_id)
         if locked is None:
             raise DocumentNotFound(f"no document {document_id}")
@@ -309,15 +406,19 @@ async def _current_object(settings: UploadSettings, key: str) -> ObjectInfo:
 
 
 async def reprocess_document(
-    *, pool: asyncpg.Pool, settings: UploadSettings, tenant_id: str, document_id: uuid.UUID
+    *, pool: asyncpg.Pool, settings: UploadSettings, reader: Principal, document_id: uuid.UUID
 ) -> Document:
-    """Queue the document again by sending its S3 notification to the ingest queue."""
-    async with tenant_transaction(pool, tenant_id) as conn:
+    """Queue the document again by sending its S3 notification to the ingest queue
+    (within the tenant's reprocess-per-document quota)."""
+    async with tenant_transaction(pool, reader) as conn:
         locked = await rows.lock_document(conn, document_id=document_id)
         if locked is None:
             raise DocumentNotFound(f"no document {document_id}")
         if locked.document.status in _NOT_REPROCESSABLE:
             raise StateConflict(f"the document is {locked.document.status}; try again later")
+        await quotas.take_reprocess(
+            conn, settings=settings, tenant_id=reader.tenant_id, document_id=document_id
+        )
         obj = await _current_object(settings, locked.storage_key)
         document = await rows.requeue_document(conn, document_id=document_id)
     assert document is not None  # the row was locked and its status checked
@@ -332,7 +433,7 @@ async def reprocess_document(
             sender="docpipe-upload",
         )
     except _AWS_ERRORS as exc:
-        async with tenant_transaction(pool, tenant_id) as conn:
+        async with tenant_transaction(pool, reader) as conn:
             await rows.restore_document(conn, previous=locked)
         raise StorageUnavailable("the ingest queue is unavailable; retry later") from exc
     return document

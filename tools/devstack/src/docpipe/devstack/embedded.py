@@ -43,9 +43,11 @@ class EmbeddedPostgres:
     data_dir: Path
     database: str
 
-    def dsn(self, *, user: str = "postgres", database: str | None = None) -> str:
+    def dsn(self, *, user: str | None = "postgres", database: str | None = None) -> str:
+        """A DSN as ``user`` (None: naming no user, see :attr:`services_dsn`)."""
+        who = f"{quote(user)}@" if user else ""
         return (
-            f"postgresql://{quote(user)}@/{database or self.database}"
+            f"postgresql://{who}/{database or self.database}"
             f"?host={quote(str(self.data_dir), safe='/')}"
         )
 
@@ -54,9 +56,17 @@ class EmbeddedPostgres:
         return self.dsn(user="postgres")
 
     @property
-    def app_dsn(self) -> str:
-        """The services' role: not the owner, no BYPASSRLS (row-level security applies)."""
-        return self.dsn(user="docpipe_app")
+    def services_dsn(self) -> str:
+        """The DATABASE_URL of the services: it names no user, so each connects as its own
+        role (docpipe_upload, docpipe_query, docpipe_processor: not owners, no BYPASSRLS,
+        row-level security applies)."""
+        return self.dsn(user=None)
+
+    def role_dsn(self, service: str, *, database: str | None = None) -> str:
+        """A DSN as ``service``'s own role (``upload``, ``query``, ``processor``)."""
+        from docpipe.common.migrations import SERVICE_ROLES
+
+        return self.dsn(user=SERVICE_ROLES[service], database=database)
 
     def stop(self) -> None:
         self.server.cleanup()

@@ -29,18 +29,20 @@ class S3Snapshot:
         entries: dict[str, dict[str, Any]] = json.loads(self.index_path.read_text("utf-8"))
         return entries
 
-    def restore(self) -> int:
-        """Put every snapshotted object back into the (empty) bucket; return the count."""
-        entries = self._index()
-        for key, entry in entries.items():
-            self.s3.put_object(
+    def restore(self) -> dict[str, str | None]:
+        """Put every snapshotted object back into the (empty) bucket; return each key's
+        new version id (S3 gives a restored object a new one; None if unversioned)."""
+        versions: dict[str, str | None] = {}
+        for key, entry in self._index().items():
+            put = self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=(self.root / entry["file"]).read_bytes(),
                 ContentType=entry["content_type"],
                 Metadata=entry["metadata"],
             )
-        return len(entries)
+            versions[key] = put.get("VersionId")
+        return versions
 
     def save(self) -> int:
         """Bring the snapshot up to date with the bucket; return how many entries changed."""

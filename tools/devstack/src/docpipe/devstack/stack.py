@@ -12,7 +12,13 @@ describes the running stack (URLs, pids) and exists only while it is ready.
 Environment: LOCAL_DATA_DIR (.local), CONSOLE_PORT (8000), UPLOAD_PORT (8001), QUERY_PORT
 (8002), MOTO_PORT (8003), CORS_ORIGINS (added to the console's origins), LOCAL_WORKERS (1),
 SNAPSHOT_INTERVAL (30 s), DOCUMENTS_BUCKET, UPLOADS_PREFIX, EMBEDDING_PROVIDER (local),
-EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL.
+EMBEDDING_DIMENSIONS (1024), AUTH_MODE (none), LOG_LEVEL; and,
+for AUTH_MODE=jwt, JWT_SECRET, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, TENANT_CLAIM,
+GROUPS_CLAIM, ADMIN_GROUPS (passed through to the services as they are).
+
+Each service connects as its own database role, and only the services this process starts
+may use AUTH_MODE=none: it writes ``$LOCAL_DATA_DIR/local-stack.marker`` (its pid, mode
+0600) and names it in their LOCAL_STACK_MARKER (docpipe.common.local_stack).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 import boto3
 import httpx
 
+from docpipe.common.local_stack import write_marker
 from docpipe.devstack.console import ConsoleServer, console_config
 from docpipe.devstack.embedded import (
     DEFAULT_REGION,
@@ -47,6 +54,7 @@ from docpipe.devstack.embedded import (
 )
 from docpipe.devstack.processes import Child, stop_children
 from docpipe.devstack.requeue import requeue_unfinished
+from docpipe.devstack.restored_versions import repin_restored_versions
 from docpipe.devstack.snapshot import S3Snapshot
 
 __all__ = ["StackConfig", "main", "read_stack_info"]
@@ -125,6 +133,11 @@ class StackConfig:
             return "*"
         return ",".join(dict.fromkeys([*self.console_origins, *configured]))
 
+    @property
+    def marker_file(self) -> Path:
+        """Lets the services it starts run with AUTH_MODE=none (docpipe.common.local_stack)."""
+        return self.data_dir / "local-stack.marker"
+
 
 def read_stack_info(data_dir: Path) -> dict[str, Any] | None:
     """The running stack's description, or None when no live stack owns ``data_dir``."""
@@ -179,6 +192,7 @@ class LocalStack:
         self.children: list[Child] = []
         self.console: ConsoleServer | None = None
         self.stopping = False
+        self.marker = config.marker_file
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
@@ -235,6 +249,8 @@ class LocalStack:
         s3, sqs = self._client("s3"), self._client("sqs")
         self.snapshot = S3Snapshot(s3=s3, bucket=cfg.bucket, root=cfg.data_dir / "s3")
         restored = self.snapshot.restore()
+        # before anything reads them: restored objects have new version ids
+        asyncio.run(repin_restored_versions(admin_dsn=self.pg.admin_dsn, versions=restored))
         enable_notifications(
             s3=s3,
             sqs=sqs,
@@ -252,11 +268,12 @@ class LocalStack:
             )
         )
         print(
-            f"s3/sqs ready ({time.monotonic() - t0:.1f}s); {restored} object(s) restored,"
+            f"s3/sqs ready ({time.monotonic() - t0:.1f}s); {len(restored)} object(s) restored,"
             f" {requeued} document(s) re-queued",
             flush=True,
         )
 
+        write_marker(self.marker)
         env = self._service_env()
         python = sys.executable
         uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log"]
@@ -306,9 +323,12 @@ class LocalStack:
         env.update(FAKE_CREDENTIALS)
         env.update(self.config.service_env)
         env["CORS_ORIGINS"] = self.config.cors_origins
+        env.pop("LOCAL_STACK_MARKER", None)
         env.update(
             {
-                "DATABASE_URL": self.pg.app_dsn,
+                # Names no user: each service connects as its own role (docpipe_upload, …).
+                "DATABASE_URL": self.pg.services_dsn,
+                "LOCAL_STACK_MARKER": str(self.marker),
                 "AWS_ENDPOINT_URL": self.aws.endpoint_url,
                 "AWS_REGION": self.config.region,
                 "AWS_DEFAULT_REGION": self.config.region,
@@ -412,6 +432,7 @@ class LocalStack:
         self.config.stack_file.unlink(missing_ok=True)
         if self.console is not None:
             self.console.stop()
+        self.marker.unlink(missing_ok=True)
         stop_children(self.children)
         self._save_snapshot()
         if self.moto is not None:

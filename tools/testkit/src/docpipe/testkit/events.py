@@ -20,10 +20,13 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
+
+from docpipe.testkit.tokens import http_api_claims, rest_api_claims
 
 __all__ = [
     "S3_TEST_EVENT",
@@ -51,30 +54,29 @@ def sample(name: str) -> dict[str, Any]:
 S3_TEST_EVENT = sample("s3_test_event")
 
 
-def _claims(tenant: str | None, sub: str) -> dict[str, Any] | None:
-    return None if tenant is None else {"sub": sub, "tenant_id": tenant}
-
-
 def http_api_event(
     method: str,
     path: str,
     *,
     tenant: str | None = None,
+    claims: Mapping[str, str] | None = None,
     body: dict[str, Any] | str | None = None,
     sub: str = "user-1",
     query: str = "",
 ) -> dict[str, Any]:
-    """An HTTP API request (payload 2.0); with a ``tenant``, the JWT authorizer's claims
-    for it, otherwise no authorizer (a route without one, or a direct invocation)."""
+    """An HTTP API request (payload 2.0) with the JWT authorizer's ``claims``, or valid
+    ones of ``tenant`` from the suite's issuer; with neither, no authorizer (a route
+    without one, or a direct invocation)."""
     event = sample("http_api_v2_request")
     event["rawPath"], event["rawQueryString"] = path, query
     context = event["requestContext"]
     context["http"] |= {"method": method, "path": path}
-    claims = _claims(tenant, sub)
+    if claims is None and tenant is not None:
+        claims = http_api_claims(tenant, sub=sub)
     if claims is None:
         del context["authorizer"]
     else:
-        context["authorizer"]["jwt"]["claims"] |= claims
+        context["authorizer"]["jwt"]["claims"] = dict(claims)
     if body is not None:
         event["body"] = body if isinstance(body, str) else json.dumps(body)
     return event
@@ -88,8 +90,8 @@ def rest_api_event(
     body: dict[str, Any] | None = None,
     sub: str = "user-1",
 ) -> dict[str, Any]:
-    """A REST API proxy request (payload 1.0), with the Cognito authorizer's claims for
-    ``tenant`` (none without a tenant)."""
+    """A REST API proxy request (payload 1.0), with the Cognito authorizer's claims of
+    ``tenant`` from the suite's issuer (no authorizer without a tenant)."""
     event = sample("rest_api_proxy_request")
     event["resource"] = event["path"] = path
     event["httpMethod"] = method
@@ -99,11 +101,10 @@ def rest_api_event(
         "resourcePath": path,
         "path": f"/{context['stage']}{path}",
     }
-    claims = _claims(tenant, sub)
-    if claims is None:
+    if tenant is None:
         del context["authorizer"]
     else:
-        context["authorizer"]["claims"] |= claims
+        context["authorizer"]["claims"] = rest_api_claims(tenant, sub=sub)
     if body is not None:
         event["body"] = json.dumps(body)
     return event

@@ -51,7 +51,8 @@ async def master_database(
         # Roles are cluster-wide: let this master administer the ones earlier tests created,
         # as the master that created them on a fresh cluster would.
         await admin.execute(
-            f"grant docpipe_app, docpipe_maintenance to {database.master} with admin option"
+            "grant docpipe_app, docpipe_maintenance, docpipe_upload, docpipe_query,"
+            f" docpipe_processor to {database.master} with admin option"
         )
         await admin.execute(f'create database "{database.name}" owner {database.master}')
     finally:

@@ -88,8 +88,10 @@ class PostgresProcess:
             os.chown(path, self._user.pw_uid, self._user.pw_gid)
         path.chmod(mode)
 
-    def dsn(self, *, user: str = "postgres", database: str = "postgres") -> str:
-        return f"postgresql://{quote(user)}@/{database}?host={self.socket_dir}&port={self.port}"
+    def dsn(self, *, user: str | None = "postgres", database: str = "postgres") -> str:
+        """As ``user``; None names no user (each service then connects as its own role)."""
+        who = f"{quote(user)}@" if user else ""
+        return f"postgresql://{who}/{database}?host={self.socket_dir}&port={self.port}"
 
     def start(self) -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.data_dir / "log"),
@@ -139,12 +141,15 @@ def _run_as_user() -> pwd.struct_passwd | None:
 
 
 async def migrated_postgres(
-    *, embedding_dimensions: int, app_password: str | None = None, hba: list[str] | None = None
+    *,
+    embedding_dimensions: int,
+    role_passwords: dict[str, str] | None = None,
+    hba: list[str] | None = None,
 ) -> PostgresProcess:
     """A started pgserver-binaries server with a migrated ``docpipe`` database.
 
-    ``app_password`` is set on the services' role (``docpipe_app``) as on AWS; ``hba`` lines
-    come before the default trust rules (e.g. a password for that role on the socket).
+    ``role_passwords`` (role → password) are set on the services' roles as on AWS; ``hba``
+    lines come before the default trust rules (e.g. a password for a role on the socket).
     """
     import asyncpg
 
@@ -159,7 +164,7 @@ async def migrated_postgres(
     admin = await asyncpg.connect(server.dsn(database="docpipe"))
     try:
         await apply_migrations(
-            admin, embedding_dimensions=embedding_dimensions, app_password=app_password
+            admin, embedding_dimensions=embedding_dimensions, role_passwords=role_passwords
         )
     finally:
         await admin.close()

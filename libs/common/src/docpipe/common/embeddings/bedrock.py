@@ -30,6 +30,7 @@ from docpipe.common.embeddings.exceptions import (
     EmbeddingUnavailable,
 )
 from docpipe.common.embeddings.types import EmbeddingStats, InputType
+from docpipe.common.runtime import loop_resources
 
 if TYPE_CHECKING:
     from docpipe.common.settings import CommonSettings
@@ -68,8 +69,6 @@ class BedrockEmbedder:
         self.max_concurrency = max_concurrency
         self.retry = retry or RetryPolicy()
         self._runtime = runtime
-        self._semaphore: asyncio.Semaphore | None = None
-        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_settings(
@@ -97,11 +96,10 @@ class BedrockEmbedder:
         await self._runtime.aclose()
 
     def _slots(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._semaphore_loop is not loop:
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-            self._semaphore_loop = loop
-        return self._semaphore
+        """This embedder's concurrency limit on the running loop."""
+        return loop_resources().setdefault(
+            ("embedding-slots", self), lambda: asyncio.Semaphore(self.max_concurrency)
+        )
 
     def _count_error(self, throttled: bool, retrying: bool) -> None:
         self.stats.throttled += throttled

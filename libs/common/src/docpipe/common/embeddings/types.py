@@ -25,19 +25,6 @@ class EmbeddingStats:
     retries: int = 0
     throttled: int = 0
 
-    def snapshot(self) -> EmbeddingStats:
-        """A frozen-in-time copy, to diff before/after one document."""
-        return EmbeddingStats(self.calls, self.texts, self.retries, self.throttled)
-
-    def since(self, earlier: EmbeddingStats) -> EmbeddingStats:
-        """Counters accumulated after ``earlier`` (a :meth:`snapshot`)."""
-        return EmbeddingStats(
-            calls=self.calls - earlier.calls,
-            texts=self.texts - earlier.texts,
-            retries=self.retries - earlier.retries,
-            throttled=self.throttled - earlier.throttled,
-        )
-
 
 @runtime_checkable
 class Embedder(Protocol):

@@ -14,6 +14,7 @@ function, so the two can be compared before anything is applied.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -21,6 +22,7 @@ from importlib.resources.abc import Traversable
 import asyncpg
 
 __all__ = [
+    "SERVICE_ROLES",
     "Migration",
     "MigrationError",
     "apply_migrations",
@@ -31,7 +33,12 @@ __all__ = [
 ]
 
 _LOCK_KEY = 0x646F6370  # "docp": one advisory lock for every runner
-APP_ROLE = "docpipe_app"
+#: Each service's login role (migration 0007), by service name.
+SERVICE_ROLES: dict[str, str] = {
+    "upload": "docpipe_upload",
+    "query": "docpipe_query",
+    "processor": "docpipe_processor",
+}
 
 
 class MigrationError(RuntimeError):
@@ -104,12 +111,13 @@ async def apply_migrations(
     conn: asyncpg.Connection,
     *,
     embedding_dimensions: int,
-    app_password: str | None = None,
+    role_passwords: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Apply pending migrations as the schema owner; return the versions applied.
 
-    ``app_password`` (AWS) sets the login password of the services' role; locally the
-    embedded server trusts its Unix socket and no password is needed.
+    ``role_passwords`` (AWS: role name → password, from each role's secret) sets the login
+    password of the services' roles; locally the embedded server trusts its Unix socket
+    and no password is needed. Only the roles of :data:`SERVICE_ROLES` may be named.
     """
     await conn.execute("select pg_advisory_lock($1)", _LOCK_KEY)
     try:
@@ -141,16 +149,22 @@ async def apply_migrations(
                     embedding_dimensions,
                 )
             done.append(migration.version)
-        if app_password:
-            statement = await conn.fetchval(
-                "select format('alter role %I password %L', $1::text, $2::text)",
-                APP_ROLE,
-                app_password,
-            )
-            await conn.execute(statement)
+        for role, password in (role_passwords or {}).items():
+            await _set_password(conn, role=role, password=password)
         return done
     finally:
         await conn.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def _set_password(conn: asyncpg.Connection, *, role: str, password: str) -> None:
+    if role not in SERVICE_ROLES.values():
+        raise MigrationError(f"{role!r} is not a service role; refusing to set its password")
+    if not password:
+        raise MigrationError(f"the secret of {role} has an empty password")
+    statement = await conn.fetchval(
+        "select format('alter role %I password %L', $1::text, $2::text)", role, password
+    )
+    await conn.execute(statement)
 
 
 def _check_unchanged(migration: Migration, row: asyncpg.Record, dimensions: int) -> None:

@@ -110,7 +110,7 @@ async def prepare_turn(
             history = await recent_turns(conn, conversation_id=conversation_id, limit=HISTORY_TURNS)
     standalone = await rewriter.rewrite(question=question, history=history)
     outcome = await retriever.search(
-        tenant_id=caller.tenant_id, query=standalone, mode="hybrid", top_k=top_k, scope=scope
+        reader=caller.principal, query=standalone, mode="hybrid", top_k=top_k, scope=scope
     )
     return PreparedTurn(
         caller=caller,
