@@ -1457,6 +1457,8 @@ def _console_page(old: str, new: str) -> Callable[[Inv], None]:
         assert old in page["content"]
         page["content"] = page["content"].replace(old, new)
 
+    return mutate
+
 
 def _secret_arn(inv: Inv, service: str) -> str:
     return str(
@@ -1486,6 +1488,8 @@ def _console_config(**changes: Any) -> Callable[[Inv], None]:
         config = _first(inv, "aws:s3/bucketObjectv2:BucketObjectv2", "console-release-config")
         config["content"] = json.dumps({**json.loads(config["content"]), **changes})
 
+    return mutate
+
 
 def _query_connects_as(service: str) -> Callable[[Inv], None]:
     def mutate(inv: Inv) -> None:
@@ -1507,6 +1511,8 @@ def _forget_console(where: str) -> Callable[[Inv], None]:
             rule["corsRules"][0]["allowedOrigins"].remove(console)
         else:
             _query_cors("http://localhost:5173")(inv)
+
+    return mutate
 
 
 def _secret_names(service: str, role: str) -> Callable[[Inv], None]:

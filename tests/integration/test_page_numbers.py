@@ -108,6 +108,7 @@ async def test_migration_0006_clears_pages_of_formats_without_pages(
             assert await apply_migrations(conn, embedding_dimensions=TEST_DIMENSIONS) == [
                 m.version for m in migrations[5:]
             ]
+            await conn.reload_schema_state()  # later migrations rebuilt what _stats reads
             assert await _stats(conn) == stats_before
         finally:
             await conn.close()
@@ -137,5 +138,8 @@ async def test_migration_0006_clears_pages_of_formats_without_pages(
 async def _stats(conn: asyncpg.Connection) -> list[tuple[object, ...]]:
     async with conn.transaction():
         await conn.execute("select set_config('app.tenant_id', 't1', true)")
-        rows = await conn.fetch("select * from keyword_term_stats order by lexeme")
+        rows = await conn.fetch(
+            "select tenant_id, lexeme, sum(df) from keyword_term_stats"
+            " group by tenant_id, lexeme order by lexeme"
+        )
         return [tuple(r) for r in rows]

@@ -1,7 +1,8 @@
 """asyncpg pool shared by a process, and tenant-scoped transactions.
 
-The pool is created lazily on the running event loop and reused by every later call
-on that loop (Lambda keeps one loop per process; see ARCHITECTURE §11). The caller's
+The pool is created lazily on the running event loop and kept in that loop's
+:mod:`~docpipe.common.runtime` registry, so every later call on the loop reuses it (Lambda
+keeps one loop per process across warm invocations). The caller's
 tenant, user, groups and admin flag are set with ``set_config(..., is_local => true)``
 inside each transaction, so a pooled connection never carries one caller's into another
 request.
@@ -14,10 +15,8 @@ retries), and :func:`tenant_transaction` translates a lost connection.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -36,6 +35,7 @@ from docpipe.common.db_errors import (
     is_closed,
     is_transient_connect_error,
 )
+from docpipe.common.runtime import loop_resources
 from docpipe.common.settings import CommonSettings
 
 __all__ = ["close_pool", "get_pool", "tenant_transaction"]
@@ -47,21 +47,10 @@ _SET_READER = (
 )
 
 
-@dataclass
-class _Pools:
-    """The pools of one event loop: one per connection target (a DSN or secret, and the
-    role a DSN without a user connects as), so that two services served by one process
-    (the tests) each connect as their own role."""
-
-    loop: asyncio.AbstractEventLoop
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    pools: dict[tuple[str | None, ...], asyncpg.Pool] = field(default_factory=dict)
-    #: Longest wait for a pooled connection: the connect budget, plus a moment for the
-    #: connector to report its own, more precise, DatabaseUnreachable first.
-    acquire_timeouts: dict[int, float] = field(default_factory=dict)
-
-
-_registry: _Pools | None = None
+_POOL = "pg-pool"
+_ACQUIRE_TIMEOUTS = "pg-acquire-timeouts"
+#: Longest wait for a pooled connection: the connect budget, plus a moment for the
+#: connector to report its own, more precise, DatabaseUnreachable first.
 _ACQUIRE_SLACK_S = 1.0
 
 
@@ -69,44 +58,45 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
-def _target_key(settings: CommonSettings) -> tuple[str | None, ...]:
-    return (settings.database_url, settings.database_secret_arn, settings.database_role)
+def _acquire_timeouts() -> dict[int, float]:
+    """Per pool of the running loop (by id: a pool is alive, so its id unique, while the
+    registry holds it)."""
+    return loop_resources().setdefault(_ACQUIRE_TIMEOUTS, dict)
 
 
 async def get_pool(settings: CommonSettings) -> asyncpg.Pool:
-    """The process' pool for these settings on the running loop, created on first use
-    (connects lazily)."""
-    global _registry
-    loop = asyncio.get_running_loop()
-    if _registry is None or _registry.loop is not loop:
-        _registry = _Pools(loop)  # pools of a closed loop cannot be used or closed; drop them
-    registry, key = _registry, _target_key(settings)
-    pool = registry.pools.get(key)
-    if pool is not None:
+    """The pool for these settings on the running loop, created on first use (connects
+    lazily). One per connection target (a DSN or secret, and the role a DSN without a user
+    connects as), so that two services served by one process (the tests) each connect as
+    their own role."""
+    key = (_POOL, settings.database_url, settings.database_secret_arn, settings.database_role)
+
+    async def open_pool(stack: AsyncExitStack) -> asyncpg.Pool:
+        connector = DatabaseConnector(settings)
+        pool = await asyncpg.create_pool(
+            connect=connector.connect,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+            init=_init_connection,
+            command_timeout=settings.database_command_timeout_seconds,
+            max_inactive_connection_lifetime=300,
+        )
+        timeouts = _acquire_timeouts()
+        timeouts[id(pool)] = connector.budget_seconds + _ACQUIRE_SLACK_S
+        stack.callback(timeouts.pop, id(pool), None)
+        stack.push_async_callback(pool.close)
         return pool
-    async with registry.lock:
-        if key not in registry.pools:
-            connector = DatabaseConnector(settings)
-            pool = await asyncpg.create_pool(
-                connect=connector.connect,
-                min_size=settings.database_pool_min,
-                max_size=settings.database_pool_max,
-                init=_init_connection,
-                command_timeout=settings.database_command_timeout_seconds,
-                max_inactive_connection_lifetime=300,
-            )
-            registry.acquire_timeouts[id(pool)] = connector.budget_seconds + _ACQUIRE_SLACK_S
-            registry.pools[key] = pool
-        return registry.pools[key]
+
+    pool: asyncpg.Pool = await loop_resources().get(key, open_pool)
+    return pool
 
 
 async def close_pool() -> None:
-    """Close every pool of the running loop (a service's shutdown; tests between apps)."""
-    global _registry
-    registry, _registry = _registry, None
-    if registry is not None and registry.loop is asyncio.get_running_loop():
-        for pool in registry.pools.values():
-            await pool.close()
+    """Close every pool of the running loop (tests that switch databases)."""
+    resources = loop_resources()
+    for key in resources.keys():
+        if isinstance(key, tuple) and key[:1] == (_POOL,):
+            await resources.close(key)
 
 
 def _settings_of(reader: str | Principal) -> tuple[str, str, str, str]:
@@ -190,7 +180,7 @@ async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection, *, broken: bo
 
 
 async def _acquire(pool: asyncpg.Pool) -> asyncpg.Connection:
-    timeout = _registry.acquire_timeouts.get(id(pool)) if _registry is not None else None
+    timeout = _acquire_timeouts().get(id(pool))
     try:
         conn: asyncpg.Connection = await pool.acquire(timeout=timeout)
     except DatabaseUnavailable:

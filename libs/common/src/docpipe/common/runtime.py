@@ -44,6 +44,10 @@ class LoopResources:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._values
 
+    def keys(self) -> list[Hashable]:
+        """The keys held now (a copy: closing while iterating is fine)."""
+        return list(self._values)
+
     async def get(
         self, key: Hashable, open_resource: Callable[[AsyncExitStack], Awaitable[T]]
     ) -> T:

@@ -29,7 +29,6 @@ from typing import Any
 
 import asyncpg
 
-from docpipe.common.aws import close_clients
 from docpipe.common.db_connect import DatabaseConnector
 from docpipe.common.db_credentials import read_secret
 from docpipe.common.logging import configure_logging, get_logger
@@ -40,6 +39,7 @@ from docpipe.common.migrations import (
     manifest_mismatch,
     migration_manifest,
 )
+from docpipe.common.runtime import close_loop_resources
 from docpipe.processor.config import ProcessorSettings
 
 __all__ = ["MigrationMismatch", "connect_as_master", "handler", "role_passwords"]
@@ -104,7 +104,7 @@ async def _migrate() -> dict[str, Any]:
         finally:
             await conn.close()
     finally:
-        await close_clients()  # this loop ends with the invocation (asyncio.run)
+        await close_loop_resources()  # this loop ends with the invocation (asyncio.run)
     return {
         "applied": applied,
         "embedding_dimensions": settings.embedding_dimensions,

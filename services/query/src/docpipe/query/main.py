@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from docpipe.common.db import close_pool
 from docpipe.common.embeddings import (
     EmbeddingError,
     EmbeddingRequestError,
@@ -25,6 +24,7 @@ from docpipe.common.embeddings import (
 )
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.openapi import use_problem_json
+from docpipe.common.runtime import close_loop_resources
 from docpipe.common.web import install_common, lazy_app, problem_response
 from docpipe.query.answer import (
     Answerer,
@@ -77,11 +77,8 @@ def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> tuple[An
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
-    await close_pool()
     await close_embedder(app.state.query_embeddings.embedder)
-    aclose = getattr(app.state.answerer, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    await close_loop_resources()  # the pools and every client of this loop
 
 
 def _model_problem(exc: Exception, *, rejected: bool, throttled: bool) -> JSONResponse:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from docpipe.common.runtime import loop_resources
+
 __all__ = ["VectorSupport", "parse_version", "vector_support"]
 
 
@@ -35,16 +37,16 @@ def parse_version(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-# Keyed by id(pool); the pool itself is kept to tell a new pool at a reused address apart.
-_cache: dict[int, tuple[asyncpg.Pool, VectorSupport]] = {}
-
-
 async def vector_support(conn: asyncpg.Connection, *, pool: asyncpg.Pool) -> VectorSupport:
-    """The extension's capabilities, queried on the first call for ``pool``."""
-    cached = _cache.get(id(pool))
+    """The extension's capabilities, queried on the first call for ``pool`` (kept with the
+    loop's pools; the pool itself is kept to tell a new pool at a reused address apart)."""
+    cache: dict[int, tuple[asyncpg.Pool, VectorSupport]] = loop_resources().setdefault(
+        "pgvector-support", dict
+    )
+    cached = cache.get(id(pool))
     if cached is not None and cached[0] is pool:
         return cached[1]
     version = await conn.fetchval("select extversion from pg_extension where extname = 'vector'")
     support = VectorSupport(parse_version(str(version or "0")))
-    _cache[id(pool)] = (pool, support)
+    cache[id(pool)] = (pool, support)
     return support

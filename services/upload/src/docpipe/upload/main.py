@@ -14,10 +14,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from docpipe.common.aws import close_clients
-from docpipe.common.db import close_pool
 from docpipe.common.logging import configure_logging
 from docpipe.common.openapi import use_problem_json
+from docpipe.common.runtime import close_loop_resources
 from docpipe.common.web import install_common, lazy_app, problem_response
 from docpipe.upload import exceptions as errors
 from docpipe.upload.config import UploadSettings
@@ -47,8 +46,7 @@ _STATUS: dict[type[errors.UploadError], int] = {
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
-    await close_pool()
-    await close_clients()
+    await close_loop_resources()  # the pools and every client of this loop
 
 
 async def _upload_error(_: Request, exc: Exception) -> JSONResponse:
