@@ -23,9 +23,9 @@ from docpipe.devstack.bulk_upload import FileResult, UploadOptions, upload_files
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.devstack.file_selection import select_files
 from docpipe.devstack.tracking import track
+from docpipe.testkit.tokens import ISSUER, sign
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
-from tests.support.tokens import ISSUER, sign
 
 KIB = 1024
 API_LIMIT = 64 * KIB

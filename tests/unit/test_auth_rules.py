@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from docpipe.common.auth import AuthError, Principal, authenticate
 from docpipe.common.local_stack import write_marker
 from docpipe.common.settings import CommonSettings
-from tests.support.tokens import ISSUER, claims, http_api_claims, rest_api_claims
+from docpipe.testkit.tokens import ISSUER, claims, http_api_claims, rest_api_claims
 
 SECRET = "unit-auth-rules-secret-0123456789abcdef"
 CENTURIES = 300 * 365 * 86_400
