@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from docpipe.common.bedrock import (
+from docpipe.common.bedrock_runtime import (
     BedrockRequestError,
     BedrockRuntime,
     BedrockThrottled,

@@ -14,7 +14,7 @@ import pytest
 
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import EmbeddedPostgres
-from docpipe.query.answer.bedrock import SYSTEM_PROMPT
+from docpipe.query.answer.converse import SYSTEM_PROMPT
 from docpipe.query.answer.service import NOTHING_FOUND
 from docpipe.query.config import QuerySettings
 from tests.integration.test_query_search import HANDBOOK, assert_problem, make_client, make_settings

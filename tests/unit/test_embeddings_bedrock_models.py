@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docpipe.common.bedrock import RetryPolicy
+from docpipe.common.bedrock_runtime import RetryPolicy
 from docpipe.common.embeddings import EmbeddingConfigError, EmbeddingResponseError
 from docpipe.common.embeddings.bedrock_models import clip_text, resolve_model
 

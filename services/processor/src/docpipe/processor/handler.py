@@ -48,6 +48,7 @@ from docpipe.common.runtime import process_loop
 from docpipe.processor import sandbox
 from docpipe.processor.concurrency import RecordSlots, extraction_concurrency, record_weight
 from docpipe.processor.config import ProcessorSettings
+from docpipe.processor.document_rows import reap_stale_documents
 from docpipe.processor.events import (
     MalformedMessage,
     SqsMessage,
@@ -57,7 +58,6 @@ from docpipe.processor.events import (
     parse_sqs_body,
 )
 from docpipe.processor.pipeline import Report, RetryLater, process_object
-from docpipe.processor.store import reap_stale_documents
 
 __all__ = ["handle_event", "handler"]
 

@@ -35,7 +35,7 @@ from docpipe.common.storage import (
     delete_object_version,
     get_object,
 )
-from docpipe.processor import store
+from docpipe.processor import document_rows
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import ObjectCreated
@@ -131,7 +131,7 @@ async def process_object(
     report = Report(document_id=str(key.document_id))
     started = time.perf_counter()
     with bind(document_id=report.document_id):
-        claim = await store.claim_document(
+        claim = await document_rows.claim_document(
             pool,
             tenant_id=key.tenant_id,
             document_id=key.document_id,
@@ -142,11 +142,11 @@ async def process_object(
             max_attempts=settings.max_attempts,
         )
         report.attempt = claim.attempt
-        if claim.outcome is store.ClaimOutcome.BUSY:
+        if claim.outcome is document_rows.ClaimOutcome.BUSY:
             raise RetryLater("another worker is processing this document")
-        if claim.outcome in (store.ClaimOutcome.MISSING, store.ClaimOutcome.STRAY):
+        if claim.outcome in (document_rows.ClaimOutcome.MISSING, document_rows.ClaimOutcome.STRAY):
             await _remove_unowned(created, settings, claim.outcome)
-        if claim.outcome is not store.ClaimOutcome.CLAIMED or claim.token is None:
+        if claim.outcome is not document_rows.ClaimOutcome.CLAIMED or claim.token is None:
             report.status = claim.outcome.value
             _summary(report, started)
             return report
@@ -174,7 +174,7 @@ async def process_object(
                 )
             if not failure.transient:
                 report.failed(failure, status="failed")
-                await store.fail_document(
+                await document_rows.fail_document(
                     pool,
                     tenant_id=key.tenant_id,
                     document_id=key.document_id,
@@ -194,7 +194,7 @@ async def process_object(
 
 
 async def _remove_unowned(
-    created: ObjectCreated, settings: ProcessorSettings, outcome: store.ClaimOutcome
+    created: ObjectCreated, settings: ProcessorSettings, outcome: document_rows.ClaimOutcome
 ) -> None:
     """Delete an object version no document owns: its document is gone (a presigned POST
     used after DELETE), or the document was made from another version (the POST used
@@ -218,18 +218,18 @@ async def _after_transient(ctx: _Run, failure: Failure) -> None:
     try:
         if ctx.report.attempt >= ctx.settings.max_attempts:
             ctx.report.status = "failed"
-            await store.fail_document(
+            await document_rows.fail_document(
                 ctx.pool,
                 tenant_id=ctx.tenant_id,
                 document_id=ctx.document_id,
                 token=ctx.token,
                 version=ctx.version,
                 reason=f"processing failed after {ctx.report.attempt} attempts: {failure.reason}",
-                kind=store.EXHAUSTED,
+                kind=document_rows.EXHAUSTED,
                 object_version=ctx.object_version,
             )
         else:
-            await store.release_document(
+            await document_rows.release_document(
                 ctx.pool,
                 tenant_id=ctx.tenant_id,
                 document_id=ctx.document_id,
@@ -317,7 +317,7 @@ class _Run:
         t = time.perf_counter()
         # Pages mean PDF pages, slides and sheets; other formats have none to cite.
         paged = extracted.content_type in filetypes.PAGED_TYPES
-        refused = await store.complete_document(
+        refused = await document_rows.complete_document(
             self.pool,
             tenant_id=self.tenant_id,
             document_id=self.document_id,
@@ -330,7 +330,7 @@ class _Run:
             warnings=extracted.warnings,
             object_version=self.object_version,
             chunks=[
-                store.ChunkRow(
+                document_rows.ChunkRow(
                     ordinal=c.ordinal,
                     page_start=c.page_start if paged else None,
                     page_end=c.page_end if paged else None,
@@ -386,7 +386,7 @@ class _Run:
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """Embeddings by content hash: cached ones reused, the rest embedded in groups."""
         hashes = list(dict.fromkeys(c.content_sha256 for c in chunks))
-        vectors = await store.cached_embeddings(
+        vectors = await document_rows.cached_embeddings(
             self.pool, tenant_id=self.tenant_id, model_id=self.embedder.model_id, hashes=hashes
         )
         self.report.cache_hits = len(vectors)
@@ -400,7 +400,7 @@ class _Run:
                 [text_of[h] for h in batch], input_type="search_document"
             )
             fresh = dict(zip(batch, embedded, strict=True))
-            await store.store_embeddings(
+            await document_rows.store_embeddings(
                 self.pool,
                 tenant_id=self.tenant_id,
                 model_id=self.embedder.model_id,

@@ -44,13 +44,13 @@ _log = get_logger("docpipe.query")
 
 def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> tuple[Answerer, Rewriter]:
     """Bedrock's client library is imported only by a service configured to use it."""
-    from docpipe.common.bedrock import (
+    from docpipe.common.bedrock_runtime import (
         BedrockError,
         BedrockRequestError,
         BedrockRuntime,
         BedrockThrottled,
     )
-    from docpipe.query.answer.bedrock import BedrockAnswerer
+    from docpipe.query.answer.converse import BedrockAnswerer
     from docpipe.query.answer.rewrite import BedrockRewriter
 
     async def bedrock_error(_: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from docpipe.common.openapi import problem_responses
 from docpipe.common.web import ProblemError
-from docpipe.query import conversations as store
+from docpipe.query import conversations
 from docpipe.query.answer import Answer, PreparedTurn, answer_turn, prepare_turn
 from docpipe.query.deps import (
     AnswererDep,
@@ -211,14 +211,16 @@ async def list_conversations(
 ) -> ConversationPage:
     """The caller's own conversations, most recently active first."""
     try:
-        after = store.decode_cursor(cursor) if cursor else None
-    except store.InvalidCursor as exc:
+        after = conversations.decode_cursor(cursor) if cursor else None
+    except conversations.InvalidCursor as exc:
         raise ProblemError(400, str(exc)) from exc
-    async with store.caller_transaction(pool, caller, readonly=True) as conn:
-        rows = await store.list_conversations(conn, limit=limit + 1, after=after)
+    async with conversations.caller_transaction(pool, caller, readonly=True) as conn:
+        rows = await conversations.list_conversations(conn, limit=limit + 1, after=after)
     page = rows[:limit]
     next_cursor = (
-        store.encode_cursor(page[-1]["updated_at"], page[-1]["id"]) if len(rows) > limit else None
+        conversations.encode_cursor(page[-1]["updated_at"], page[-1]["id"])
+        if len(rows) > limit
+        else None
     )
     return ConversationPage(
         conversations=[ConversationSummary(**dict(r)) for r in page], next_cursor=next_cursor
@@ -235,8 +237,10 @@ async def get_conversation(
     conversation_id: uuid.UUID, caller: CallerDep, pool: PoolDep
 ) -> ConversationDetail:
     """The conversation's messages in order (citations of documents still visible)."""
-    async with store.caller_transaction(pool, caller, readonly=True) as conn:
-        found = await store.get_conversation(conn, caller=caller, conversation_id=conversation_id)
+    async with conversations.caller_transaction(pool, caller, readonly=True) as conn:
+        found = await conversations.get_conversation(
+            conn, caller=caller, conversation_id=conversation_id
+        )
     if found is None:
         raise ProblemError(404, f"no conversation {conversation_id}")
     head, messages = found
@@ -258,8 +262,8 @@ async def get_conversation(
 async def delete_conversation(
     conversation_id: uuid.UUID, caller: CallerDep, pool: PoolDep
 ) -> Response:
-    async with store.caller_transaction(pool, caller) as conn:
-        deleted = await store.delete_conversation(conn, conversation_id=conversation_id)
+    async with conversations.caller_transaction(pool, caller) as conn:
+        deleted = await conversations.delete_conversation(conn, conversation_id=conversation_id)
     if not deleted:
         raise ProblemError(404, f"no conversation {conversation_id}")
     return Response(status_code=204)

@@ -35,7 +35,7 @@ from docpipe.common.storage import (
     presigned_post,
     put_object,
 )
-from docpipe.upload import documents as rows
+from docpipe.upload import document_rows as rows
 from docpipe.upload import quotas
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.exceptions import (

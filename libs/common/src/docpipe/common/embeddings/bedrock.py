@@ -14,7 +14,7 @@ import json
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from docpipe.common.bedrock import (
+from docpipe.common.bedrock_runtime import (
     BedrockRequestError,
     BedrockRuntime,
     BedrockThrottled,

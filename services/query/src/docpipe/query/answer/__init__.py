@@ -1,5 +1,5 @@
 """Grounded answers: retrieve, then answer from the numbered sources only (Bedrock Converse,
-:mod:`docpipe.query.answer.bedrock`, imported only when configured), or quote the best
+:mod:`docpipe.query.answer.converse`, imported only when configured), or quote the best
 passages offline (extractive)."""
 
 from docpipe.query.answer.extractive import ExtractiveAnswerer
