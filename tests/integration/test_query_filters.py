@@ -1,4 +1,4 @@
-"""Metadata filters on search and answer (ARCHITECTURE §4), and Chinese in both scripts.
+"""Metadata filters on search and answer (docs/api.md), and Chinese in both scripts.
 
 Documents are seeded with metadata straight into Postgres; the filters go through the
 query API with JWT auth. Every assertion names exactly which documents must come back.

@@ -1,5 +1,5 @@
-"""The token rules of ARCHITECTURE §6, each in both token modes where it applies, and the
-start-up checks that keep an unsafe configuration from serving at all.
+"""The token rules in docs/api.md ("Conventions"), each in both token modes where it
+applies, and the start-up checks that keep an unsafe configuration from serving at all.
 
 ``jwt`` mode: a real HS256 token verified by :func:`docpipe.common.auth.authenticate`.
 ``apigateway`` mode: the claims as API Gateway hands them to Lambda, both the HTTP API's

@@ -1,4 +1,4 @@
-"""Document access groups (ARCHITECTURE §4, §6): one set of rules for the services and
+"""Document access groups (docs/api.md, "Conventions"): one set of rules for the services and
 the database.
 
 A document's ``access`` is a list of group names; empty means everyone in the tenant. A

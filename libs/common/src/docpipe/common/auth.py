@@ -1,4 +1,4 @@
-"""Who is calling: tenant, user and groups (ARCHITECTURE §6).
+"""Who is calling: tenant, user and groups (docs/api.md).
 
 Modes: ``none`` (the local stack only: every request is user ``local`` of tenant
 ``default``, who sees every document), ``jwt`` (the service verifies the bearer token
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["AuthError", "JwksKeys", "Principal", "authenticate", "principal_from_claims"]
 
 DEFAULT_TENANT = "default"
-DEFAULT_SUBJECT = "local"  # AUTH_MODE=none: every request is this user (ARCHITECTURE §6)
+DEFAULT_SUBJECT = "local"  # AUTH_MODE=none: every request is this user (docs/api.md)
 _MAX_TENANT_LENGTH = 256
 _LEEWAY_S = 30
 #: An unknown ``kid`` makes the key set be read again, at most this often (a flood of

@@ -35,7 +35,7 @@ DOCUMENT_COLUMNS = (
 
 
 class Document(BaseModel):
-    """A document as the API returns it (ARCHITECTURE §4)."""
+    """A document as the API returns it (docs/api.md)."""
 
     id: uuid.UUID
     filename: str

@@ -2,7 +2,7 @@
 
 The upload service calls it to refuse a file early (415); the processor calls it again on
 the stored object before extracting, so a presigned upload (which the upload service
-never sees) is held to exactly the same rules. Supported (ARCHITECTURE §4): PDF, Word
+never sees) is held to exactly the same rules. Supported (docs/api.md): PDF, Word
 (.docx), Excel (.xlsx), PowerPoint (.pptx), HTML, CSV, plain text and Markdown. Legacy
 binary Office files and other archives are recognised in order to refuse them with a
 reason that says what to save them as.

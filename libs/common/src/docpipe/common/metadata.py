@@ -1,4 +1,4 @@
-"""Document metadata: what a valid ``metadata`` object is (ARCHITECTURE §4).
+"""Document metadata: what a valid ``metadata`` object is (docs/api.md).
 
 At most 32 keys matching ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; values are strings (at most 256
 characters), numbers, booleans or lists of strings; at most 8 KB in all (compact JSON,

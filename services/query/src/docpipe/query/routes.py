@@ -1,4 +1,4 @@
-"""HTTP endpoints of the query service (ARCHITECTURE §4): validate, delegate, shape."""
+"""HTTP endpoints of the query service (docs/api.md): validate, delegate, shape."""
 
 from __future__ import annotations
 

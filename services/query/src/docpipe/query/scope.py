@@ -1,5 +1,5 @@
 """Which of the caller's documents a search may draw from: those the caller may see
-(access groups, ARCHITECTURE §6), narrowed by ``document_ids`` and metadata ``filters``
+(access groups, docs/api.md), narrowed by ``document_ids`` and metadata ``filters``
 (§4), ANDed.
 
 This module is the one place that writes the documents condition of a search; both legs

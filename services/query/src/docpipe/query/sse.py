@@ -1,4 +1,4 @@
-"""Server-sent events of a streamed answer (ARCHITECTURE §4, "Streaming").
+"""Server-sent events of a streamed answer (docs/api.md, "Streaming").
 
 ``sources`` as soon as retrieval is done, ``delta`` per piece of text as the model
 produces it, ``done`` with exactly the object the non-streaming call returns; a failure

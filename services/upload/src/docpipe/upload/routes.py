@@ -1,4 +1,4 @@
-"""HTTP endpoints of the upload service (ARCHITECTURE §4): thin wrappers over service.py."""
+"""HTTP endpoints of the upload service (docs/api.md): thin wrappers over service.py."""
 
 from __future__ import annotations
 
