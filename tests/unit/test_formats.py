@@ -28,8 +28,7 @@ LIMITS = ExtractionLimits()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_server() -> Iterator[None]:
-    sandbox.prewarm()
+def end_servers() -> Iterator[None]:
     yield
     sandbox.shutdown()
 

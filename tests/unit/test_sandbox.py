@@ -97,14 +97,6 @@ def test_one_server_extracts_documents_one_after_another(spawned: list[int]) -> 
     assert len(spawned) == 1
 
 
-def test_prewarm_starts_the_server_the_first_document_uses(spawned: list[int]) -> None:
-    sandbox.prewarm()
-    sandbox.prewarm()  # idempotent while one is idle
-    assert len(spawned) == 1
-    assert text_of(make_pdf(["warm"])) == ["warm"]
-    assert len(spawned) == 1
-
-
 def test_a_killed_child_leaves_its_server_serving(spawned: list[int]) -> None:
     assert text_of(make_pdf(["before"])) == ["before"]
     with pytest.raises(Failure, match="within"):
@@ -211,7 +203,6 @@ def test_nothing_outlives_a_parent_killed_mid_document() -> None:
 
 
 def test_a_server_exits_when_its_stdin_ends(spawned: list[int]) -> None:
-    sandbox.prewarm()
     server = client.take_server()
     client.wait_ready(server)
     assert server.proc.stdin is not None

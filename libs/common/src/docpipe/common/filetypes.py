@@ -58,7 +58,6 @@ CSV = "text/csv"
 PLAIN_TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 SUPPORTED_CONTENT_TYPES = (PDF, DOCX, XLSX, PPTX, HTML, CSV, PLAIN_TEXT, MARKDOWN)
-TEXT_TYPES = frozenset({HTML, CSV, PLAIN_TEXT, MARKDOWN})
 #: Formats whose chunks cite a page: PDF pages, PowerPoint slides, Excel sheets. The rest
 #: have no pages, and their chunks' page numbers (and the document's page count) are null.
 PAGED_TYPES = frozenset({PDF, PPTX, XLSX})

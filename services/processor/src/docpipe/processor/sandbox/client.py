@@ -9,8 +9,8 @@ concurrent extractions (threads) each take their own. Servers exit when their st
 reaches end-of-file, so they do not outlive the worker; children die with their server
 (``PR_SET_PDEATHSIG``) and have a CPU limit.
 
-Cold start (interpreter + parsers, 0.5–3 s) is paid once per server; :func:`prewarm`
-starts one ahead of the first document, off the critical path.
+Cold start (interpreter + parsers, 0.5–3 s) is paid once per server, by the first
+document that finds no idle one.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ __all__ = [
     "MAX_IDLE_SERVERS",
     "STARTUP_TIMEOUT_S",
     "SelfCheck",
-    "prewarm",
     "run_extraction",
     "self_check",
     "shutdown",
@@ -66,7 +65,6 @@ class Server:
 
 _idle: list[Server] = []
 _pool_lock = threading.Lock()
-_keep_warm = False
 
 
 def spawn() -> Server:
@@ -82,24 +80,9 @@ def spawn() -> Server:
     return Server(proc, stderr)
 
 
-def prewarm() -> None:
-    """Start a server now, and again whenever none is idle after an extraction."""
-    global _keep_warm
-    with _pool_lock:
-        _keep_warm = True
-        dead = [s for s in _idle if s.proc.poll() is not None]
-        _idle[:] = [s for s in _idle if s not in dead]
-        if not _idle:
-            _idle.append(spawn())
-    for server in dead:
-        discard(server)
-
-
 def shutdown() -> None:
-    """Stop keeping a server ready and end the idle ones (busy ones return to the pool)."""
-    global _keep_warm
+    """End the idle servers (busy ones return to the pool when their request ends)."""
     with _pool_lock:
-        _keep_warm = False
         servers = _idle[:]
         _idle.clear()
     for server in servers:
@@ -306,8 +289,6 @@ def _request(data: bytes, header: dict[str, Any], reply: _Reply) -> Generator[Me
             _give_back(server)
         else:
             discard(server)
-            if _keep_warm:
-                prewarm()
 
 
 def run_extraction(data: bytes, job: Job) -> Generator[Message, None, None]:
