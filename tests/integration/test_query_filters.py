@@ -19,7 +19,8 @@ import pytest
 
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
-from docpipe.query.scope import DocumentScope, FilterError
+from docpipe.query.exceptions import FilterError
+from docpipe.query.scope import DocumentScope
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
 from tests.integration.test_query_search import make_client, make_settings

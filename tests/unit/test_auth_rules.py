@@ -22,7 +22,8 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
-from docpipe.common.auth import AuthError, Principal, authenticate
+from docpipe.common.auth import Principal, authenticate
+from docpipe.common.exceptions import AuthError
 from docpipe.common.local_stack import write_marker
 from docpipe.common.settings import CommonSettings
 from tests.support.tokens import ISSUER, claims, http_api_claims, rest_api_claims

@@ -19,8 +19,8 @@ import pytest
 
 from docpipe.common.filetypes import detect_content_type
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, PageText, extract_pages
-from docpipe.processor.failures import Failure, FailureKind
 from tests.support.pdfs import make_pdf, text_bomb
 from tests.support.processes import extraction_child_pids as extraction_children
 from tests.support.processes import sandbox_server_pids as sandbox_children

@@ -19,8 +19,8 @@ import pytest
 
 from docpipe.common import filetypes
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, ExtractionResult, extract_pages
-from docpipe.processor.failures import Failure, FailureKind
 from tests.support import formats
 from tests.support.ocr_accuracy import character_accuracy
 

@@ -21,9 +21,9 @@ import pytest
 
 from docpipe.common.filetypes import PDF
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, extract_pages
 from docpipe.processor.extractors.base import Job
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.processor.sandbox import client, confinement, protocol, server
 from tests.support.pdfs import make_pdf, text_bomb
 from tests.support.processes import extraction_child_pids as extraction_children

@@ -2,7 +2,7 @@
 
 download (size-capped) -> detect and extract (the shared detector, then the format's
 extractor in the sandbox) -> chunk -> embed (cached, grouped, batched by the provider)
--> write (one transaction). Every problem is a :class:`~docpipe.processor.failures.Failure`
+-> write (one transaction). Every problem is a :class:`~docpipe.processor.exceptions.Failure`
 by the time it reaches here: permanent ones end the document ``failed`` with their
 user-facing reason; transient ones give the claim back and raise :class:`RetryLater` so
 SQS redelivers the message (the last attempt ends ``failed``, kind ``exhausted``).
@@ -25,38 +25,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe.common import filetypes
 from docpipe.common.embeddings import Embedder
-from docpipe.common.embeddings.exceptions import EmbeddingError
-from docpipe.common.keys import InvalidKey, parse_document_key
-from docpipe.common.logging import bind, current_trace_id, get_logger
-from docpipe.common.storage import (
+from docpipe.common.exceptions import (
+    EmbeddingError,
+    InvalidKey,
     ObjectAccessDenied,
     ObjectMissing,
     ObjectTooLarge,
-    delete_object_version,
-    get_object,
 )
+from docpipe.common.keys import parse_document_key
+from docpipe.common.logging import bind, current_trace_id, get_logger
+from docpipe.common.storage import delete_object_version, get_object
 from docpipe.processor import document_rows
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import ObjectCreated
+from docpipe.processor.exceptions import Failure, FailureKind, RetryLater
 from docpipe.processor.extraction import ExtractionLimits, ExtractionResult, extract_pages
-from docpipe.processor.failures import Failure, FailureKind
 
-__all__ = ["Report", "RetryLater", "as_failure", "process_object"]
+__all__ = ["Report", "as_failure", "process_object"]
 
 _log = get_logger("docpipe.processor")
-
-
-class RetryLater(Exception):
-    """The message should come back later (busy document, or a transient failure).
-
-    ``report`` is the attempt's summary when one was started: on the last attempt the
-    document is already ``failed`` although the message still goes back (to the DLQ).
-    """
-
-    def __init__(self, reason: str, *, report: Report | None = None) -> None:
-        super().__init__(reason)
-        self.report = report
 
 
 @dataclass

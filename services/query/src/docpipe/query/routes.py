@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from docpipe.common.exceptions import ProblemError
 from docpipe.common.openapi import problem_responses
-from docpipe.common.web import ProblemError
 from docpipe.query import conversations
 from docpipe.query.answer import Answer, PreparedTurn, answer_turn, prepare_turn
 from docpipe.query.deps import (
@@ -23,6 +23,7 @@ from docpipe.query.deps import (
     RewriterDep,
     SettingsDep,
 )
+from docpipe.query.exceptions import FilterError, InvalidCursor
 from docpipe.query.hits import Hit
 from docpipe.query.schemas import (
     AnswerRequest,
@@ -39,7 +40,7 @@ from docpipe.query.schemas import (
     SourcesEvent,
     StreamedSource,
 )
-from docpipe.query.scope import DocumentScope, FilterError
+from docpipe.query.scope import DocumentScope
 from docpipe.query.sse import STREAM_HEADERS, answer_events
 
 __all__ = ["router"]
@@ -212,7 +213,7 @@ async def list_conversations(
     """The caller's own conversations, most recently active first."""
     try:
         after = conversations.decode_cursor(cursor) if cursor else None
-    except conversations.InvalidCursor as exc:
+    except InvalidCursor as exc:
         raise ProblemError(400, str(exc)) from exc
     async with conversations.caller_transaction(pool, caller, readonly=True) as conn:
         rows = await conversations.list_conversations(conn, limit=limit + 1, after=after)

@@ -34,7 +34,7 @@ def event(name: str, data: BaseModel | dict[str, Any]) -> bytes:
 
 
 def _problem(exc: Exception) -> dict[str, Any]:
-    from docpipe.common.bedrock_runtime import BedrockError, BedrockRequestError  # error path only
+    from docpipe.common.exceptions import BedrockError, BedrockRequestError
 
     if isinstance(exc, BedrockRequestError):
         status, detail = 502, "the model service rejected the request"

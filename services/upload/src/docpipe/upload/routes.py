@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from docpipe.common.access import InvalidAccess as BadAccess
 from docpipe.common.access import parse_access_json
 from docpipe.common.documents import Document, DocumentStatus
-from docpipe.common.metadata import InvalidMetadata as BadMetadata
+from docpipe.common.exceptions import InvalidAccess as BadAccess
+from docpipe.common.exceptions import InvalidMetadata as BadMetadata
 from docpipe.common.metadata import parse_metadata_json
 from docpipe.common.openapi import problem_responses
 from docpipe.upload import service

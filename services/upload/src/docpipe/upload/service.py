@@ -20,13 +20,12 @@ from docpipe.common.access import can_see
 from docpipe.common.auth import Principal
 from docpipe.common.db import tenant_transaction
 from docpipe.common.documents import Document, object_metadata
+from docpipe.common.exceptions import ObjectAccessDenied, ObjectMissing
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.keys import document_key
 from docpipe.common.logging import get_logger
 from docpipe.common.storage import (
-    ObjectAccessDenied,
     ObjectInfo,
-    ObjectMissing,
     PresignedGet,
     PresignedPost,
     delete_object_versions,

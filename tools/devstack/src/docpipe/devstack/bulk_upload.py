@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 
 from docpipe.common.filetypes import SNIFF_BYTES, detect_content_type
-from docpipe.devstack.api import ApiError, problem_detail
+from docpipe.devstack.api import problem_detail
+from docpipe.devstack.exceptions import ApiError
 
 __all__ = ["FileResult", "UploadOptions", "upload_files"]
 

@@ -1,7 +1,7 @@
 """The worker's side of the sandbox: a small pool of servers and one request at a time.
 
 The worker never imports a parser (keeping its memory low) and turns every way a request
-can end into a :class:`~docpipe.processor.failures.Failure`: what the child reported,
+can end into a :class:`~docpipe.processor.exceptions.Failure`: what the child reported,
 what its exit frame says (timeout, memory, crash), or ``sandbox`` (transient) when the
 server itself failed to start or stopped answering. A server that misbehaved, or whose
 request was abandoned, is killed; a healthy one goes back to a small idle pool, and
@@ -27,8 +27,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.processor.sandbox.child import EXIT_MEMORY
 from docpipe.processor.sandbox.confinement import server_environment
 from docpipe.processor.sandbox.protocol import Done, Message, parse

@@ -6,7 +6,6 @@ from docpipe.query.answer.extractive import ExtractiveAnswerer
 from docpipe.query.answer.rewrite import HeuristicRewriter, Rewriter
 from docpipe.query.answer.service import (
     NOTHING_FOUND,
-    ConversationNotFound,
     PreparedTurn,
     answer_turn,
     prepare_turn,
@@ -19,7 +18,6 @@ __all__ = [
     "NOTHING_FOUND",
     "Answer",
     "Answerer",
-    "ConversationNotFound",
     "ExtractiveAnswerer",
     "HeuristicRewriter",
     "PreparedTurn",
