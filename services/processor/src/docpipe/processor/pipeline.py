@@ -36,6 +36,7 @@ from docpipe.common.keys import parse_document_key
 from docpipe.common.logging import bind, current_trace_id, get_logger
 from docpipe.common.storage import delete_object_version, get_object
 from docpipe.processor import document_rows
+from docpipe.processor.chunk_embeddings import embed_chunks
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import ObjectCreated
@@ -372,29 +373,14 @@ class _Run:
         return data
 
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
-        """Embeddings by content hash: cached ones reused, the rest embedded in groups."""
-        hashes = list(dict.fromkeys(c.content_sha256 for c in chunks))
-        vectors = await document_rows.cached_embeddings(
-            self.pool, tenant_id=self.tenant_id, model_id=self.embedder.model_id, hashes=hashes
+        embedded = await embed_chunks(
+            self.pool,
+            tenant_id=self.tenant_id,
+            embedder=self.embedder,
+            chunks=chunks,
+            group_size=self.settings.embedding_group_size,
         )
-        self.report.cache_hits = len(vectors)
-        text_of = {c.content_sha256: c.text for c in chunks}
-        missing = [h for h in hashes if h not in vectors]
-        calls_before = self.embedder.stats.calls
-        group = self.settings.embedding_group_size
-        for start in range(0, len(missing), group):
-            batch = missing[start : start + group]
-            embedded = await self.embedder.embed(
-                [text_of[h] for h in batch], input_type="search_document"
-            )
-            fresh = dict(zip(batch, embedded, strict=True))
-            await document_rows.store_embeddings(
-                self.pool,
-                tenant_id=self.tenant_id,
-                model_id=self.embedder.model_id,
-                embeddings=fresh,
-            )
-            vectors.update({h: np.asarray(v, dtype=np.float32) for h, v in fresh.items()})
-        self.report.embedding_calls = self.embedder.stats.calls - calls_before
-        self.report.embedded_texts = len(missing)
-        return vectors
+        self.report.cache_hits = embedded.cache_hits
+        self.report.embedding_calls = embedded.calls
+        self.report.embedded_texts = embedded.embedded_texts
+        return embedded.vectors
