@@ -129,16 +129,8 @@ class AnswerResponse(BaseModel):
     )
 
 
-class StreamedSource(BaseModel):
+class StreamedSource(Citation):
     n: int = Field(description="the number the answer cites as [n]")
-    document_id: uuid.UUID
-    filename: str
-    page_start: int | None = Field(
-        description="PDF page, PowerPoint slide or Excel sheet (1-based); null for formats"
-        " without pages (Word, HTML, CSV, text)"
-    )
-    page_end: int | None
-    chunk_id: uuid.UUID
 
 
 class SourcesEvent(BaseModel):
