@@ -238,29 +238,15 @@ class ConsoleSite(pulumi.ComponentResource):
         self, name: str, settings: ConsoleSettings, child: pulumi.ResourceOptions
     ) -> None:
         bucket = self.bucket.id
-        controls = private_bucket_controls(name, bucket=bucket, opts=child)
-        self._block = controls.public_access_block
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
+        controls = private_bucket_controls(
+            name,
             bucket=bucket,
-            rules=[
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {},
-                    "noncurrent_version_expiration": {
-                        "noncurrent_days": settings.noncurrent_version_days
-                    },
-                },
-                {
-                    "id": "abort-incomplete-multipart-uploads",
-                    "status": "Enabled",
-                    "filter": {},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                },
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[controls.versioning]),
+            noncurrent_version_days=settings.noncurrent_version_days,
+            abort_multipart_days=1,
+            expire_delete_markers=False,
+            opts=child,
         )
+        self._block = controls.public_access_block
 
     def _headers(
         self, name: str, args: ConsoleSiteArgs, child: pulumi.ResourceOptions

@@ -80,7 +80,14 @@ class DocumentStore(pulumi.ComponentResource):
     ) -> None:
         documents = args.documents
         bucket = self.bucket.id
-        controls = private_bucket_controls(name, bucket=bucket, opts=child)
+        controls = private_bucket_controls(
+            name,
+            bucket=bucket,
+            noncurrent_version_days=documents.noncurrent_version_days,
+            abort_multipart_days=documents.abort_multipart_days,
+            expire_delete_markers=True,
+            opts=child,
+        )
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket,
@@ -88,30 +95,6 @@ class DocumentStore(pulumi.ComponentResource):
                 lambda arn: json.dumps(policies.bucket_policy(bucket_arn=arn))
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[controls.public_access_block]),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket,
-            rules=[
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {},
-                    "noncurrent_version_expiration": {
-                        "noncurrent_days": documents.noncurrent_version_days
-                    },
-                    "expiration": {"expired_object_delete_marker": True},
-                },
-                {
-                    "id": "abort-incomplete-multipart-uploads",
-                    "status": "Enabled",
-                    "filter": {},
-                    "abort_incomplete_multipart_upload": {
-                        "days_after_initiation": documents.abort_multipart_days
-                    },
-                },
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[controls.versioning]),
         )
         aws.s3.BucketCorsConfiguration(
             f"{name}-cors",
