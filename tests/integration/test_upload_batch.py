@@ -59,9 +59,7 @@ async def test_ten_files_take_one_transaction_and_concurrent_writes(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[int] = []
-    monkeypatch.setattr(
-        intake, "tenant_transaction", _counting(intake.tenant_transaction, opened)
-    )
+    monkeypatch.setattr(intake, "tenant_transaction", _counting(intake.tenant_transaction, opened))
     in_flight, most = [0], [0]
     put = intake.put_object
 
