@@ -252,7 +252,7 @@ def _profile(
 ) -> TextProfile:
     from docpipe.processor.chunking import chunk_pages
     from docpipe.processor.extraction import PageText
-    from docpipe.query.answer.bedrock import SYSTEM_PROMPT, build_prompt
+    from docpipe.query.answer.converse import SYSTEM_PROMPT, build_prompt
     from docpipe.query.hits import Hit
 
     chunks = chunk_pages(

@@ -4,7 +4,7 @@ Both paths write the same chunks (text, page span, content hash, vector, keyword
 tsvector) of one document inside one tenant transaction, on the production schema (HNSW
 and GIN indexes in place), as the services' role (row-level security applies):
 
-- **docpipe**: ``docpipe.processor.store.complete_document`` — COPY into a temporary
+- **docpipe**: ``docpipe.processor.document_rows.complete_document`` — COPY into a temporary
   table, then one ``INSERT ... SELECT`` that builds the tsvectors;
 - **baseline**: one ``INSERT ... VALUES`` statement per chunk (same tsvector SQL).
 
@@ -53,7 +53,7 @@ TENANT = "bench-writes"
 
 
 def _chunks(count: int, dimensions: int, seed: int) -> list[Any]:
-    from docpipe.processor.store import ChunkRow
+    from docpipe.processor.document_rows import ChunkRow
 
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((count, dimensions)).astype(np.float32)
@@ -77,7 +77,7 @@ def _chunks(count: int, dimensions: int, seed: int) -> list[Any]:
 async def _new_document(pool: Any) -> tuple[uuid.UUID, uuid.UUID]:
     """A queued document claimed by this run (the store path needs a live claim)."""
     from docpipe.common.db import tenant_transaction
-    from docpipe.processor.store import ClaimOutcome, claim_document
+    from docpipe.processor.document_rows import ClaimOutcome, claim_document
 
     doc_id = uuid.uuid4()
     key = f"uploads/bench/{doc_id}"
@@ -103,7 +103,7 @@ async def _new_document(pool: Any) -> tuple[uuid.UUID, uuid.UUID]:
 
 
 async def docpipe_path(pool: Any, chunks: list[Any]) -> float:
-    from docpipe.processor.store import complete_document
+    from docpipe.processor.document_rows import complete_document
 
     doc_id, token = await _new_document(pool)
     started = time.perf_counter()
@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     bytecode = use_compiled_bytecode()
-    warm_bytecode("docpipe.processor.store")
+    warm_bytecode("docpipe.processor.document_rows")
     count = 300 if args.quick else args.chunks
     with embedded_stack("writes", aws=False) as stack:
         results = [

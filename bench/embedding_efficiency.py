@@ -150,7 +150,7 @@ async def calls_per_thousand(
 
 async def _naive_sequential(server_url: str, texts: list[str]) -> tuple[float, int]:
     """The baseline: one InvokeModel per chunk, one after another (same client, same retries)."""
-    from docpipe.common.bedrock import BedrockRuntime, RetryPolicy, call_with_backoff
+    from docpipe.common.bedrock_runtime import BedrockRuntime, RetryPolicy, call_with_backoff
 
     runtime = BedrockRuntime(region="ap-northeast-1", endpoint_url=server_url)
     client = await runtime.client()

@@ -177,7 +177,6 @@ def formats_alone(repeats: int = 3) -> list[dict[str, Any]]:
     }
     limits = ExtractionLimits()
     sandbox.shutdown()
-    sandbox.prewarm()
     rows = []
     for name, data in samples.items():
         extract_pages(data, limits=limits)  # warm

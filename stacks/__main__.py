@@ -6,7 +6,6 @@ import pulumi
 import pulumi_aws as aws
 
 from docpipe.common.migrations import migration_manifest
-from docpipe.infra import policies
 from docpipe.infra.alerts import Alerts
 from docpipe.infra.cognito import Login, LoginArgs
 from docpipe.infra.console import ConsoleRelease, ConsoleReleaseArgs, ConsoleSite, ConsoleSiteArgs
@@ -17,8 +16,8 @@ from docpipe.infra.environment import Endpoints, service_environment
 from docpipe.infra.http_api import HttpApi, HttpApiArgs
 from docpipe.infra.lambda_function import FunctionPlacement
 from docpipe.infra.migrations import Migrations, MigrationsArgs
-from docpipe.infra.model_catalog import ModelRoute
 from docpipe.infra.network import Network, NetworkArgs
+from docpipe.infra.permissions import deployed_statements, service_statements
 from docpipe.infra.service import QueueTrigger, Service, ServiceArgs, image_uri
 from docpipe.infra.settings import SERVICE_NAMES, load_settings
 from docpipe.infra.stream_api import QUERY_COMMAND, QUERY_ENTRY_POINT, StreamApi, StreamApiArgs
@@ -93,76 +92,28 @@ endpoints = Endpoints(
     bucket=store.bucket.bucket,
     queue_url=store.queue.url,
 )
-
-
-def invoke(sid: str, *routes: ModelRoute) -> pulumi.Output[list[policies.Statement]]:
-    return account_id.apply(
-        lambda account: policies.bedrock_invoke_statements(
-            sid=sid, routes=routes, account_id=account
-        )
-    )
-
-
-prefix = settings.documents.uploads_prefix
-# Each function may read only its own database role's secret.
-statements = {
-    "upload": pulumi.Output.all(
-        store.bucket.arn, role_secret_arns["upload"], store.queue.arn
-    ).apply(
-        lambda a: policies.upload_statements(
-            bucket_arn=a[0], uploads_prefix=prefix, secret_arn=a[1], queue_arn=a[2]
-        )
-    ),
-    "processor": pulumi.Output.all(
-        store.bucket.arn,
-        role_secret_arns["processor"],
-        store.queue.arn,
-        invoke("EmbedChunks", settings.models.embedding),
-    ).apply(
-        lambda a: policies.processor_statements(
-            bucket_arn=a[0],
-            uploads_prefix=prefix,
-            secret_arn=a[1],
-            queue_arn=a[2],
-            embedding_invoke=a[3],
-        )
-    ),
-    "query": pulumi.Output.all(
-        role_secret_arns["query"],
-        invoke("EmbedAndAnswer", settings.models.embedding, settings.models.answer),
-    ).apply(lambda a: policies.query_statements(secret_arn=a[0], model_invoke=a[1])),
-}
-processor_settings = settings.services["processor"]
-# The VPC endpoints admit what the deployed functions' roles allow: the services', and the
-# migration function's (built from the processor image), as migrations.py grants it.
-deployed_statements = [statements[n] for n in SERVICE_NAMES if settings.services[n].deployed]
-if processor_settings.deployed:
-    deployed_statements.append(
-        pulumi.Output.all(database.master_secret_arn, *role_secret_arns.values()).apply(
-            lambda a: policies.migration_statements(master_secret_arn=a[0], role_secret_arns=a[1:])
-        )
-    )
+# What each function's role may do; the VPC endpoints admit what the deployed ones may.
+statements = service_statements(
+    settings=settings,
+    account_id=account_id,
+    bucket_arn=store.bucket.arn,
+    queue_arn=store.queue.arn,
+    role_secret_arns=role_secret_arns,
+)
 EndpointPolicies(
     "endpoint-policies",
     EndpointPoliciesArgs(
         endpoints=network.endpoints,
-        statements=pulumi.Output.all(*deployed_statements).apply(
-            lambda groups: [statement for group in groups for statement in group]
+        statements=deployed_statements(
+            settings=settings,
+            services=statements,
+            master_secret_arn=database.master_secret_arn,
+            role_secret_arns=role_secret_arns,
         ),
         account_id=account_id,
     ),
 )
-
-
-def with_console_cors(env: dict[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
-    """The services' own CORS (the streamed-answer route's preflight) admits the console."""
-    if "CORS_ORIGINS" in env and console_origins:
-        env["CORS_ORIGINS"] = pulumi.Output.all(env["CORS_ORIGINS"], *console_origins).apply(
-            lambda origins: ",".join(o for o in origins if o)
-        )
-    return env
-
-
+processor_settings = settings.services["processor"]
 services = {
     name: Service(
         name,
@@ -171,8 +122,11 @@ services = {
             settings=settings.services[name],
             rollout=settings.rollout,
             placement=placement,
-            environment=with_console_cors(
-                service_environment(service=name, settings=settings, endpoints=endpoints)
+            environment=service_environment(
+                service=name,
+                settings=settings,
+                endpoints=endpoints,
+                console_origins=console_origins,
             ),
             statements=statements[name],
             alarm_topic_arn=alerts.topic.arn,

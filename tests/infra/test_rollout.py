@@ -26,6 +26,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from docpipe.infra import rollout
+from docpipe.infra.exceptions import RolloutError
 from docpipe.infra.release_history import ReleaseHistory
 from docpipe.testkit.codedeploy import CodeDeployEngine
 
@@ -345,7 +346,7 @@ def test_rollback_goes_to_the_release_before_and_twice_goes_two_back(deployed: A
     assert [d["deploymentConfigName"] for d in backs] == ["CodeDeployDefault.LambdaAllAtOnce"] * 2
 
     assert account.rollback().succeeded
-    with pytest.raises(rollout.RolloutError, match="no release before version 1"):
+    with pytest.raises(RolloutError, match="no release before version 1"):
         account.rollback()
     assert account.rollback(to_version="4").succeeded  # explicit: allowed, and recorded
     assert account.history().live[-1] == "4"
@@ -365,7 +366,7 @@ def test_processor_applies_its_image_migrations_before_any_traffic_moves(deploye
     assert account.canary_alarms() == expected
 
     account.migration_error = "relation documents already has column x"
-    with pytest.raises(rollout.RolloutError, match="migrations failed; no traffic was moved"):
+    with pytest.raises(RolloutError, match="migrations failed; no traffic was moved"):
         account.deploy(image=DIGEST["c"])
     assert account.alias()["FunctionVersion"] == "2"
     assert len(account.deployments()) == 1

@@ -10,22 +10,16 @@ from typing import Any
 
 import pytest
 
-from docpipe.common.bedrock import (
+from docpipe.common.bedrock_runtime import BedrockRuntime, RetryPolicy, converse, user_message
+from docpipe.common.embeddings import close_embedder, create_embedder
+from docpipe.common.embeddings.bedrock import BedrockEmbedder
+from docpipe.common.exceptions import (
     BedrockRequestError,
-    BedrockRuntime,
     BedrockThrottled,
-    RetryPolicy,
-    converse,
-    user_message,
-)
-from docpipe.common.embeddings import (
     EmbeddingRequestError,
     EmbeddingThrottled,
     EmbeddingUnavailable,
-    close_embedder,
-    create_embedder,
 )
-from docpipe.common.embeddings.bedrock import BedrockEmbedder
 from docpipe.common.runtime import loop_resources
 from docpipe.common.settings import CommonSettings
 from docpipe.testkit.bedrock_server import (

@@ -1,5 +1,5 @@
-"""Least privilege in the database (ARCHITECTURE §6, migration 0007): each service's role
-tries what it must never do, and gets "permission denied".
+"""Least privilege in the database (docs/architecture.md, "Tenancy"; migration 0007):
+each service's role tries what it must never do, and gets "permission denied".
 
 Every statement runs with the role's own tenant set, against rows of that tenant, so row-
 level security would let it through: what stops it is the grant alone. Each role's

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from docpipe.common.db_connect import DatabaseConnector
-from docpipe.common.db_errors import DatabaseUnreachable
+from docpipe.common.exceptions import DatabaseUnreachable
 from docpipe.devstack.embedded import free_port
 from docpipe.processor import migrate_handler
 from docpipe.processor.config import ProcessorSettings

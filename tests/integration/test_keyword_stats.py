@@ -23,7 +23,7 @@ import pytest
 from docpipe.common.db import _init_connection, tenant_transaction
 from docpipe.common.migrations import apply_migrations, load_migrations
 from docpipe.devstack.embedded import EmbeddedPostgres
-from docpipe.processor.store import ChunkRow, claim_document, complete_document
+from docpipe.processor.document_rows import ChunkRow, claim_document, complete_document
 from docpipe.query.keyword import BM25, keyword_search
 from tests.conftest import TEST_DIMENSIONS
 

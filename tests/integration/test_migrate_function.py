@@ -23,6 +23,7 @@ import pytest
 from docpipe.common.migrations import SERVICE_ROLES, manifest_fingerprint, migration_manifest
 from docpipe.devstack.embedded import free_port
 from docpipe.processor import migrate_handler
+from docpipe.processor.exceptions import MigrationMismatch
 from docpipe.testkit.postgres_process import PostgresProcess, pgserver_bin_dir
 from tests.conftest import TEST_DIMENSIONS
 
@@ -151,10 +152,10 @@ def test_a_manifest_from_another_checkout_applies_nothing(
     server: PostgresProcess, environment: str
 ) -> None:
     newer = {**migration_manifest(), "9999_only_in_a_newer_checkout": "0" * 64}
-    with pytest.raises(migrate_handler.MigrationMismatch, match="expected but not carried"):
+    with pytest.raises(MigrationMismatch, match="expected but not carried"):
         migrate_handler.handler({"action": "migrate", "expected": newer})
     older = dict(list(migration_manifest().items())[:-1])
-    with pytest.raises(migrate_handler.MigrationMismatch, match="carried but not expected"):
+    with pytest.raises(MigrationMismatch, match="carried but not expected"):
         migrate_handler.handler({"action": "migrate", "expected": older})
     assert _applied(server, environment) is None  # not even the bookkeeping table
 

@@ -7,7 +7,8 @@ import uuid
 import asyncpg
 import pytest
 
-from docpipe.common.migrations import MigrationError, apply_migrations
+from docpipe.common.exceptions import MigrationError
+from docpipe.common.migrations import apply_migrations
 from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.testkit.master_database import master_database
 from tests.conftest import TEST_DIMENSIONS

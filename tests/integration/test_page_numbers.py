@@ -1,4 +1,4 @@
-"""Page numbers mean PDF pages, slides and sheets; other formats have none (ARCHITECTURE §4).
+"""Page numbers mean PDF pages, slides and sheets; other formats have none (docs/api.md).
 
 A text document's chunks carry no page numbers and the document no page count, through
 the processor and in search results; a PDF keeps its pages. Migration 0006 turns the

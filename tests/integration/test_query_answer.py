@@ -14,7 +14,7 @@ import pytest
 
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import EmbeddedPostgres
-from docpipe.query.answer.bedrock import SYSTEM_PROMPT
+from docpipe.query.answer.converse import SYSTEM_PROMPT
 from docpipe.query.answer.service import NOTHING_FOUND
 from docpipe.query.config import QuerySettings
 from docpipe.testkit.bedrock_server import THROTTLE, BedrockServer

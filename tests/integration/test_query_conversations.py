@@ -1,5 +1,5 @@
 """Conversations over HTTP with JWT auth: follow-ups rewritten into standalone queries, a
-streamed turn, the history, and 404 for every other caller (ARCHITECTURE §4).
+streamed turn, the history, and 404 for every other caller (docs/api.md).
 
 Two users of one tenant and a user of another tenant; the extractive answerer with the
 offline rewriter (the local stack's), and Bedrock Converse/ConverseStream through the real

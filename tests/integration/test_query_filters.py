@@ -1,4 +1,4 @@
-"""Metadata filters on search and answer (ARCHITECTURE §4), and Chinese in both scripts.
+"""Metadata filters on search and answer (docs/api.md), and Chinese in both scripts.
 
 Documents are seeded with metadata straight into Postgres; the filters go through the
 query API with JWT auth. Every assertion names exactly which documents must come back.
@@ -19,7 +19,8 @@ import pytest
 
 from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
-from docpipe.query.scope import DocumentScope, FilterError
+from docpipe.query.exceptions import FilterError
+from docpipe.query.scope import DocumentScope
 from docpipe.testkit.chunks import seed_document
 from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings

@@ -1,6 +1,6 @@
 """Each service installed alone, from the lock, imports its Lambda handler.
 
-This is what its container image will hold (ARCHITECTURE §3, §10): only that service,
+This is what its container image will hold (docs/architecture.md, "Packages"): only that service,
 libs/common and their locked dependencies, with the `lambda` extra its Dockerfile exports
 (the runtime interface client the image's ENTRYPOINT runs). A shared development
 virtualenv would hide an undeclared import; a fresh environment per service does not.

@@ -17,7 +17,7 @@ import pytest
 
 from docpipe.common.keys import tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
-from docpipe.upload import service
+from docpipe.upload import intake
 from docpipe.upload.config import UploadSettings
 from tests.integration.test_upload_api import (
     SECRET,
@@ -59,11 +59,9 @@ async def test_ten_files_take_one_transaction_and_concurrent_writes(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[int] = []
-    monkeypatch.setattr(
-        service, "tenant_transaction", _counting(service.tenant_transaction, opened)
-    )
+    monkeypatch.setattr(intake, "tenant_transaction", _counting(intake.tenant_transaction, opened))
     in_flight, most = [0], [0]
-    put = service.put_object
+    put = intake.put_object
 
     async def slow_put(**kwargs: Any) -> Any:
         in_flight[0] += 1
@@ -74,7 +72,7 @@ async def test_ten_files_take_one_transaction_and_concurrent_writes(
         finally:
             in_flight[0] -= 1
 
-    monkeypatch.setattr(service, "put_object", slow_put)
+    monkeypatch.setattr(intake, "put_object", slow_put)
     files = [(f"f{i}.txt", unique_text(f"batch {i}")) for i in range(10)]
 
     response = await upload(client, *files)

@@ -28,14 +28,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from docpipe.common.aws import client
+from docpipe.common.exceptions import ObjectAccessDenied, ObjectMissing
 from docpipe.common.settings import CommonSettings
-from docpipe.common.storage import (
-    ObjectAccessDenied,
-    ObjectMissing,
-    delete_object_version,
-    get_object,
-    head_object,
-)
+from docpipe.common.storage import delete_object_version, get_object, head_object
 from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.infra.policies import Statement, processor_statements, upload_statements
 from docpipe.processor import handler as processor

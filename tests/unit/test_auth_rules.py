@@ -1,5 +1,5 @@
-"""The token rules of ARCHITECTURE §6, each in both token modes where it applies, and the
-start-up checks that keep an unsafe configuration from serving at all.
+"""The token rules in docs/api.md ("Conventions"), each in both token modes where it
+applies, and the start-up checks that keep an unsafe configuration from serving at all.
 
 ``jwt`` mode: a real HS256 token verified by :func:`docpipe.common.auth.authenticate`.
 ``apigateway`` mode: the claims as API Gateway hands them to Lambda, both the HTTP API's
@@ -22,7 +22,8 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
-from docpipe.common.auth import AuthError, Principal, authenticate
+from docpipe.common.auth import Principal, authenticate
+from docpipe.common.exceptions import AuthError
 from docpipe.common.local_stack import write_marker
 from docpipe.common.settings import CommonSettings
 from docpipe.testkit.tokens import ISSUER, claims, http_api_claims, rest_api_claims

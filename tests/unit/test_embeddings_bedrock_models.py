@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from docpipe.common.bedrock import RetryPolicy
-from docpipe.common.embeddings import EmbeddingConfigError, EmbeddingResponseError
+from docpipe.common.bedrock_runtime import RetryPolicy
 from docpipe.common.embeddings.bedrock_models import clip_text, resolve_model
+from docpipe.common.exceptions import EmbeddingConfigError, EmbeddingResponseError
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,10 @@ from typing import Any
 
 import pytest
 
-from docpipe.common.embeddings import (
-    Embedder,
-    EmbeddingConfigError,
-    close_embedder,
-    create_embedder,
-)
+from docpipe.common.embeddings import Embedder, close_embedder, create_embedder
 from docpipe.common.embeddings.bedrock import BedrockEmbedder
 from docpipe.common.embeddings.local import LocalHashEmbedder
+from docpipe.common.exceptions import EmbeddingConfigError
 from docpipe.common.settings import CommonSettings
 
 

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from docpipe.common.embeddings import EmbeddingConfigError, create_embedder
+from docpipe.common.embeddings import create_embedder
 from docpipe.common.embeddings.sbert import (
     MINILM_MODEL_ID,
     SentenceTransformerEmbedder,
 )
+from docpipe.common.exceptions import EmbeddingConfigError
 from docpipe.common.settings import CommonSettings
 
 # `make test-sbert` installs the extra and runs these; `make test` leaves them out.

@@ -19,8 +19,8 @@ import pytest
 
 from docpipe.common.filetypes import detect_content_type
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, PageText, extract_pages
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.testkit.pdfs import make_pdf, text_bomb
 from docpipe.testkit.processes import extraction_child_pids as extraction_children
 from docpipe.testkit.processes import sandbox_server_pids as sandbox_children
@@ -37,8 +37,7 @@ def fails(kind: FailureKind, match: str | None = None) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_child() -> Iterator[None]:
-    sandbox.prewarm()
+def end_servers() -> Iterator[None]:
     yield
     sandbox.shutdown()
 
@@ -223,18 +222,15 @@ def test_total_text_cap_applies_to_pdfs() -> None:
         extract_pages(data, limits=ExtractionLimits(max_total_chars=200))
 
 
-def test_extraction_works_without_a_prewarmed_server() -> None:
+def test_extraction_starts_a_server_when_none_is_idle() -> None:
     sandbox.shutdown()
-    try:
-        assert not sandbox_children()
-        result = extract_pages(make_pdf(["cold start"]), limits=LIMITS)
-        assert result.pages == [PageText(number=1, text="cold start\n")]
-        assert len(sandbox_children()) == 1  # kept for the next document
-        assert not extraction_children()
-        sandbox.shutdown()
-        assert not sandbox_children()  # nothing is left behind
-    finally:
-        sandbox.prewarm()
+    assert not sandbox_children()
+    result = extract_pages(make_pdf(["cold start"]), limits=LIMITS)
+    assert result.pages == [PageText(number=1, text="cold start\n")]
+    assert len(sandbox_children()) == 1  # kept for the next document
+    assert not extraction_children()
+    sandbox.shutdown()
+    assert not sandbox_children()  # nothing is left behind
 
 
 def test_the_parent_never_imports_pymupdf() -> None:

@@ -19,8 +19,8 @@ import pytest
 
 from docpipe.common import filetypes
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, ExtractionResult, extract_pages
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.testkit import formats
 from docpipe.testkit.ocr_accuracy import character_accuracy
 
@@ -28,8 +28,7 @@ LIMITS = ExtractionLimits()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_server() -> Iterator[None]:
-    sandbox.prewarm()
+def end_servers() -> Iterator[None]:
     yield
     sandbox.shutdown()
 

@@ -16,6 +16,7 @@ from docpipe.common.migrations import (
     migration_manifest,
 )
 from docpipe.processor import migrate_handler
+from docpipe.processor.exceptions import MigrationMismatch
 
 
 def test_manifest_names_every_packaged_migration_by_its_bytes() -> None:
@@ -45,5 +46,5 @@ def test_mismatch_says_what_differs_in_either_direction() -> None:
 def test_migration_function_refuses_a_manifest_that_is_not_its_own() -> None:
     """Refused before any secret is read or connection opened (none is configured here)."""
     expected = {**migration_manifest(), "9999_from_a_newer_checkout": "0" * 64}
-    with pytest.raises(migrate_handler.MigrationMismatch, match="9999_from_a_newer_checkout"):
+    with pytest.raises(MigrationMismatch, match="9999_from_a_newer_checkout"):
         migrate_handler.handler({"action": "migrate", "expected": expected})

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from docpipe.common.embeddings import EmbeddingStats, EmbeddingUnavailable
+from docpipe.common.embeddings import EmbeddingStats
+from docpipe.common.exceptions import EmbeddingUnavailable
 from docpipe.query.answer.extractive import ExtractiveAnswerer, best_sentence
 from docpipe.query.answer.service import relevant_hits
 from docpipe.query.answer.sources import cited_sources, format_sources

@@ -21,9 +21,9 @@ import pytest
 
 from docpipe.common.filetypes import PDF
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, extract_pages
 from docpipe.processor.extractors.base import Job
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.processor.sandbox import client, confinement, protocol, server
 from docpipe.testkit.pdfs import make_pdf, text_bomb
 from docpipe.testkit.processes import extraction_child_pids as extraction_children
@@ -94,14 +94,6 @@ def test_one_server_extracts_documents_one_after_another(spawned: list[int]) -> 
         ]
         assert sandbox_children() == set(spawned)
         assert not extraction_children()  # each document's child ended with it
-    assert len(spawned) == 1
-
-
-def test_prewarm_starts_the_server_the_first_document_uses(spawned: list[int]) -> None:
-    sandbox.prewarm()
-    sandbox.prewarm()  # idempotent while one is idle
-    assert len(spawned) == 1
-    assert text_of(make_pdf(["warm"])) == ["warm"]
     assert len(spawned) == 1
 
 
@@ -211,7 +203,6 @@ def test_nothing_outlives_a_parent_killed_mid_document() -> None:
 
 
 def test_a_server_exits_when_its_stdin_ends(spawned: list[int]) -> None:
-    sandbox.prewarm()
     server = client.take_server()
     client.wait_ready(server)
     assert server.proc.stdin is not None

@@ -41,10 +41,18 @@ import pulumi_aws as aws
 from docpipe.infra import naming
 from docpipe.infra.settings import AuthSettings
 
-__all__ = ["FEATURE_PLAN", "Login", "LoginArgs", "hosted_ui_domain_prefix"]
+__all__ = [
+    "FEATURE_PLAN",
+    "SCOPES",
+    "Login",
+    "LoginArgs",
+    "hosted_ui_domain_prefix",
+    "web_client",
+]
 
 FEATURE_PLAN = "ESSENTIALS"
-_SCOPES = ["openid", "email", "profile"]
+#: what the web clients (the API's and the console's) ask for
+SCOPES = ["openid", "email", "profile"]
 
 
 def hosted_ui_domain_prefix(*, stack: str, account_id: str) -> str:
@@ -161,38 +169,62 @@ class Login(pulumi.ComponentResource):
     def _client(
         self, name: str, args: LoginArgs, child: pulumi.ResourceOptions
     ) -> aws.cognito.UserPoolClient:
-        s = args.settings
-        return aws.cognito.UserPoolClient(
+        return web_client(
             f"{name}-web",
-            name=f"{naming.prefix(stack=args.stack)}-web",
+            client_name=f"{naming.prefix(stack=args.stack)}-web",
             user_pool_id=self.user_pool.id,
-            generate_secret=False,
-            allowed_oauth_flows_user_pool_client=True,
-            allowed_oauth_flows=["code"],
-            allowed_oauth_scopes=_SCOPES,
-            supported_identity_providers=["COGNITO"],
-            callback_urls=list(s.callback_urls),
-            logout_urls=list(s.logout_urls),
+            auth=args.settings,
+            callback_urls=list(args.settings.callback_urls),
+            logout_urls=list(args.settings.logout_urls),
             # SRP for an in-app sign-in form; ADMIN_USER_PASSWORD needs IAM credentials
             # (AdminInitiateAuth), so only an operator can use it, e.g. for a smoke test.
-            explicit_auth_flows=[
+            auth_flows=[
                 "ALLOW_USER_SRP_AUTH",
                 "ALLOW_REFRESH_TOKEN_AUTH",
                 "ALLOW_ADMIN_USER_PASSWORD_AUTH",
             ],
-            read_attributes=["email", "email_verified", "name", s.tenant_claim],
-            # explicit: with no list Cognito lets the client write every attribute
-            write_attributes=["email", "name"],
-            id_token_validity=s.id_token_minutes,
-            access_token_validity=s.access_token_minutes,
-            refresh_token_validity=s.refresh_token_days,
-            token_validity_units={
-                "id_token": "minutes",
-                "access_token": "minutes",
-                "refresh_token": "days",
-            },
-            prevent_user_existence_errors="ENABLED",
-            enable_token_revocation=True,
-            auth_session_validity=3,
             opts=child,
         )
+
+
+def web_client(
+    name: str,
+    *,
+    client_name: str,
+    user_pool_id: pulumi.Input[str],
+    auth: AuthSettings,
+    callback_urls: pulumi.Input[list[pulumi.Input[str]]],
+    logout_urls: pulumi.Input[list[pulumi.Input[str]]],
+    auth_flows: list[str],
+    opts: pulumi.ResourceOptions,
+) -> aws.cognito.UserPoolClient:
+    """A public app client (no secret) for a browser: code flow, the stack's token
+    lifetimes, revocation on, and no answer that tells whether a user exists."""
+    return aws.cognito.UserPoolClient(
+        name,
+        name=client_name,
+        user_pool_id=user_pool_id,
+        generate_secret=False,
+        allowed_oauth_flows_user_pool_client=True,
+        allowed_oauth_flows=["code"],
+        allowed_oauth_scopes=SCOPES,
+        supported_identity_providers=["COGNITO"],
+        callback_urls=callback_urls,
+        logout_urls=logout_urls,
+        explicit_auth_flows=auth_flows,
+        read_attributes=["email", "email_verified", "name", auth.tenant_claim],
+        # explicit: with no list Cognito lets the client write every attribute
+        write_attributes=["email", "name"],
+        id_token_validity=auth.id_token_minutes,
+        access_token_validity=auth.access_token_minutes,
+        refresh_token_validity=auth.refresh_token_days,
+        token_validity_units={
+            "id_token": "minutes",
+            "access_token": "minutes",
+            "refresh_token": "days",
+        },
+        prevent_user_existence_errors="ENABLED",
+        enable_token_revocation=True,
+        auth_session_validity=3,
+        opts=opts,
+    )

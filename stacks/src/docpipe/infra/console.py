@@ -48,6 +48,8 @@ import pulumi
 import pulumi_aws as aws
 
 from docpipe.infra import naming
+from docpipe.infra.cognito import SCOPES, web_client
+from docpipe.infra.private_bucket import private_bucket_controls
 from docpipe.infra.settings import AuthSettings, ConsoleSettings
 
 __all__ = [
@@ -70,7 +72,6 @@ __all__ = [
 CONSOLE_DIR = Path(__file__).resolve().parents[4] / "console"
 #: Managed-CachingOptimized: honours the objects' Cache-Control, compresses (gzip, brotli)
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-_SCOPES = ["openid", "email", "profile"]
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
@@ -117,7 +118,7 @@ def console_config(
     """config.json: the HTTP API for everything, the REST API for streamed answers, and
     the Cognito hosted UI (a pasted token when the stack has none)."""
     auth: dict[str, Any] = (
-        {"mode": "cognito", "domain": hosted_ui_url, "clientId": client_id, "scopes": _SCOPES}
+        {"mode": "cognito", "domain": hosted_ui_url, "clientId": client_id, "scopes": SCOPES}
         if hosted_ui_url and client_id
         else {"mode": "token"}
     )
@@ -237,51 +238,15 @@ class ConsoleSite(pulumi.ComponentResource):
         self, name: str, settings: ConsoleSettings, child: pulumi.ResourceOptions
     ) -> None:
         bucket = self.bucket.id
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=bucket, rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )  # fmt: skip
-        self._block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
+        controls = private_bucket_controls(
+            name,
             bucket=bucket,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
+            noncurrent_version_days=settings.noncurrent_version_days,
+            abort_multipart_days=1,
+            expire_delete_markers=False,
             opts=child,
         )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=bucket, versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )  # fmt: skip
-        # SSE-S3: CloudFront's origin access control reads it without a KMS key grant
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket,
-            rules=[
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {},
-                    "noncurrent_version_expiration": {
-                        "noncurrent_days": settings.noncurrent_version_days
-                    },
-                },
-                {
-                    "id": "abort-incomplete-multipart-uploads",
-                    "status": "Enabled",
-                    "filter": {},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-                },
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
-        )
+        self._block = controls.public_access_block
 
     def _headers(
         self, name: str, args: ConsoleSiteArgs, child: pulumi.ResourceOptions
@@ -384,33 +349,15 @@ class ConsoleSite(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> aws.cognito.UserPoolClient:
         """The console's own public app client: code flow with PKCE, back to the console."""
-        a = args.auth
         home = self.origin.apply(lambda o: f"{o}/")
-        return aws.cognito.UserPoolClient(
+        return web_client(
             f"{name}-web",
-            name=f"{naming.prefix(stack=args.stack)}-console",
+            client_name=f"{naming.prefix(stack=args.stack)}-console",
             user_pool_id=user_pool_id,
-            generate_secret=False,
-            allowed_oauth_flows_user_pool_client=True,
-            allowed_oauth_flows=["code"],
-            allowed_oauth_scopes=_SCOPES,
-            supported_identity_providers=["COGNITO"],
+            auth=args.auth,
             callback_urls=[home],
             logout_urls=[home],
-            explicit_auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
-            read_attributes=["email", "email_verified", "name", a.tenant_claim],
-            write_attributes=["email", "name"],
-            id_token_validity=a.id_token_minutes,
-            access_token_validity=a.access_token_minutes,
-            refresh_token_validity=a.refresh_token_days,
-            token_validity_units={
-                "id_token": "minutes",
-                "access_token": "minutes",
-                "refresh_token": "days",
-            },
-            prevent_user_existence_errors="ENABLED",
-            enable_token_revocation=True,
-            auth_session_validity=3,
+            auth_flows=["ALLOW_REFRESH_TOKEN_AUTH"],
             opts=child,
         )
 

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from docpipe.infra import policies
+from docpipe.infra.private_bucket import private_bucket_controls
 from docpipe.infra.settings import DocumentSettings, QueueSettings
 
 __all__ = ["VISIBILITY_TIMEOUT_FACTOR", "DocumentStore", "DocumentStoreArgs"]
@@ -79,31 +80,12 @@ class DocumentStore(pulumi.ComponentResource):
     ) -> None:
         documents = args.documents
         bucket = self.bucket.id
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
+        controls = private_bucket_controls(
+            name,
             bucket=bucket,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            noncurrent_version_days=documents.noncurrent_version_days,
+            abort_multipart_days=documents.abort_multipart_days,
+            expire_delete_markers=True,
             opts=child,
         )
         aws.s3.BucketPolicy(
@@ -112,31 +94,7 @@ class DocumentStore(pulumi.ComponentResource):
             policy=self.bucket.arn.apply(
                 lambda arn: json.dumps(policies.bucket_policy(bucket_arn=arn))
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket,
-            rules=[
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {},
-                    "noncurrent_version_expiration": {
-                        "noncurrent_days": documents.noncurrent_version_days
-                    },
-                    "expiration": {"expired_object_delete_marker": True},
-                },
-                {
-                    "id": "abort-incomplete-multipart-uploads",
-                    "status": "Enabled",
-                    "filter": {},
-                    "abort_incomplete_multipart_upload": {
-                        "days_after_initiation": documents.abort_multipart_days
-                    },
-                },
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[controls.public_access_block]),
         )
         aws.s3.BucketCorsConfiguration(
             f"{name}-cors",

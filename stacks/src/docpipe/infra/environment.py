@@ -4,7 +4,7 @@ stack. Only ARNs and endpoints go here, never a secret value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -59,10 +59,26 @@ def _http(settings: StackSettings) -> dict[str, pulumi.Input[str]]:
     return env
 
 
-def service_environment(
-    *, service: str, settings: StackSettings, endpoints: Endpoints
+def _with_console_cors(
+    env: dict[str, pulumi.Input[str]], console_origins: Sequence[pulumi.Input[str]]
 ) -> dict[str, pulumi.Input[str]]:
-    """Environment variables of one service's function (AWS_REGION is set by Lambda)."""
+    """The services' own CORS (the streamed-answer route's preflight) admits the console."""
+    if "CORS_ORIGINS" in env and console_origins:
+        env["CORS_ORIGINS"] = pulumi.Output.all(env["CORS_ORIGINS"], *console_origins).apply(
+            lambda origins: ",".join(o for o in origins if o)
+        )
+    return env
+
+
+def service_environment(
+    *,
+    service: str,
+    settings: StackSettings,
+    endpoints: Endpoints,
+    console_origins: Sequence[pulumi.Input[str]] = (),
+) -> dict[str, pulumi.Input[str]]:
+    """Environment variables of one service's function (AWS_REGION is set by Lambda);
+    ``console_origins``: the web console's, when the stack has one."""
     env: dict[str, pulumi.Input[str]] = {
         "LOG_LEVEL": settings.services[service].log_level,
         **_database(service, settings, endpoints),
@@ -104,4 +120,4 @@ def service_environment(
         )
     else:
         raise ValueError(f"unknown service {service!r}")
-    return env
+    return _with_console_cors(env, console_origins)

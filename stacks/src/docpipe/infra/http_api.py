@@ -47,7 +47,7 @@ class Route:
 
 
 def api_routes() -> list[Route]:
-    """Every route of the v1 contract (ARCHITECTURE §4) and the service behind it."""
+    """Every route of the v1 contract (docs/api.md) and the service behind it."""
     return [
         Route("POST /v1/documents", "upload"),
         Route("GET /v1/documents", "upload"),

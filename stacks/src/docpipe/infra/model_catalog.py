@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from docpipe.infra.exceptions import UnreachableModel
+
 __all__ = [
     "CATALOG",
     "GEO_PREFIXES",
@@ -39,7 +41,6 @@ __all__ = [
     "ModelRoute",
     "Purpose",
     "Reach",
-    "UnreachableModel",
     "resolve",
     "valid_model_ids",
 ]
@@ -90,10 +91,6 @@ CATALOG: tuple[CatalogEntry, ...] = (
 )  # fmt: skip
 
 SUPPORTED_REGIONS: tuple[str, ...] = tuple(sorted({r for e in CATALOG for r in e.reach}))
-
-
-class UnreachableModel(ValueError):
-    """The model ID is unknown, or not offered from the region in the way it is written."""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from typing import Any, TextIO
 
 from docpipe.infra import naming
 from docpipe.infra.canary_alarms import point_alarms_at_version
+from docpipe.infra.exceptions import RolloutError
 from docpipe.infra.release_history import ReleaseHistory
 from docpipe.infra.settings import SERVICE_NAMES
 
@@ -43,7 +44,6 @@ __all__ = [
     "ACTIVE_STATUSES",
     "Clients",
     "Outcome",
-    "RolloutError",
     "Target",
     "appspec",
     "deploy",
@@ -58,10 +58,6 @@ _IMMEDIATE = "CodeDeployDefault.LambdaAllAtOnce"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: BatchGetDeployments takes at most 25 ids.
 _BATCH = 25
-
-
-class RolloutError(Exception):
-    """The rollout cannot start or continue (bad state, arguments or migration)."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from docpipe.common.embeddings.bedrock_models import resolve_model
-from docpipe.common.embeddings.exceptions import EmbeddingConfigError
-from docpipe.infra.model_catalog import ModelRoute, Purpose, UnreachableModel, resolve
+from docpipe.common.exceptions import EmbeddingConfigError
+from docpipe.infra.exceptions import UnreachableModel
+from docpipe.infra.model_catalog import ModelRoute, Purpose, resolve
 
 __all__ = [
     "SECTIONS",

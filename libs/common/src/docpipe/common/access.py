@@ -1,4 +1,4 @@
-"""Document access groups (ARCHITECTURE §4, §6): one set of rules for the services and
+"""Document access groups (docs/api.md, "Conventions"): one set of rules for the services and
 the database.
 
 A document's ``access`` is a list of group names; empty means everyone in the tenant. A
@@ -20,11 +20,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from docpipe.common.exceptions import InvalidAccess
+
 __all__ = [
     "GROUP_PATTERN",
     "Access",
     "MAX_ACCESS_GROUPS",
-    "InvalidAccess",
     "can_see",
     "canonical_access",
     "groups_from_claim",
@@ -37,10 +38,6 @@ GROUP_PATTERN = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 MAX_ACCESS_GROUPS = 32
 #: Most groups read from one token: more cannot be meant, and each is a policy parameter.
 _MAX_CALLER_GROUPS = 256
-
-
-class InvalidAccess(ValueError):
-    """An ``access`` value that is not a list of valid group names (HTTP 422)."""
 
 
 def canonical_access(value: Any) -> list[str]:

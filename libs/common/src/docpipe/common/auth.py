@@ -1,4 +1,4 @@
-"""Who is calling: tenant, user and groups (ARCHITECTURE §6).
+"""Who is calling: tenant, user and groups (docs/api.md).
 
 Modes: ``none`` (the local stack only: every request is user ``local`` of tenant
 ``default``, who sees every document), ``jwt`` (the service verifies the bearer token
@@ -24,29 +24,22 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from docpipe.common.access import groups_from_claim
+from docpipe.common.exceptions import AuthError
 from docpipe.common.settings import CommonSettings
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["AuthError", "JwksKeys", "Principal", "authenticate", "principal_from_claims"]
+__all__ = ["JwksKeys", "Principal", "authenticate", "principal_from_claims"]
 
 DEFAULT_TENANT = "default"
-DEFAULT_SUBJECT = "local"  # AUTH_MODE=none: every request is this user (ARCHITECTURE §6)
+DEFAULT_SUBJECT = "local"  # AUTH_MODE=none: every request is this user (docs/api.md)
 _MAX_TENANT_LENGTH = 256
 _LEEWAY_S = 30
 #: An unknown ``kid`` makes the key set be read again, at most this often (a flood of
 #: made-up key ids must not turn into a flood of requests to the identity provider).
 _UNKNOWN_KID_REFRESH_S = 10.0
 _ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
-
-
-class AuthError(Exception):
-    """The request carries no acceptable credentials (HTTP 401)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ inside each transaction, so a pooled connection never carries one caller's into 
 request.
 
 A database that cannot be reached, or that drops the connection mid-transaction, raises
-:class:`~docpipe.common.db_errors.DatabaseUnavailable` from here, never a driver error:
+:class:`~docpipe.common.exceptions.DatabaseUnavailable` from here, never a driver error:
 new connections come from :class:`~docpipe.common.db_connect.DatabaseConnector` (bounded
 retries), and :func:`tenant_transaction` translates a lost connection.
 """
@@ -27,13 +27,15 @@ from docpipe.common.access import groups_literal
 from docpipe.common.auth import Principal
 from docpipe.common.db_connect import DatabaseConnector
 from docpipe.common.db_errors import (
-    DatabaseConnectionLost,
-    DatabaseUnavailable,
-    DatabaseUnreachable,
     connection_loss,
     describe,
     is_closed,
     is_transient_connect_error,
+)
+from docpipe.common.exceptions import (
+    DatabaseConnectionLost,
+    DatabaseUnavailable,
+    DatabaseUnreachable,
 )
 from docpipe.common.runtime import loop_resources
 from docpipe.common.settings import CommonSettings
@@ -125,7 +127,7 @@ async def tenant_transaction(
 
     Commits when the block ends, rolls back when it raises. A connection lost on the way
     (server restarted, failed over, resumed from a pause; socket reset) raises
-    :class:`~docpipe.common.db_errors.DatabaseConnectionLost`.
+    :class:`~docpipe.common.exceptions.DatabaseConnectionLost`.
     """
     conn, transaction = await _begin(pool, _settings_of(reader), transaction_options)
     lost: DatabaseConnectionLost | None = None

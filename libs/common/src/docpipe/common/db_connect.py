@@ -4,7 +4,7 @@ Every new connection (the pool's ``connect=`` callback, and the migration functi
 through :meth:`DatabaseConnector.connect`, which
 
 - gives up after ``DATABASE_CONNECT_BUDGET_SECONDS``, every retry included, with
-  :class:`~docpipe.common.db_errors.DatabaseUnreachable`: no request hangs on a database
+  :class:`~docpipe.common.exceptions.DatabaseUnreachable`: no request hangs on a database
   that is gone, or on a listener that accepts and never answers;
 - retries what passes (refused, reset, timed out, starting up, too many connections) with
   a short jittered backoff, and gives each attempt the whole remaining budget. Aurora
@@ -30,7 +30,8 @@ import asyncpg
 from asyncpg import exceptions as pg
 
 from docpipe.common.db_credentials import DatabaseTarget, read_target
-from docpipe.common.db_errors import DatabaseUnreachable, describe, is_transient_connect_error
+from docpipe.common.db_errors import describe, is_transient_connect_error
+from docpipe.common.exceptions import DatabaseUnreachable
 from docpipe.common.logging import get_logger
 from docpipe.common.settings import CommonSettings
 

@@ -1,10 +1,10 @@
-"""The database is unavailable: the errors callers see, and which driver errors mean it.
+"""Which driver errors mean the database is unavailable.
 
 Everything that opens or uses a connection (:mod:`docpipe.common.db`,
 :mod:`docpipe.common.db_connect`) turns a refused, hanging, lost or not-yet-ready
-database into a :class:`DatabaseUnavailable`, so that callers catch one type: the HTTP
-services answer 503 with ``Retry-After`` (:func:`docpipe.common.web.install_common`),
-the processor gives its messages back to SQS.
+database into a :class:`~docpipe.common.exceptions.DatabaseUnavailable`, so that
+callers catch one type: the HTTP services answer 503 with ``Retry-After``
+(:func:`docpipe.common.web.install_common`), the processor gives its messages back to SQS.
 """
 
 from __future__ import annotations
@@ -15,27 +15,14 @@ import traceback
 import asyncpg
 from asyncpg import exceptions as pg
 
+from docpipe.common.exceptions import DatabaseConnectionLost
+
 __all__ = [
-    "DatabaseConnectionLost",
-    "DatabaseUnavailable",
-    "DatabaseUnreachable",
     "connection_loss",
     "describe",
     "is_closed",
     "is_transient_connect_error",
 ]
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot serve the request now; the same request may succeed later."""
-
-
-class DatabaseUnreachable(DatabaseUnavailable):
-    """No connection could be opened within the connect budget (or ever, as configured)."""
-
-
-class DatabaseConnectionLost(DatabaseUnavailable):
-    """An open connection broke, or stopped answering, in the middle of the work."""
 
 
 #: Server states that end or refuse a session but pass: shutdown, crash recovery,

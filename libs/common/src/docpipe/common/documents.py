@@ -10,23 +10,20 @@ import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, get_args
-from urllib.parse import quote, unquote
+from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
 __all__ = [
     "DOCUMENT_COLUMNS",
-    "STATUSES",
     "Document",
     "DocumentStatus",
     "document_from_row",
     "object_metadata",
-    "parse_object_metadata",
 ]
 
 DocumentStatus = Literal["awaiting_upload", "queued", "processing", "completed", "failed"]
-STATUSES: tuple[str, ...] = get_args(DocumentStatus)
 
 DOCUMENT_COLUMNS = (
     "id, filename, content_type, size_bytes, sha256, status, page_count, chunk_count,"
@@ -35,7 +32,7 @@ DOCUMENT_COLUMNS = (
 
 
 class Document(BaseModel):
-    """A document as the API returns it (ARCHITECTURE §4)."""
+    """A document as the API returns it (docs/api.md)."""
 
     id: uuid.UUID
     filename: str
@@ -79,13 +76,4 @@ def object_metadata(*, document_id: uuid.UUID, tenant_id: str, filename: str) ->
         "document-id": str(document_id),
         "tenant": quote(tenant_id, safe=""),
         "filename": quote(filename, safe=""),
-    }
-
-
-def parse_object_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """Inverse of :func:`object_metadata` (missing entries are left out)."""
-    return {
-        name: unquote(value)
-        for name, value in metadata.items()
-        if name in ("document-id", "tenant", "filename")
     }

@@ -2,7 +2,7 @@
 
 The upload service calls it to refuse a file early (415); the processor calls it again on
 the stored object before extracting, so a presigned upload (which the upload service
-never sees) is held to exactly the same rules. Supported (ARCHITECTURE §4): PDF, Word
+never sees) is held to exactly the same rules. Supported (docs/api.md): PDF, Word
 (.docx), Excel (.xlsx), PowerPoint (.pptx), HTML, CSV, plain text and Markdown. Legacy
 binary Office files and other archives are recognised in order to refuse them with a
 reason that says what to save them as.
@@ -58,7 +58,6 @@ CSV = "text/csv"
 PLAIN_TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 SUPPORTED_CONTENT_TYPES = (PDF, DOCX, XLSX, PPTX, HTML, CSV, PLAIN_TEXT, MARKDOWN)
-TEXT_TYPES = frozenset({HTML, CSV, PLAIN_TEXT, MARKDOWN})
 #: Formats whose chunks cite a page: PDF pages, PowerPoint slides, Excel sheets. The rest
 #: have no pages, and their chunks' page numbers (and the document's page count) are null.
 PAGED_TYPES = frozenset({PDF, PPTX, XLSX})

@@ -12,11 +12,9 @@ import binascii
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["DocumentKey", "InvalidKey", "document_key", "parse_document_key", "tenant_prefix"]
+from docpipe.common.exceptions import InvalidKey
 
-
-class InvalidKey(ValueError):
-    """An object key that is not a docpipe document key."""
+__all__ = ["DocumentKey", "document_key", "parse_document_key", "tenant_prefix"]
 
 
 @dataclass(frozen=True)

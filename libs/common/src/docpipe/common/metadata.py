@@ -1,4 +1,4 @@
-"""Document metadata: what a valid ``metadata`` object is (ARCHITECTURE §4).
+"""Document metadata: what a valid ``metadata`` object is (docs/api.md).
 
 At most 32 keys matching ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; values are strings (at most 256
 characters), numbers, booleans or lists of strings; at most 8 KB in all (compact JSON,
@@ -16,12 +16,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from docpipe.common.exceptions import InvalidMetadata
+
 __all__ = [
     "KEY_PATTERN",
     "MAX_BYTES",
     "MAX_KEYS",
     "MAX_STRING_CHARS",
-    "InvalidMetadata",
     "Metadata",
     "MetadataValue",
     "check_metadata",
@@ -34,10 +35,6 @@ MAX_STRING_CHARS = 256
 MAX_BYTES = 8 * 1024
 
 MetadataValue = StrictStr | StrictBool | StrictInt | StrictFloat | list[StrictStr]
-
-
-class InvalidMetadata(ValueError):
-    """``str()`` says what is wrong, naming the key (HTTP 422)."""
 
 
 def _check_value(key: str, value: Any) -> None:

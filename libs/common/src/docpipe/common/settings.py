@@ -77,7 +77,7 @@ class CommonSettings(BaseSettings):
     embedding_max_retries: int = Field(default=6, ge=0, le=20)
     bedrock_endpoint_url: str | None = None  # a local Bedrock-format endpoint in tests
 
-    # Auth (see ARCHITECTURE §6 and docpipe.common.auth).
+    # Auth (see docs/api.md and docpipe.common.auth).
     auth_mode: AuthMode = "jwt"
     jwt_secret: str | None = None
     jwt_jwks_url: str | None = None

@@ -18,13 +18,11 @@ from typing import Any
 from urllib.parse import quote
 
 from docpipe.common.aws import client
+from docpipe.common.exceptions import ObjectAccessDenied, ObjectMissing, ObjectTooLarge
 from docpipe.common.settings import CommonSettings
 
 __all__ = [
-    "ObjectAccessDenied",
     "ObjectInfo",
-    "ObjectMissing",
-    "ObjectTooLarge",
     "PresignedGet",
     "PresignedPost",
     "delete_object_version",
@@ -35,31 +33,6 @@ __all__ = [
     "presigned_post",
     "put_object",
 ]
-
-
-class ObjectMissing(LookupError):
-    """The object (or the requested version) does not exist."""
-
-
-class ObjectAccessDenied(PermissionError):
-    """S3 refused this service's credentials the read (HTTP 403): an IAM problem.
-
-    ``str()`` is safe to show a user (no ARN, account id or key); ``code`` and
-    ``aws_message`` (which may name the role's ARN) are for operators' logs.
-    """
-
-    def __init__(self, key: str, *, code: str, aws_message: str) -> None:
-        super().__init__(
-            "the document store denied this service access to the stored file"
-            " (a permissions problem on our side, not in the document)"
-        )
-        self.key = key
-        self.code = code
-        self.aws_message = aws_message
-
-
-class ObjectTooLarge(ValueError):
-    """The object is larger than the caller's cap; it was not downloaded."""
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from docpipe.common.auth import AuthError, Principal, authenticate
-from docpipe.common.db_errors import DatabaseUnavailable
+from docpipe.common.auth import Principal, authenticate
+from docpipe.common.exceptions import AuthError, DatabaseUnavailable, ProblemError
 from docpipe.common.logging import bind, get_logger, new_trace_id
 from docpipe.common.settings import CommonSettings
 
 __all__ = [
     "PROBLEM_JSON",
-    "ProblemError",
     "install_common",
     "lazy_app",
     "measured",
@@ -53,14 +52,6 @@ _TITLES = {
 _log = get_logger("docpipe.web")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _DEFAULT_RETRY_AFTER_S = 10
-
-
-class ProblemError(Exception):
-    """Raised by routes and dependencies; rendered as problem+json."""
-
-    def __init__(self, status: int, detail: str, *, type_: str = "about:blank", **extra: Any):
-        super().__init__(detail)
-        self.status, self.detail, self.type, self.extra = status, detail, type_, extra
 
 
 def problem_response(

@@ -23,7 +23,8 @@ from contextlib import asynccontextmanager
 
 from docpipe.processor import sandbox
 from docpipe.processor.config import WORKER_RESERVE_MB, ProcessorSettings
-from docpipe.processor.events import MalformedMessage, parse_sqs_body
+from docpipe.processor.events import parse_sqs_body
+from docpipe.processor.exceptions import MalformedMessage
 
 __all__ = [
     "RecordSlots",

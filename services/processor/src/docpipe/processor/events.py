@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-__all__ = ["MalformedMessage", "ObjectCreated", "SqsMessage", "iter_messages", "parse_s3_records"]
+from docpipe.processor.exceptions import MalformedMessage
 
-
-class MalformedMessage(ValueError):
-    """A message that can never be processed (not JSON, not an S3 notification)."""
+__all__ = ["ObjectCreated", "SqsMessage", "iter_messages", "parse_s3_records"]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ service never saw, is held to the same rules here. The text comes from the type'
 extractor, always run in the sandbox (:mod:`docpipe.processor.sandbox`): no parser ever
 touches a document in the worker. Everything that makes the text incomplete or
 approximate becomes a warning the user can read; every refusal is a
-:class:`~docpipe.processor.failures.Failure` with a reason.
+:class:`~docpipe.processor.exceptions.Failure` with a reason.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from docpipe.common import filetypes
 from docpipe.common.filetypes import detect
 from docpipe.processor import sandbox
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import ExtractionLimits, Job, page_ranges
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.processor.sandbox import protocol
 
 __all__ = ["ExtractionLimits", "ExtractionResult", "PageText", "extract_pages"]

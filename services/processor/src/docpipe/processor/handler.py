@@ -39,8 +39,8 @@ from typing import Any
 import asyncpg
 
 from docpipe.common.db import get_pool
-from docpipe.common.db_errors import DatabaseUnreachable
 from docpipe.common.embeddings import Embedder, create_embedder
+from docpipe.common.exceptions import DatabaseUnreachable
 from docpipe.common.ingest import enqueue_document
 from docpipe.common.logging import bind, configure_logging, get_logger, new_trace_id
 from docpipe.common.metrics import FunctionIdentity, Metric, publish
@@ -48,16 +48,16 @@ from docpipe.common.runtime import process_loop
 from docpipe.processor import sandbox
 from docpipe.processor.concurrency import RecordSlots, extraction_concurrency, record_weight
 from docpipe.processor.config import ProcessorSettings
+from docpipe.processor.document_rows import reap_stale_documents
 from docpipe.processor.events import (
-    MalformedMessage,
     SqsMessage,
     is_sqs_event,
     iter_messages,
     parse_s3_records,
     parse_sqs_body,
 )
-from docpipe.processor.pipeline import Report, RetryLater, process_object
-from docpipe.processor.store import reap_stale_documents
+from docpipe.processor.exceptions import MalformedMessage, RetryLater
+from docpipe.processor.pipeline import Report, process_object
 
 __all__ = ["handle_event", "handler"]
 

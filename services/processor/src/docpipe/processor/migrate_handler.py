@@ -41,14 +41,11 @@ from docpipe.common.migrations import (
 )
 from docpipe.common.runtime import close_loop_resources
 from docpipe.processor.config import ProcessorSettings
+from docpipe.processor.exceptions import MigrationMismatch
 
-__all__ = ["MigrationMismatch", "connect_as_master", "handler", "role_passwords"]
+__all__ = ["connect_as_master", "handler", "role_passwords"]
 
 _log = get_logger("docpipe.migrate")
-
-
-class MigrationMismatch(RuntimeError):
-    """The deploy expects a schema that this image does not carry; nothing was applied."""
 
 
 def _check_expected(event: Any, carried: dict[str, str]) -> None:

@@ -2,7 +2,7 @@
 
 download (size-capped) -> detect and extract (the shared detector, then the format's
 extractor in the sandbox) -> chunk -> embed (cached, grouped, batched by the provider)
--> write (one transaction). Every problem is a :class:`~docpipe.processor.failures.Failure`
+-> write (one transaction). Every problem is a :class:`~docpipe.processor.exceptions.Failure`
 by the time it reaches here: permanent ones end the document ``failed`` with their
 user-facing reason; transient ones give the claim back and raise :class:`RetryLater` so
 SQS redelivers the message (the last attempt ends ``failed``, kind ``exhausted``).
@@ -25,38 +25,27 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from docpipe.common import filetypes
 from docpipe.common.embeddings import Embedder
-from docpipe.common.embeddings.exceptions import EmbeddingError
-from docpipe.common.keys import InvalidKey, parse_document_key
-from docpipe.common.logging import bind, current_trace_id, get_logger
-from docpipe.common.storage import (
+from docpipe.common.exceptions import (
+    EmbeddingError,
+    InvalidKey,
     ObjectAccessDenied,
     ObjectMissing,
     ObjectTooLarge,
-    delete_object_version,
-    get_object,
 )
-from docpipe.processor import store
+from docpipe.common.keys import parse_document_key
+from docpipe.common.logging import bind, current_trace_id, get_logger
+from docpipe.common.storage import delete_object_version, get_object
+from docpipe.processor import document_rows
+from docpipe.processor.chunk_embeddings import embed_chunks
 from docpipe.processor.chunking import Chunk, chunk_pages
 from docpipe.processor.config import ProcessorSettings
 from docpipe.processor.events import ObjectCreated
+from docpipe.processor.exceptions import Failure, FailureKind, RetryLater
 from docpipe.processor.extraction import ExtractionLimits, ExtractionResult, extract_pages
-from docpipe.processor.failures import Failure, FailureKind
 
-__all__ = ["Report", "RetryLater", "as_failure", "process_object"]
+__all__ = ["Report", "as_failure", "process_object"]
 
 _log = get_logger("docpipe.processor")
-
-
-class RetryLater(Exception):
-    """The message should come back later (busy document, or a transient failure).
-
-    ``report`` is the attempt's summary when one was started: on the last attempt the
-    document is already ``failed`` although the message still goes back (to the DLQ).
-    """
-
-    def __init__(self, reason: str, *, report: Report | None = None) -> None:
-        super().__init__(reason)
-        self.report = report
 
 
 @dataclass
@@ -131,7 +120,7 @@ async def process_object(
     report = Report(document_id=str(key.document_id))
     started = time.perf_counter()
     with bind(document_id=report.document_id):
-        claim = await store.claim_document(
+        claim = await document_rows.claim_document(
             pool,
             tenant_id=key.tenant_id,
             document_id=key.document_id,
@@ -142,11 +131,11 @@ async def process_object(
             max_attempts=settings.max_attempts,
         )
         report.attempt = claim.attempt
-        if claim.outcome is store.ClaimOutcome.BUSY:
+        if claim.outcome is document_rows.ClaimOutcome.BUSY:
             raise RetryLater("another worker is processing this document")
-        if claim.outcome in (store.ClaimOutcome.MISSING, store.ClaimOutcome.STRAY):
+        if claim.outcome in (document_rows.ClaimOutcome.MISSING, document_rows.ClaimOutcome.STRAY):
             await _remove_unowned(created, settings, claim.outcome)
-        if claim.outcome is not store.ClaimOutcome.CLAIMED or claim.token is None:
+        if claim.outcome is not document_rows.ClaimOutcome.CLAIMED or claim.token is None:
             report.status = claim.outcome.value
             _summary(report, started)
             return report
@@ -174,7 +163,7 @@ async def process_object(
                 )
             if not failure.transient:
                 report.failed(failure, status="failed")
-                await store.fail_document(
+                await document_rows.fail_document(
                     pool,
                     tenant_id=key.tenant_id,
                     document_id=key.document_id,
@@ -194,7 +183,7 @@ async def process_object(
 
 
 async def _remove_unowned(
-    created: ObjectCreated, settings: ProcessorSettings, outcome: store.ClaimOutcome
+    created: ObjectCreated, settings: ProcessorSettings, outcome: document_rows.ClaimOutcome
 ) -> None:
     """Delete an object version no document owns: its document is gone (a presigned POST
     used after DELETE), or the document was made from another version (the POST used
@@ -218,18 +207,18 @@ async def _after_transient(ctx: _Run, failure: Failure) -> None:
     try:
         if ctx.report.attempt >= ctx.settings.max_attempts:
             ctx.report.status = "failed"
-            await store.fail_document(
+            await document_rows.fail_document(
                 ctx.pool,
                 tenant_id=ctx.tenant_id,
                 document_id=ctx.document_id,
                 token=ctx.token,
                 version=ctx.version,
                 reason=f"processing failed after {ctx.report.attempt} attempts: {failure.reason}",
-                kind=store.EXHAUSTED,
+                kind=document_rows.EXHAUSTED,
                 object_version=ctx.object_version,
             )
         else:
-            await store.release_document(
+            await document_rows.release_document(
                 ctx.pool,
                 tenant_id=ctx.tenant_id,
                 document_id=ctx.document_id,
@@ -317,7 +306,7 @@ class _Run:
         t = time.perf_counter()
         # Pages mean PDF pages, slides and sheets; other formats have none to cite.
         paged = extracted.content_type in filetypes.PAGED_TYPES
-        refused = await store.complete_document(
+        refused = await document_rows.complete_document(
             self.pool,
             tenant_id=self.tenant_id,
             document_id=self.document_id,
@@ -330,7 +319,7 @@ class _Run:
             warnings=extracted.warnings,
             object_version=self.object_version,
             chunks=[
-                store.ChunkRow(
+                document_rows.ChunkRow(
                     ordinal=c.ordinal,
                     page_start=c.page_start if paged else None,
                     page_end=c.page_end if paged else None,
@@ -384,29 +373,14 @@ class _Run:
         return data
 
     async def _embed(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
-        """Embeddings by content hash: cached ones reused, the rest embedded in groups."""
-        hashes = list(dict.fromkeys(c.content_sha256 for c in chunks))
-        vectors = await store.cached_embeddings(
-            self.pool, tenant_id=self.tenant_id, model_id=self.embedder.model_id, hashes=hashes
+        embedded = await embed_chunks(
+            self.pool,
+            tenant_id=self.tenant_id,
+            embedder=self.embedder,
+            chunks=chunks,
+            group_size=self.settings.embedding_group_size,
         )
-        self.report.cache_hits = len(vectors)
-        text_of = {c.content_sha256: c.text for c in chunks}
-        missing = [h for h in hashes if h not in vectors]
-        calls_before = self.embedder.stats.calls
-        group = self.settings.embedding_group_size
-        for start in range(0, len(missing), group):
-            batch = missing[start : start + group]
-            embedded = await self.embedder.embed(
-                [text_of[h] for h in batch], input_type="search_document"
-            )
-            fresh = dict(zip(batch, embedded, strict=True))
-            await store.store_embeddings(
-                self.pool,
-                tenant_id=self.tenant_id,
-                model_id=self.embedder.model_id,
-                embeddings=fresh,
-            )
-            vectors.update({h: np.asarray(v, dtype=np.float32) for h, v in fresh.items()})
-        self.report.embedding_calls = self.embedder.stats.calls - calls_before
-        self.report.embedded_texts = len(missing)
-        return vectors
+        self.report.cache_hits = embedded.cache_hits
+        self.report.embedding_calls = embedded.calls
+        self.report.embedded_texts = embedded.embedded_texts
+        return embedded.vectors

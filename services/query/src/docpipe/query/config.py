@@ -1,4 +1,4 @@
-"""Query service settings (environment variables; see ARCHITECTURE §4, §7)."""
+"""Query service settings (environment variables; see docs/configuration.md)."""
 
 from __future__ import annotations
 

@@ -25,10 +25,10 @@ import asyncpg
 from docpipe.common.access import visible_sql
 from docpipe.common.auth import Principal
 from docpipe.common.db import tenant_transaction
+from docpipe.query.exceptions import InvalidCursor
 
 __all__ = [
     "Caller",
-    "InvalidCursor",
     "StoredTurn",
     "caller_transaction",
     "conversation_exists",
@@ -153,10 +153,6 @@ async def record_turn(
 def encode_cursor(updated_at: datetime, conversation_id: uuid.UUID) -> str:
     payload = json.dumps({"u": updated_at.isoformat(), "i": str(conversation_id)})
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-class InvalidCursor(ValueError):
-    """A cursor this service did not issue (HTTP 400)."""
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:

@@ -6,8 +6,8 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from docpipe.common.auth import AuthError
 from docpipe.common.deps import PoolDep, PrincipalDep, TenantDep
+from docpipe.common.exceptions import AuthError
 from docpipe.query.answer import Answerer, Rewriter
 from docpipe.query.config import QuerySettings
 from docpipe.query.conversations import Caller

@@ -15,25 +15,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from docpipe.common.embeddings import (
-    EmbeddingError,
-    EmbeddingRequestError,
-    EmbeddingThrottled,
-    close_embedder,
-    create_embedder,
-)
+from docpipe.common.embeddings import close_embedder, create_embedder
+from docpipe.common.exceptions import EmbeddingError, EmbeddingRequestError, EmbeddingThrottled
 from docpipe.common.logging import configure_logging, get_logger
 from docpipe.common.openapi import use_problem_json
 from docpipe.common.runtime import close_loop_resources
 from docpipe.common.web import install_common, lazy_app, problem_response
-from docpipe.query.answer import (
-    Answerer,
-    ConversationNotFound,
-    ExtractiveAnswerer,
-    HeuristicRewriter,
-    Rewriter,
-)
+from docpipe.query.answer import Answerer, ExtractiveAnswerer, HeuristicRewriter, Rewriter
 from docpipe.query.config import QuerySettings
+from docpipe.query.exceptions import ConversationNotFound
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.routes import router
 
@@ -44,13 +34,9 @@ _log = get_logger("docpipe.query")
 
 def _install_bedrock_answerer(app: FastAPI, settings: QuerySettings) -> tuple[Answerer, Rewriter]:
     """Bedrock's client library is imported only by a service configured to use it."""
-    from docpipe.common.bedrock import (
-        BedrockError,
-        BedrockRequestError,
-        BedrockRuntime,
-        BedrockThrottled,
-    )
-    from docpipe.query.answer.bedrock import BedrockAnswerer
+    from docpipe.common.bedrock_runtime import BedrockRuntime
+    from docpipe.common.exceptions import BedrockError, BedrockRequestError, BedrockThrottled
+    from docpipe.query.answer.converse import BedrockAnswerer
     from docpipe.query.answer.rewrite import BedrockRewriter
 
     async def bedrock_error(_: Request, exc: Exception) -> JSONResponse:

@@ -28,7 +28,6 @@ class QueryEmbeddings:
         self.embedder = embedder
         self.maxsize = maxsize
         self.hits = 0
-        self.misses = 0
         self._cache: OrderedDict[_Key, list[float]] = OrderedDict()
         self._pending: dict[_Key, asyncio.Future[list[float]]] = {}
 
@@ -44,7 +43,6 @@ class QueryEmbeddings:
         if pending is not None and pending.get_loop() is asyncio.get_running_loop():
             self.hits += 1
             return await asyncio.shield(pending)
-        self.misses += 1
         future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the query service (ARCHITECTURE §4): validate, delegate, shape."""
+"""HTTP endpoints of the query service (docs/api.md): validate, delegate, shape."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from docpipe.common.exceptions import ProblemError
 from docpipe.common.openapi import problem_responses
-from docpipe.common.web import ProblemError
-from docpipe.query import conversations as store
+from docpipe.query import conversations
 from docpipe.query.answer import Answer, PreparedTurn, answer_turn, prepare_turn
 from docpipe.query.deps import (
     AnswererDep,
@@ -23,6 +23,7 @@ from docpipe.query.deps import (
     RewriterDep,
     SettingsDep,
 )
+from docpipe.query.exceptions import FilterError, InvalidCursor
 from docpipe.query.hits import Hit
 from docpipe.query.schemas import (
     AnswerRequest,
@@ -39,7 +40,7 @@ from docpipe.query.schemas import (
     SourcesEvent,
     StreamedSource,
 )
-from docpipe.query.scope import DocumentScope, FilterError
+from docpipe.query.scope import DocumentScope
 from docpipe.query.sse import STREAM_HEADERS, answer_events
 
 __all__ = ["router"]
@@ -211,14 +212,16 @@ async def list_conversations(
 ) -> ConversationPage:
     """The caller's own conversations, most recently active first."""
     try:
-        after = store.decode_cursor(cursor) if cursor else None
-    except store.InvalidCursor as exc:
+        after = conversations.decode_cursor(cursor) if cursor else None
+    except InvalidCursor as exc:
         raise ProblemError(400, str(exc)) from exc
-    async with store.caller_transaction(pool, caller, readonly=True) as conn:
-        rows = await store.list_conversations(conn, limit=limit + 1, after=after)
+    async with conversations.caller_transaction(pool, caller, readonly=True) as conn:
+        rows = await conversations.list_conversations(conn, limit=limit + 1, after=after)
     page = rows[:limit]
     next_cursor = (
-        store.encode_cursor(page[-1]["updated_at"], page[-1]["id"]) if len(rows) > limit else None
+        conversations.encode_cursor(page[-1]["updated_at"], page[-1]["id"])
+        if len(rows) > limit
+        else None
     )
     return ConversationPage(
         conversations=[ConversationSummary(**dict(r)) for r in page], next_cursor=next_cursor
@@ -235,8 +238,10 @@ async def get_conversation(
     conversation_id: uuid.UUID, caller: CallerDep, pool: PoolDep
 ) -> ConversationDetail:
     """The conversation's messages in order (citations of documents still visible)."""
-    async with store.caller_transaction(pool, caller, readonly=True) as conn:
-        found = await store.get_conversation(conn, caller=caller, conversation_id=conversation_id)
+    async with conversations.caller_transaction(pool, caller, readonly=True) as conn:
+        found = await conversations.get_conversation(
+            conn, caller=caller, conversation_id=conversation_id
+        )
     if found is None:
         raise ProblemError(404, f"no conversation {conversation_id}")
     head, messages = found
@@ -258,8 +263,8 @@ async def get_conversation(
 async def delete_conversation(
     conversation_id: uuid.UUID, caller: CallerDep, pool: PoolDep
 ) -> Response:
-    async with store.caller_transaction(pool, caller) as conn:
-        deleted = await store.delete_conversation(conn, conversation_id=conversation_id)
+    async with conversations.caller_transaction(pool, caller) as conn:
+        deleted = await conversations.delete_conversation(conn, conversation_id=conversation_id)
     if not deleted:
         raise ProblemError(404, f"no conversation {conversation_id}")
     return Response(status_code=204)

@@ -1,8 +1,8 @@
 """Request and response bodies of the query API (they make up its OpenAPI document).
 
-Limits that depend on configuration (query length, number of document ids) are checked
-in :mod:`docpipe.query.validation`; the fixed ones (``top_k``, ``mode``) are declared here
-so the OpenAPI document states them.
+The limit that depends on configuration (``MAX_QUERY_CHARS``) is checked in
+:mod:`docpipe.query.routes`; the fixed ones (``top_k``, ``mode``, the number of
+``document_ids``) are declared here so the OpenAPI document states them.
 """
 
 from __future__ import annotations
@@ -129,16 +129,8 @@ class AnswerResponse(BaseModel):
     )
 
 
-class StreamedSource(BaseModel):
+class StreamedSource(Citation):
     n: int = Field(description="the number the answer cites as [n]")
-    document_id: uuid.UUID
-    filename: str
-    page_start: int | None = Field(
-        description="PDF page, PowerPoint slide or Excel sheet (1-based); null for formats"
-        " without pages (Word, HTML, CSV, text)"
-    )
-    page_end: int | None
-    chunk_id: uuid.UUID
 
 
 class SourcesEvent(BaseModel):

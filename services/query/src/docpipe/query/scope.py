@@ -1,5 +1,5 @@
 """Which of the caller's documents a search may draw from: those the caller may see
-(access groups, ARCHITECTURE §6), narrowed by ``document_ids`` and metadata ``filters``
+(access groups, docs/api.md), narrowed by ``document_ids`` and metadata ``filters``
 (§4), ANDed.
 
 This module is the one place that writes the documents condition of a search; both legs
@@ -30,13 +30,13 @@ from typing import Any, Literal
 from docpipe.common.access import visible_sql
 from docpipe.common.auth import Principal
 from docpipe.common.metadata import KEY_PATTERN, MAX_STRING_CHARS
+from docpipe.query.exceptions import FilterError
 
 __all__ = [
     "MAX_FILTERS",
     "Params",
     "MAX_IN_VALUES",
     "DocumentScope",
-    "FilterError",
     "parse_filters",
 ]
 
@@ -44,14 +44,6 @@ MAX_FILTERS = 16
 MAX_IN_VALUES = 100
 _DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
 Scalar = str | int | float | bool
-
-
-class FilterError(ValueError):
-    """An invalid filter; ``field`` names it (HTTP 422)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"filters.{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ async def _together(*tasks: asyncio.Future[Any]) -> list[Any]:
 @dataclass(frozen=True)
 class SearchOutcome:
     hits: list[Hit]
-    vector_plan: str | None = None
 
 
 @dataclass
@@ -79,8 +78,8 @@ class Retriever:
         if mode == "keyword":
             return SearchOutcome(await self._keyword_leg(reader, query, top_k, scope))
         if mode == "vector":
-            plan, hits = await self._vector_leg(reader, query, top_k, scope)
-            return SearchOutcome(hits, plan)
+            _, hits = await self._vector_leg(reader, query, top_k, scope)
+            return SearchOutcome(hits)
         # Hybrid: the legs (the vector one including its query embedding, a Bedrock call
         # in production) overlap on two pooled connections instead of adding up. Neither
         # holds a connection while waiting for the other, so a busy pool cannot deadlock.
@@ -89,7 +88,7 @@ class Retriever:
             asyncio.ensure_future(self._keyword_leg(reader, query, leg_limit, scope)),
             asyncio.ensure_future(self._vector_leg(reader, query, leg_limit, scope)),
         )
-        keyword_hits, (plan, vector_hits) = await _together(*legs)
+        keyword_hits, (_, vector_hits) = await _together(*legs)
         method = fusion or self.fusion
         weight = vector_weight_for(
             query, weight=self.vector_weight, covers_cjk=self.vector_covers_cjk
@@ -98,8 +97,8 @@ class Retriever:
             fused = await self._complete(
                 reader, query, scope, vector_hits, keyword_hits, top_k, weight
             )
-            return SearchOutcome(fused, plan)
-        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method, weight), plan)
+            return SearchOutcome(fused)
+        return SearchOutcome(self._fuse(vector_hits, keyword_hits, top_k, method, weight))
 
     async def _complete(
         self,

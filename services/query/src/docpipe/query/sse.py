@@ -1,4 +1,4 @@
-"""Server-sent events of a streamed answer (ARCHITECTURE §4, "Streaming").
+"""Server-sent events of a streamed answer (docs/api.md, "Streaming").
 
 ``sources`` as soon as retrieval is done, ``delta`` per piece of text as the model
 produces it, ``done`` with exactly the object the non-streaming call returns; a failure
@@ -34,7 +34,7 @@ def event(name: str, data: BaseModel | dict[str, Any]) -> bytes:
 
 
 def _problem(exc: Exception) -> dict[str, Any]:
-    from docpipe.common.bedrock import BedrockError, BedrockRequestError  # error path only
+    from docpipe.common.exceptions import BedrockError, BedrockRequestError
 
     if isinstance(exc, BedrockRequestError):
         status, detail = 502, "the model service rejected the request"

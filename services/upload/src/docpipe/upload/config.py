@@ -1,4 +1,4 @@
-"""Upload service settings (environment variables; see ARCHITECTURE §4 and §11)."""
+"""Upload service settings (environment variables; see docs/configuration.md)."""
 
 from __future__ import annotations
 

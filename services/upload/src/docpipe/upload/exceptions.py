@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from botocore.exceptions import BotoCoreError, ClientError
+
 __all__ = [
+    "AWS_ERRORS",
     "DocumentNotFound",
     "EmptyFile",
     "FileTooLarge",
@@ -19,6 +24,10 @@ __all__ = [
     "UnsupportedType",
     "UploadError",
 ]
+
+#: What an S3 or SQS call raises when the service cannot reach or use them (caught and
+#: turned into :class:`StorageUnavailable`).
+AWS_ERRORS = (BotoCoreError, ClientError, OSError, asyncio.TimeoutError)
 
 
 class UploadError(Exception):

@@ -1,5 +1,5 @@
 """Per-tenant quotas: documents, stored bytes, uploads per minute, reprocessing per
-document per hour (ARCHITECTURE §4; migration 0007).
+document per hour (docs/api.md; migration 0007).
 
 The counters live in the database, the one state every Lambda instance shares, inside
 the transaction that does the work, so nothing is counted for a request that fails:

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the upload service (ARCHITECTURE §4): thin wrappers over service.py."""
+"""HTTP endpoints of the upload service (docs/api.md): thin wrappers over intake and service."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from docpipe.common.access import InvalidAccess as BadAccess
 from docpipe.common.access import parse_access_json
 from docpipe.common.documents import Document, DocumentStatus
-from docpipe.common.metadata import InvalidMetadata as BadMetadata
+from docpipe.common.exceptions import InvalidAccess as BadAccess
+from docpipe.common.exceptions import InvalidMetadata as BadMetadata
 from docpipe.common.metadata import parse_metadata_json
 from docpipe.common.openapi import problem_responses
-from docpipe.upload import service
+from docpipe.upload import intake, service
 from docpipe.upload.deps import PoolDep, PrincipalDep, SettingsDep
 from docpipe.upload.exceptions import InvalidAccess, InvalidMetadata
 from docpipe.upload.multipart import FILE_FIELD, read_files
@@ -29,6 +29,7 @@ from docpipe.upload.schemas import (
     UploadedDocument,
     UploadedDocuments,
 )
+from docpipe.upload.validation import check_access
 
 __all__ = ["router"]
 
@@ -111,9 +112,9 @@ async def upload_documents(
         max_files=settings.max_files_per_request,
     )
     metadata = _form_metadata(incoming.fields.get("metadata"))
-    access = service.check_access(reader, _form_access(incoming.fields.get("access")))
-    files = service.prepare_files(incoming.files)
-    stored = await service.store_files(
+    access = check_access(reader, _form_access(incoming.fields.get("access")))
+    files = intake.prepare_files(incoming.files)
+    stored = await intake.store_files(
         pool=pool,
         settings=settings,
         reader=reader,

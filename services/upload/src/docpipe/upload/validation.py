@@ -1,5 +1,5 @@
-"""What the upload service accepts: filenames made safe to store and show, and file types
-decided by content.
+"""What the upload service accepts: filenames made safe to store and show, file types
+decided by content, and access groups that leave the document visible to its caller.
 
 A filename is only ever metadata (storage keys never derive from it), but it is shown to
 people and written into S3 metadata, so path components, control and bidi-override
@@ -12,10 +12,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from docpipe.common.access import can_see
+from docpipe.common.auth import Principal
 from docpipe.common.filetypes import SUPPORTED_CONTENT_TYPES, detect
-from docpipe.upload.exceptions import EmptyFile, InvalidFilename, UnsupportedType
+from docpipe.upload.exceptions import EmptyFile, InvalidAccess, InvalidFilename, UnsupportedType
 
-__all__ = ["MAX_FILENAME_BYTES", "check_content", "check_declared_type", "sanitize_filename"]
+__all__ = [
+    "MAX_FILENAME_BYTES",
+    "check_access",
+    "check_content",
+    "check_declared_type",
+    "sanitize_filename",
+]
 
 MAX_FILENAME_BYTES = 255
 _MAX_EXTENSION_CHARS = 16
@@ -83,3 +91,17 @@ def check_declared_type(content_type: str) -> str:
             f"content_type must be one of {', '.join(SUPPORTED_CONTENT_TYPES)}, not {base!r}"
         )
     return base
+
+
+def check_access(reader: Principal, access: list[str]) -> list[str]:
+    """``access`` if the caller who sets it still sees the document, else InvalidAccess.
+
+    A caller may restrict a document to groups, but not so far that it disappears from
+    the caller itself (its own upload would then answer "no such document").
+    """
+    if not can_see(access, groups=reader.groups, admin=reader.admin):
+        raise InvalidAccess(
+            f"access {access} would hide the document from you: name at least one of your"
+            " groups, or leave it empty (everyone in the tenant)"
+        )
+    return access

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 
 __all__ = [
-    "ApiError",
     "async_client",
     "problem_detail",
     "query_url",
@@ -22,10 +21,6 @@ __all__ = [
 ]
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-
-
-class ApiError(Exception):
-    """A service answered with an error the command cannot work around."""
 
 
 def _url(service: str, default_port: int) -> str:

@@ -4,7 +4,7 @@ Files are grouped in path order into requests of at most ``files_per_request`` f
 ``request_bytes`` bytes (the service's ``MAX_FILES_PER_REQUEST`` and
 ``MAX_API_UPLOAD_BYTES`` defaults), and ``parallel`` requests are in flight at once.
 A file too large for one request takes the presigned flow on its own: ``POST
-/v1/uploads``, then the form straight to S3 (ARCHITECTURE §4).
+/v1/uploads``, then the form straight to S3 (docs/api.md).
 
 The service refuses a whole request for one bad file, so a refused multi-file request is
 split in two and each half sent again, until the file(s) at fault are alone and refused
@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 
 from docpipe.common.filetypes import SNIFF_BYTES, detect_content_type
-from docpipe.devstack.api import ApiError, problem_detail
+from docpipe.devstack.api import problem_detail
+from docpipe.devstack.exceptions import ApiError
 
 __all__ = ["FileResult", "UploadOptions", "upload_files"]
 

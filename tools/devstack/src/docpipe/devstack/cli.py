@@ -29,6 +29,7 @@ from rich.console import Console
 
 from docpipe.devstack import api
 from docpipe.devstack.bulk_upload import FileResult, UploadOptions, upload_files
+from docpipe.devstack.exceptions import ApiError
 from docpipe.devstack.file_selection import select_files
 from docpipe.devstack.progress_display import ProgressDisplay
 from docpipe.devstack.tracking import FINAL_STATUSES, Tracked, track, unfinished_ids
@@ -77,7 +78,7 @@ def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(work())
     except httpx.TransportError as exc:
         _fail(f"cannot reach the service ({exc!r}); is `docpipe up` running?")
-    except api.ApiError as exc:
+    except ApiError as exc:
         _fail(str(exc))
 
 

@@ -3,7 +3,7 @@
 moto keeps S3 in memory: the local stack puts each object back from its snapshot
 (:mod:`docpipe.devstack.snapshot`), and S3 gives every restored object a new version id.
 A document is made from one version id (``object_version``, and ``processed_version``
-for duplicate deliveries; docpipe.processor.store). Left naming the old id, its
+for duplicate deliveries; docpipe.processor.document_rows). Left naming the old id, its
 reprocessing would read a version that no longer exists ("the uploaded object no longer
 exists"), and a notification of the restored object would look like a presigned POST
 used again, which the processor deletes. Runs as the database owner, before any service.

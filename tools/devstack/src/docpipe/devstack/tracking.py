@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from docpipe.devstack.api import ApiError, problem_detail
+from docpipe.devstack.api import problem_detail
+from docpipe.devstack.exceptions import ApiError
 
 __all__ = ["FINAL_STATUSES", "IN_PIPELINE", "Tracked", "track", "unfinished_ids"]
 

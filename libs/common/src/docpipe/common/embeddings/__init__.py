@@ -10,26 +10,12 @@ Text v2). Usage::
     await close_embedder(embedder)  # before the event loop ends
 """
 
-from docpipe.common.embeddings.exceptions import (
-    EmbeddingConfigError,
-    EmbeddingError,
-    EmbeddingRequestError,
-    EmbeddingResponseError,
-    EmbeddingThrottled,
-    EmbeddingUnavailable,
-)
 from docpipe.common.embeddings.factory import close_embedder, create_embedder
 from docpipe.common.embeddings.types import Embedder, EmbeddingStats, InputType
 
 __all__ = [
     "Embedder",
-    "EmbeddingConfigError",
-    "EmbeddingError",
-    "EmbeddingRequestError",
-    "EmbeddingResponseError",
     "EmbeddingStats",
-    "EmbeddingThrottled",
-    "EmbeddingUnavailable",
     "InputType",
     "close_embedder",
     "create_embedder",

@@ -14,22 +14,18 @@ import json
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from docpipe.common.bedrock import (
+from docpipe.common.bedrock_runtime import BedrockRuntime, RetryPolicy, call_with_backoff
+from docpipe.common.embeddings.bedrock_models import resolve_model
+from docpipe.common.embeddings.types import EmbeddingStats, InputType
+from docpipe.common.exceptions import (
     BedrockRequestError,
-    BedrockRuntime,
     BedrockThrottled,
     BedrockUnavailable,
-    RetryPolicy,
-    call_with_backoff,
-)
-from docpipe.common.embeddings.bedrock_models import resolve_model
-from docpipe.common.embeddings.exceptions import (
     EmbeddingRequestError,
     EmbeddingResponseError,
     EmbeddingThrottled,
     EmbeddingUnavailable,
 )
-from docpipe.common.embeddings.types import EmbeddingStats, InputType
 from docpipe.common.runtime import loop_resources
 
 if TYPE_CHECKING:

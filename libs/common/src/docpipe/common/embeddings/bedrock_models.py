@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from docpipe.common.embeddings.exceptions import EmbeddingConfigError, EmbeddingResponseError
 from docpipe.common.embeddings.types import InputType
+from docpipe.common.exceptions import EmbeddingConfigError, EmbeddingResponseError
 
 __all__ = ["BedrockEmbeddingModel", "Family", "clip_text", "resolve_model"]
 

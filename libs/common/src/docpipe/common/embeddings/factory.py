@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from docpipe.common.embeddings.exceptions import EmbeddingConfigError
 from docpipe.common.embeddings.types import Embedder
+from docpipe.common.exceptions import EmbeddingConfigError
 
 if TYPE_CHECKING:
     from docpipe.common.settings import CommonSettings

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docpipe.common.embeddings.exceptions import EmbeddingConfigError
 from docpipe.common.embeddings.types import EmbeddingStats, InputType
+from docpipe.common.exceptions import EmbeddingConfigError
 
 if TYPE_CHECKING:
     from docpipe.common.settings import CommonSettings

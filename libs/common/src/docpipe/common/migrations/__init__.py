@@ -21,10 +21,11 @@ from importlib.resources.abc import Traversable
 
 import asyncpg
 
+from docpipe.common.exceptions import MigrationError
+
 __all__ = [
     "SERVICE_ROLES",
     "Migration",
-    "MigrationError",
     "apply_migrations",
     "load_migrations",
     "manifest_fingerprint",
@@ -39,10 +40,6 @@ SERVICE_ROLES: dict[str, str] = {
     "query": "docpipe_query",
     "processor": "docpipe_processor",
 }
-
-
-class MigrationError(RuntimeError):
-    """A migration cannot be applied safely."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job, Output
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["MAX_ENTRIES", "MAX_RATIO", "check_archive"]
 

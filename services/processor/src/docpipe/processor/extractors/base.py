@@ -3,7 +3,7 @@
 Extractors run inside the extraction child (:mod:`docpipe.processor.sandbox`) and only
 there: they parse untrusted bytes. Each is a function ``extract(data, job, out)`` that
 writes pages in order through :class:`Output` and raises
-:class:`~docpipe.processor.failures.Failure` for a problem of the document (``corrupt``,
+:class:`~docpipe.processor.exceptions.Failure` for a problem of the document (``corrupt``,
 ``encrypted``, ``too_many_pages``…). Any other exception counts as a crash of the
 parser, which the child reports as such.
 """

@@ -11,10 +11,10 @@ import csv
 import io
 import sys
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job, Output
 from docpipe.processor.extractors.rows import ROW_SEPARATOR, headers_from, row_text
 from docpipe.processor.extractors.text import decode
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["extract_csv"]
 

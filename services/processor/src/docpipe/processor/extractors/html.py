@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job, Output
 from docpipe.processor.extractors.text import decode, logical_pages
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["extract_html"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job, Output, is_memory_error, page_ranges
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["MIN_TEXT_CHARS", "extract_pdf", "import_pymupdf", "warm_up"]
 

@@ -11,9 +11,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.archive import check_archive
 from docpipe.processor.extractors.base import Job, Output
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["extract_pptx"]
 

@@ -2,7 +2,7 @@
 
 A row becomes ``header: value | header: value`` (empty cells left out), and rows are
 separated by paragraph breaks, so the chunker cuts between rows and every chunk of a
-spreadsheet or CSV carries the column headers of the values it holds (ARCHITECTURE §4).
+spreadsheet or CSV carries the column headers of the values it holds (docs/api.md).
 """
 
 from __future__ import annotations

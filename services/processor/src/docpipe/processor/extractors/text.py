@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job, Output
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["decode", "extract_text", "logical_pages", "split_section"]
 

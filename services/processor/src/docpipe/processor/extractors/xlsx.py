@@ -13,10 +13,10 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.archive import check_archive
 from docpipe.processor.extractors.base import Job, Output
 from docpipe.processor.extractors.rows import ROW_SEPARATOR, cell_text, headers_from, row_text
-from docpipe.processor.failures import Failure, FailureKind
 
 __all__ = ["extract_xlsx"]
 

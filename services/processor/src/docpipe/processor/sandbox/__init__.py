@@ -11,7 +11,7 @@ one, so the work is split:
   runs the content type's extractor (:mod:`docpipe.processor.extractors`) and reports;
 - :mod:`.client` — the worker's side: a small pool of servers, one request at a time per
   server, every way a request can end turned into a
-  :class:`~docpipe.processor.failures.Failure`;
+  :class:`~docpipe.processor.exceptions.Failure`;
 - :mod:`.protocol` — the JSON-line messages between them.
 """
 
@@ -19,7 +19,6 @@ from docpipe.processor.sandbox.client import (
     MAX_IDLE_SERVERS,
     STARTUP_TIMEOUT_S,
     SelfCheck,
-    prewarm,
     run_extraction,
     self_check,
     shutdown,
@@ -29,7 +28,6 @@ __all__ = [
     "MAX_IDLE_SERVERS",
     "STARTUP_TIMEOUT_S",
     "SelfCheck",
-    "prewarm",
     "run_extraction",
     "self_check",
     "shutdown",

@@ -16,9 +16,9 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any, NoReturn
 
+from docpipe.processor.exceptions import Failure
 from docpipe.processor.extractors import extractor_for
 from docpipe.processor.extractors.base import ExtractionLimits, Job, is_memory_error
-from docpipe.processor.failures import Failure
 from docpipe.processor.sandbox import confinement
 from docpipe.processor.sandbox.protocol import frame
 

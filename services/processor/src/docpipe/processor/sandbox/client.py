@@ -1,7 +1,7 @@
 """The worker's side of the sandbox: a small pool of servers and one request at a time.
 
 The worker never imports a parser (keeping its memory low) and turns every way a request
-can end into a :class:`~docpipe.processor.failures.Failure`: what the child reported,
+can end into a :class:`~docpipe.processor.exceptions.Failure`: what the child reported,
 what its exit frame says (timeout, memory, crash), or ``sandbox`` (transient) when the
 server itself failed to start or stopped answering. A server that misbehaved, or whose
 request was abandoned, is killed; a healthy one goes back to a small idle pool, and
@@ -9,8 +9,8 @@ concurrent extractions (threads) each take their own. Servers exit when their st
 reaches end-of-file, so they do not outlive the worker; children die with their server
 (``PR_SET_PDEATHSIG``) and have a CPU limit.
 
-Cold start (interpreter + parsers, 0.5–3 s) is paid once per server; :func:`prewarm`
-starts one ahead of the first document, off the critical path.
+Cold start (interpreter + parsers, 0.5–3 s) is paid once per server, by the first
+document that finds no idle one.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extractors.base import Job
-from docpipe.processor.failures import Failure, FailureKind
 from docpipe.processor.sandbox.child import EXIT_MEMORY
 from docpipe.processor.sandbox.confinement import server_environment
 from docpipe.processor.sandbox.protocol import Done, Message, parse
@@ -37,7 +37,6 @@ __all__ = [
     "MAX_IDLE_SERVERS",
     "STARTUP_TIMEOUT_S",
     "SelfCheck",
-    "prewarm",
     "run_extraction",
     "self_check",
     "shutdown",
@@ -66,7 +65,6 @@ class Server:
 
 _idle: list[Server] = []
 _pool_lock = threading.Lock()
-_keep_warm = False
 
 
 def spawn() -> Server:
@@ -82,24 +80,9 @@ def spawn() -> Server:
     return Server(proc, stderr)
 
 
-def prewarm() -> None:
-    """Start a server now, and again whenever none is idle after an extraction."""
-    global _keep_warm
-    with _pool_lock:
-        _keep_warm = True
-        dead = [s for s in _idle if s.proc.poll() is not None]
-        _idle[:] = [s for s in _idle if s not in dead]
-        if not _idle:
-            _idle.append(spawn())
-    for server in dead:
-        discard(server)
-
-
 def shutdown() -> None:
-    """Stop keeping a server ready and end the idle ones (busy ones return to the pool)."""
-    global _keep_warm
+    """End the idle servers (busy ones return to the pool when their request ends)."""
     with _pool_lock:
-        _keep_warm = False
         servers = _idle[:]
         _idle.clear()
     for server in servers:
@@ -306,8 +289,6 @@ def _request(data: bytes, header: dict[str, Any], reply: _Reply) -> Generator[Me
             _give_back(server)
         else:
             discard(server)
-            if _keep_warm:
-                prewarm()
 
 
 def run_extraction(data: bytes, job: Job) -> Generator[Message, None, None]:

@@ -3,7 +3,7 @@
 worker -> server: a header line (``{"size": n, "timeout_s", "memory_mb", "job": {…}}`` or
 ``{"size": 0, "probe": true, …}``), then ``size`` bytes of document. child -> server ->
 worker: ``meta``, ``page``, ``warning`` lines, then ``done`` or ``error`` (a
-:class:`~docpipe.processor.failures.Failure` the child reported), or ``probe`` for a
+:class:`~docpipe.processor.exceptions.Failure` the child reported), or ``probe`` for a
 self-check; the server ends every request with an ``exit`` frame describing how the child
 ended (its status, whether it timed out, the tail of its stderr).
 """

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from docpipe.processor.exceptions import ParentGone
 from docpipe.processor.sandbox.child import run_child
 from docpipe.processor.sandbox.protocol import frame
 
@@ -32,10 +33,6 @@ __all__ = ["main", "relay"]
 
 _TAIL_BYTES = 4096
 _RELAY_BUFFER = 1 << 20  # the server stops reading its child beyond this much unsent output
-
-
-class ParentGone(Exception):
-    """The server's stdin ended (or saw unexpected input) during a request."""
 
 
 def _write_all(fd: int, data: bytes) -> None:

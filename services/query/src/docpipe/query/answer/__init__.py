@@ -1,12 +1,11 @@
 """Grounded answers: retrieve, then answer from the numbered sources only (Bedrock Converse,
-:mod:`docpipe.query.answer.bedrock`, imported only when configured), or quote the best
+:mod:`docpipe.query.answer.converse`, imported only when configured), or quote the best
 passages offline (extractive)."""
 
 from docpipe.query.answer.extractive import ExtractiveAnswerer
 from docpipe.query.answer.rewrite import HeuristicRewriter, Rewriter
 from docpipe.query.answer.service import (
     NOTHING_FOUND,
-    ConversationNotFound,
     PreparedTurn,
     answer_turn,
     prepare_turn,
@@ -19,7 +18,6 @@ __all__ = [
     "NOTHING_FOUND",
     "Answer",
     "Answerer",
-    "ConversationNotFound",
     "ExtractiveAnswerer",
     "HeuristicRewriter",
     "PreparedTurn",

@@ -123,7 +123,12 @@ class BedrockRewriter:
     async def rewrite(self, *, question: str, history: Sequence[StoredTurn]) -> str:
         if not history:
             return question.strip()
-        from docpipe.common.bedrock import BedrockRuntime, RetryPolicy, converse, user_message
+        from docpipe.common.bedrock_runtime import (
+            BedrockRuntime,
+            RetryPolicy,
+            converse,
+            user_message,
+        )
 
         assert isinstance(self.runtime, BedrockRuntime)
         prompt = (

@@ -27,6 +27,7 @@ from docpipe.query.conversations import (
     recent_turns,
     record_turn,
 )
+from docpipe.query.exceptions import ConversationNotFound
 from docpipe.query.hits import Hit
 from docpipe.query.scope import DocumentScope
 from docpipe.query.search import Retriever
@@ -34,7 +35,6 @@ from docpipe.query.search import Retriever
 __all__ = [
     "NOTHING_FOUND",
     "NO_MODEL",
-    "ConversationNotFound",
     "PreparedTurn",
     "answer_turn",
     "nothing_found",
@@ -53,10 +53,6 @@ _NOTHING_FOUND = {
 }
 NO_MODEL = "none"
 HISTORY_TURNS = 6
-
-
-class ConversationNotFound(LookupError):
-    """No such conversation for this caller (HTTP 404; another user's looks the same)."""
 
 
 def nothing_found(question: str) -> str:

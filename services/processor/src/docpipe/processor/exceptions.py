@@ -1,4 +1,5 @@
-"""The one failure type of the processor: what went wrong, whether to retry, what to say.
+"""Every exception of the processor; first its one failure type: what went wrong, whether
+to retry, what to say.
 
 A :class:`Failure` is raised where a problem is found (inside the extraction child, in
 the sandbox client, in the pipeline) and travels unchanged to the document's status:
@@ -7,13 +8,30 @@ attempt, which ends ``failed`` with :attr:`FailureKind.EXHAUSTED`); the others e
 document ``failed`` at once. ``reason`` is what the user reads in ``Document.error`` and
 never carries internals (ARNs, account ids, SQL, stack traces): those go to ``detail``,
 which only the log sees.
+
+The others are control flow: :class:`RetryLater` (the handler reports the message as a
+batch item failure), :class:`MalformedMessage` (a message that can never be processed),
+:class:`MigrationMismatch` (the migrations function refuses a deploy), :class:`ParentGone`
+(the sandbox server's parent went away).
 """
 
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
-__all__ = ["Failure", "FailureKind"]
+if TYPE_CHECKING:
+    from docpipe.processor.pipeline import Report
+
+
+__all__ = [
+    "Failure",
+    "FailureKind",
+    "MalformedMessage",
+    "MigrationMismatch",
+    "ParentGone",
+    "RetryLater",
+]
 
 
 class FailureKind(enum.StrEnum):
@@ -66,3 +84,27 @@ class Failure(Exception):
 
     def __repr__(self) -> str:
         return f"Failure({self.kind.value!r}, {self.reason!r})"
+
+
+class MalformedMessage(ValueError):
+    """A message that can never be processed (not JSON, not an S3 notification)."""
+
+
+class MigrationMismatch(RuntimeError):
+    """The deploy expects a schema that this image does not carry; nothing was applied."""
+
+
+class RetryLater(Exception):
+    """The message should come back later (busy document, or a transient failure).
+
+    ``report`` is the attempt's summary when one was started: on the last attempt the
+    document is already ``failed`` although the message still goes back (to the DLQ).
+    """
+
+    def __init__(self, reason: str, *, report: Report | None = None) -> None:
+        super().__init__(reason)
+        self.report = report
+
+
+class ParentGone(Exception):
+    """The server's stdin ended (or saw unexpected input) during a request."""

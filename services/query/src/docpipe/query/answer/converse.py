@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from docpipe.common.bedrock import (
+from docpipe.common.bedrock_runtime import (
     BedrockRuntime,
     RetryPolicy,
     converse,

@@ -28,17 +28,18 @@ from botocore.exceptions import (
 )
 
 from docpipe.common.aws import session
+from docpipe.common.exceptions import (
+    BedrockRequestError,
+    BedrockThrottled,
+    BedrockUnavailable,
+)
 from docpipe.common.runtime import loop_resources
 
 if TYPE_CHECKING:
     from docpipe.common.settings import CommonSettings
 
 __all__ = [
-    "BedrockError",
-    "BedrockRequestError",
     "BedrockRuntime",
-    "BedrockThrottled",
-    "BedrockUnavailable",
     "ConverseResult",
     "RetryPolicy",
     "call_with_backoff",
@@ -67,22 +68,6 @@ _CONNECTION_ERRORS = (
     ConnectTimeoutError,
     ReadTimeoutError,
 )
-
-
-class BedrockError(Exception):
-    """Base class for Bedrock runtime failures after our retry policy."""
-
-
-class BedrockUnavailable(BedrockError):
-    """Transient errors (5xx, timeouts, connection) persisted through every retry."""
-
-
-class BedrockThrottled(BedrockUnavailable):
-    """Throttling (HTTP 429) persisted through every retry."""
-
-
-class BedrockRequestError(BedrockError):
-    """Bedrock rejected the request (validation, access, unknown model): not retried."""
 
 
 def client_config(*, max_pool_connections: int = 10, read_timeout: float = 60.0) -> Config:
