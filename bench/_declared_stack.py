@@ -1,5 +1,5 @@
 """What the declared stack means for the bill: the facts the cost model needs, read from
-the resources the Pulumi program declares (:mod:`bench._stack_inventory`), and how each
+the resources the Pulumi program declares (:mod:`docpipe.testkit.pulumi_program`), and how each
 resource type is charged.
 
 Every resource type the program declares must appear in :data:`CHARGES`, as billed by
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bench._stack_inventory import Inventory
+from docpipe.testkit.pulumi_program import Inventory
 
 __all__ = ["CHARGES", "Charge", "StackFacts", "stack_facts", "unpriced_types"]
 
@@ -65,6 +65,9 @@ CHARGES: Mapping[str, Charge] = {
     ),
     "aws:cloudwatch/logGroup:LogGroup": Charge("usage", "per GB ingested + GB-month stored"),
     "aws:s3/bucket:Bucket": Charge("usage", "per GB-month + per request"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": Charge(
+        "usage", "the console's files: billed with their bucket (a few hundred KB, GETs)"
+    ),
     "aws:sqs/queue:Queue": Charge("usage", "per request"),
     "aws:sns/topic:Topic": Charge("usage", "alarm notifications; e-mail within the free tier"),
     "aws:cognito/userPool:UserPool": Charge("usage", "per monthly active user (Essentials)"),

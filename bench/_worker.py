@@ -1,7 +1,7 @@
 """A processor worker for benchmarks: SQS -> the processor's real Lambda handler, then a report.
 
 Runs in its own process (so its memory and CPU are the processor's alone), polls the
-ingest queue like Lambda's event source mapping (``docpipe.devstack.worker`` helpers),
+ingest queue with the devstack's event source mapping loop (``docpipe.devstack.worker``),
 and exits once ``--expect`` messages were handled and the queue is idle. It writes a JSON
 report: every per-document summary the pipeline logged, CPU times of the process and of
 its (extraction) children, and peak RSS of both.
@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,26 @@ def run_worker(folder: Path, name: str, *, expect: int, env: dict[str, str]) -> 
     return finish_worker(proc, out)
 
 
+class _Timed:
+    """The processor's handler, timed: seconds busy, first batch, documents handled."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        self.handler = handler
+        self.busy_s = 0.0
+        self.first_message_at: float | None = None
+        self.documents = 0
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        self.first_message_at = self.first_message_at or time.time()
+        started = time.perf_counter()
+        try:
+            return self.handler(event, context)
+        finally:
+            self.busy_s += time.perf_counter() - started
+            # moto's s3:TestEvent (and any other non-document message) does not count.
+            self.documents += sum("ObjectCreated" in r["body"] for r in event["Records"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--expect", type=int, required=True)
@@ -103,9 +124,7 @@ def main() -> None:
     parser.add_argument("--idle-rounds", type=int, default=3)
     args = parser.parse_args()
 
-    import boto3
-
-    from docpipe.devstack.worker import LambdaContext, settle, sqs_event
+    from docpipe.devstack.worker import Worker
 
     started = time.perf_counter()
     from docpipe.processor.handler import handler
@@ -113,43 +132,23 @@ def main() -> None:
     import_s = time.perf_counter() - started
     summaries = _Summaries()
     logging.getLogger("docpipe.processor").addHandler(summaries)
-    region = os.environ["AWS_REGION"]
-    queue_url = os.environ["INGEST_QUEUE_URL"]
-    sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=region)
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    timed = _Timed(handler)
+    worker = Worker(
+        handler=timed,
+        queue_url=os.environ["INGEST_QUEUE_URL"],
+        region=os.environ["AWS_REGION"],
+        endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+        timeout_s=900,
+        wait_s=1,
+        retry_at_once=True,
+    )
     print(json.dumps({"ready": True}), flush=True)
-    handled = idle = 0
-    first_message: float | None = None
-    busy_s = 0.0
-    while handled < args.expect or idle < args.idle_rounds:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
-        ).get("Messages", [])
-        if not messages:
-            idle += 1
-            continue
-        idle = 0
-        first_message = first_message or time.time()
-        t = time.perf_counter()
-        result = handler(sqs_event(messages, queue_arn=arn, region=region), LambdaContext(900))
-        busy_s += time.perf_counter() - t
-        keep = settle(result, [m["MessageId"] for m in messages])
-        for m in messages:
-            if m["MessageId"] in keep:
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-                )
-            else:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-        # moto's s3:TestEvent (and any other non-document message) does not count.
-        handled += sum("ObjectCreated" in m["Body"] for m in messages)
+    worker.drain(idle_rounds=args.idle_rounds, until=lambda: timed.documents >= args.expect)
     report = {
-        "handled": handled,
+        "handled": timed.documents,
         "import_s": import_s,
-        "handler_busy_s": busy_s,
-        "first_message_at": first_message,
+        "handler_busy_s": timed.busy_s,
+        "first_message_at": timed.first_message_at,
         "summaries": summaries.items,
         **_usage(),
     }

@@ -3,7 +3,7 @@ deltas are forwarded as they arrive.
 
 The query service runs under uvicorn (a real socket, in a thread of this process) against
 the embedded Postgres, with Bedrock answers from the local Bedrock-format server
-(``tests/support/bedrock_server.py``), which streams ConverseStream event-stream frames one
+(``docpipe.testkit.bedrock_server``), which streams ConverseStream event-stream frames one
 word at a time, ``--delay`` seconds apart, recording when it flushed each one. The client
 (httpx, streaming) records when each event arrives; both clocks are this process'
 ``time.perf_counter``. For each question:
@@ -63,7 +63,7 @@ async def _seed(admin_dsn: str, texts: list[str]) -> None:
 
     from docpipe.common.embeddings import create_embedder
     from docpipe.query.config import QuerySettings
-    from tests.support.chunks import seed_document
+    from docpipe.testkit.chunks import seed_document
 
     embedder = create_embedder(QuerySettings())
     conn = await asyncpg.connect(admin_dsn)
@@ -155,7 +155,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from docpipe.devstack.embedded import free_port
     from docpipe.query.config import QuerySettings
     from docpipe.query.main import create_app
-    from tests.support.bedrock_server import BedrockServer
+    from docpipe.testkit.bedrock_server import BedrockServer
 
     texts, questions = _corpus(args.chunks)
     with embedded_stack("streaming", aws=False) as stack, BedrockServer() as bedrock:
@@ -205,7 +205,7 @@ def main() -> None:
     payload = asyncio.run(_measure(args))
     facts = conditions(
         server="uvicorn (one worker, a thread of this process), loopback HTTP",
-        model="tests/support/bedrock_server.py ConverseStream, one word per frame,"
+        model="docpipe.testkit.bedrock_server ConverseStream, one word per frame,"
         f" {args.delay * 1000:.0f} ms apart",
         corpus=f"{args.chunks} msmarco-5k passages, one chunk each, local embedder",
         retrieval="hybrid, top 5, query embeddings cached (second request of each question)",

@@ -338,7 +338,7 @@ def processor_alone(
     *, documents: int, concurrencies: list[int], bedrock_latency: float
 ) -> list[dict[str, Any]]:
     """One worker (one concurrent execution) draining an already full queue."""
-    from tests.support.bedrock_server import BedrockServer
+    from docpipe.testkit.bedrock_server import BedrockServer
 
     rows = []
     seed = 500_000

@@ -91,7 +91,7 @@ async def measure(runs: int) -> dict[str, Any]:
 
     from docpipe.devstack.console import CONSOLE_DIR, ConsoleServer, console_config
     from docpipe.devstack.embedded import free_port
-    from tests.support.browser import launch_chromium
+    from docpipe.testkit.browser import launch_chromium
 
     port = free_port()
     api = f"http://127.0.0.1:{free_port()}"

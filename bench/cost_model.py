@@ -5,7 +5,7 @@ next to the ~$79/month that system cost.
     uv run python -m bench.cost_model        (make bench-cost-model)
 
 Reads the committed benchmark results (``bench/results/*.json``), runs the Pulumi program
-under mocks to see what it declares (:mod:`bench._stack_inventory`), runs docpipe's own
+under mocks to see what it declares (:mod:`docpipe.testkit.pulumi_program`), runs docpipe's own
 chunker and prompt builder on sample text (:mod:`bench._cost_inputs`), prices it all with
 the dated constants of :mod:`bench.prices`, prints the tables with their assumptions and
 conditions, and writes ``bench/results/cost_model.json``.
@@ -40,8 +40,8 @@ from bench._cost_inputs import (
     write_ms_per_chunk,
 )
 from bench._declared_stack import StackFacts, stack_facts, unpriced_types
-from bench._stack_inventory import declared_resources
 from bench.prices import PRICES, Price
+from docpipe.testkit.pulumi_program import DIGESTS, dev_config, run_program
 
 __all__ = [
     "Amount",
@@ -669,7 +669,7 @@ def build(a: Assumptions) -> tuple[Model, dict[str, list[Line]], dict[str, list[
     from docpipe.processor.config import ProcessorSettings
     from docpipe.query.schemas import AnswerRequest
 
-    inventory = declared_resources()
+    inventory = run_program(dev_config(**DIGESTS))  # every service deployed
     missing = unpriced_types(inventory)
     if missing:
         raise SystemExit(

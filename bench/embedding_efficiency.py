@@ -2,7 +2,7 @@
 
 Documents go in through the upload API (in-process) -> moto S3 -> SQS -> the processor's
 Lambda handler in a worker process (``bench._worker``), with ``EMBEDDING_PROVIDER=bedrock``
-pointed at ``tests.support.bedrock_server`` running in this process (simulated latency,
+pointed at ``docpipe.testkit.bedrock_server`` running in this process (simulated latency,
 injected throttling, a requests-per-minute quota). Measured:
 
 1. InvokeModel calls per 1,000 chunks for Cohere Embed v4 (96 texts per call) and Titan
@@ -258,9 +258,9 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
     from docpipe.common.aws import close_clients
     from docpipe.common.db import close_pool
+    from docpipe.testkit.bedrock_server import BedrockServer
     from docpipe.upload.config import UploadSettings
     from docpipe.upload.main import create_app
-    from tests.support.bedrock_server import BedrockServer
 
     settings = UploadSettings(max_api_upload_bytes=256 * 1024 * 1024)  # type: ignore[call-arg]
     transport = httpx.ASGITransport(app=create_app(settings))
@@ -386,7 +386,7 @@ def main() -> None:
     print("\nTargets:", json.dumps(targets, indent=2))
     facts = conditions(
         quick=args.quick,
-        bedrock="tests/support/bedrock_server.py (local, Bedrock wire format)",
+        bedrock="docpipe.testkit.bedrock_server (local, Bedrock wire format)",
         bytecode=bytecode,
     )
     print_conditions(facts)

@@ -83,7 +83,7 @@ def corpus(count: int, *, seed: int = 11) -> list[Upload]:
 
 def mixed_corpus(count: int, *, seed: int = 12) -> list[Upload]:
     """Every format an HR team has, in turn, each file distinct (its own tag)."""
-    from tests.support import formats
+    from docpipe.testkit import formats
 
     rng = random.Random(seed)
     makers = [
@@ -104,7 +104,7 @@ def mixed_corpus(count: int, *, seed: int = 12) -> list[Upload]:
 
 def scanned_pages(count: int, *, seed: int = 7) -> tuple[bytes, list[str]]:
     """An image-only PDF of ``count`` Traditional Chinese pages, and each page's text."""
-    from tests.support import formats
+    from docpipe.testkit import formats
 
     rng = random.Random(seed)
     texts = [formats.traditional_chinese_text(rng, chars=34 * 24) for _ in range(count)]
@@ -125,7 +125,7 @@ def ocr_alone(pages: int) -> dict[str, Any]:
     """OCR of scanned pages in the sandbox: accuracy per page and pages per CPU-second."""
     from docpipe.processor import sandbox
     from docpipe.processor.extraction import ExtractionLimits, extract_pages
-    from tests.support.ocr_accuracy import character_accuracy
+    from docpipe.testkit.ocr_accuracy import character_accuracy
 
     data, texts = scanned_pages(pages)
     limits = ExtractionLimits(timeout_s=600)
@@ -163,7 +163,7 @@ def formats_alone(repeats: int = 3) -> list[dict[str, Any]]:
     """Extraction alone, per format: median CPU-seconds of worker + sandbox, and rates."""
     from docpipe.processor import sandbox
     from docpipe.processor.extraction import ExtractionLimits, extract_pages
-    from tests.support import formats
+    from docpipe.testkit import formats
 
     samples = {
         "docx (2 pages of text, a table)": formats.docx_bytes(tag="alone"),
@@ -436,7 +436,7 @@ def _own_cpu_s() -> float:
     A fork server outlives the extraction, so ``RUSAGE_CHILDREN`` (exited processes only)
     does not see it; /proc has its own and its reaped children's times.
     """
-    from tests.support.processes import sandbox_servers
+    from docpipe.testkit.processes import sandbox_servers
 
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     servers = sum(s.cpu_s for s in sandbox_servers())

@@ -188,6 +188,7 @@ async def ingest(corpus: Sequence[dict[str, Any]], *, bucket: str) -> dict[str, 
     import httpx
 
     from docpipe.processor import handler as processor
+    from docpipe.testkit.events import s3_record
     from docpipe.upload.main import create_app
 
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -229,7 +230,7 @@ async def ingest(corpus: Sequence[dict[str, Any]], *, bucket: str) -> dict[str, 
             keys[obj["Key"].rsplit("/", 1)[-1]] = obj["Key"]
 
     async def process(group: Sequence[str]) -> None:
-        records = [_s3_record(bucket, keys[doc_id]) for doc_id in group]
+        records = [s3_record(bucket=bucket, key=keys[doc_id]) for doc_id in group]
         async with gate:
             result = await processor.handle_event({"Records": records})
         if result["batchItemFailures"]:
@@ -249,14 +250,6 @@ async def ingest(corpus: Sequence[dict[str, Any]], *, bucket: str) -> dict[str, 
 def _passage(doc: Mapping[str, Any]) -> str:
     title = str(doc.get("title") or "").strip()
     return f"{title}\n{doc['text']}" if title else str(doc["text"])
-
-
-def _s3_record(bucket: str, key: str) -> dict[str, Any]:
-    return {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}},
-    }
 
 
 # --- the query API: the legs and the shipped hybrid ----------------------------------------

@@ -30,8 +30,8 @@ from docpipe.devstack.embedded import (
     start_moto,
     start_postgres,
 )
-from tests.support.postgres_process import PostgresProcess, migrated_postgres
-from tests.support.tokens import ISSUER
+from docpipe.testkit.postgres_process import PostgresProcess, migrated_postgres
+from docpipe.testkit.tokens import ISSUER
 
 TEST_DIMENSIONS = 384
 
@@ -47,7 +47,7 @@ os.environ.update(
         "EMBEDDING_DIMENSIONS": str(TEST_DIMENSIONS),
         "EMBEDDING_PROVIDER": "local",
         "AUTH_MODE": "none",
-        "JWT_ISSUER": ISSUER,  # every token the tests sign names it (tests.support.tokens)
+        "JWT_ISSUER": ISSUER,  # every token the tests sign names it (docpipe.testkit.tokens)
     }
 )
 os.environ.pop("AWS_PROFILE", None)

@@ -3,7 +3,7 @@
 The stack is `docpipe up` as a subprocess, as in test_local_stack.py: real upload and query
 services, moto's S3/SQS, the processor's handler, PostgreSQL with pgvector, and the console
 served with its security headers. Answers come from the query service's Bedrock path
-talking to the Bedrock stand-in (tests/support/bedrock_server.py), which streams its reply
+talking to the Bedrock stand-in (docpipe.testkit.bedrock_server), which streams its reply
 word by word with a delay, so the test can watch the answer arrive in pieces.
 
 Set DOCPIPE_SCREENSHOTS=docs/console to refresh the screenshots in docs/console.md.
@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -26,9 +24,9 @@ import pymupdf
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
-from tests.e2e.test_local_stack import StackProcess
-from tests.support.bedrock_server import BedrockServer
-from tests.support.browser import PageProblems, axe_violations, focused, launch_chromium, tab_to
+from docpipe.testkit.bedrock_server import BedrockServer
+from docpipe.testkit.browser import PageProblems, axe_violations, focused, launch_chromium, tab_to
+from docpipe.testkit.local_stack import StackProcess, running_stack
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -87,14 +85,9 @@ def bedrock() -> Iterator[BedrockServer]:
 
 @pytest.fixture(scope="module")
 def stack(bedrock: BedrockServer) -> Iterator[StackProcess]:
-    data_dir = Path(tempfile.mkdtemp(prefix="docpipe-e2e-console-"))
-    running = StackProcess(data_dir)
-    running.env.update(ANSWER_PROVIDER="bedrock", BEDROCK_ENDPOINT_URL=bedrock.url)
-    running.start()
-    yield running
-    if running.proc is not None and running.proc.poll() is None:
-        running.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    env = {"ANSWER_PROVIDER": "bedrock", "BEDROCK_ENDPOINT_URL": bedrock.url}
+    with running_stack("docpipe-e2e-console-", **env) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -272,9 +265,9 @@ async def test_library_edits_metadata_filters_reprocesses_and_deletes(
     await row.get_by_role("button", name="Edit benefits.pdf").click()
     dialog = page.get_by_role("dialog")
     await expect(dialog).to_be_visible()
-    await expect(dialog.get_by_role("group", name="Access groups")).to_have_count(
-        0
-    )  # no `access` yet
+    await expect(dialog.get_by_role("group", name="Access groups")).to_contain_text(
+        "Everyone in your organisation"
+    )  # the API reports `access: []`
     await dialog.get_by_role("button", name="Add a field").click()
     await dialog.get_by_label("Field 1", exact=True).fill("department")
     await dialog.get_by_label("Value 1", exact=True).fill("HR")
@@ -318,40 +311,48 @@ async def test_library_edits_metadata_filters_reprocesses_and_deletes(
 
 
 async def test_access_groups_are_edited_where_the_api_reports_them(
-    console: Console, tmp_path: Path
+    console: Console, stack: StackProcess, tmp_path: Path
 ) -> None:
-    """Access groups (the API's `access`, issue 14) are edited only when documents carry the
-    field; an API without it shows no editor. The field is added to the list's answer here."""
+    """Access groups (the API's `access`, issue 14): added and removed in the dialog, kept
+    by the API; a bad group name is refused before anything is sent. The local caller is
+    an admin, so it may restrict a document to a group it is not in."""
     page = console.page
-
-    async def with_access(route: Route) -> None:
-        response = await route.fetch()
-        body = await response.json()
-        for document in body.get("documents", [body]):
-            document.setdefault("access", ["hr-team"])
-        await route.fulfill(response=response, json=body)
-
-    await page.route(re.compile(r".*/v1/documents(\?.*|/[0-9a-f-]{36})$"), with_access)
     pdf = tmp_path / "access.pdf"
     pdf.write_bytes(_pdf(title="Access policy", fact_page=None, pages=1))
     await console.open("#/library")
     await console.upload(pdf)
     row = console.row("access.pdf")
     await expect(row).to_have_attribute("data-status", "completed", timeout=PROCESSED)
-    await page.get_by_role("button", name="Refresh").click()
-    await expect(row.get_by_role("list", name="Access groups")).to_contain_text("hr-team")
+    document_id = await row.get_attribute("data-document-id")
+
+    def stored_access() -> list[str]:
+        with httpx.Client(base_url=stack.info["upload_url"]) as http:
+            document = http.get(f"/v1/documents/{document_id}").raise_for_status().json()
+        return list(document["access"])
+
     await row.get_by_role("button", name="Edit access.pdf").click()
-    group = page.get_by_role("dialog").get_by_role("group", name="Access groups")
-    await expect(group).to_be_visible()
+    dialog = page.get_by_role("dialog")
+    group = dialog.get_by_role("group", name="Access groups")
+    await expect(group.get_by_text("Everyone in your organisation", exact=True)).to_be_visible()
     await group.get_by_label("Group name").fill("not valid!")
     await group.get_by_role("button", name="Add group").click()
-    await page.get_by_role("dialog").get_by_role("button", name="Save").click()
-    await expect(page.get_by_role("dialog").get_by_role("alert")).to_contain_text("not valid!")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.get_by_role("alert")).to_contain_text("not valid!")
     await group.get_by_role("button", name="Remove group not valid!").click()
+    await group.get_by_label("Group name").fill("hr-team")
+    await group.get_by_role("button", name="Add group").click()
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog).to_be_hidden()
+    await expect(row.get_by_role("list", name="Access groups")).to_contain_text("hr-team")
+    assert stored_access() == ["hr-team"]
+
+    await row.get_by_role("button", name="Edit access.pdf").click()
     await group.get_by_role("button", name="Remove group hr-team").click()
     await expect(group.get_by_text("Everyone in your organisation", exact=True)).to_be_visible()
-    await page.keyboard.press("Escape")
-    await expect(page.get_by_role("dialog")).to_be_hidden()
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog).to_be_hidden()
+    await expect(row.get_by_role("list", name="Access groups")).to_have_count(0)
+    assert stored_access() == []
 
 
 async def test_keyboard_only(console: Console, tmp_path: Path) -> None:

@@ -12,21 +12,19 @@ ordinary text and processed in seconds while search keeps answering.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pymupdf
 import pytest
 
-from tests.e2e.test_local_stack import StackProcess, _wait_final
-from tests.support import formats
-from tests.support.hostile_files import PATHOLOGICAL_TEXT
+from docpipe.testkit import formats
+from docpipe.testkit.hostile_files import PATHOLOGICAL_TEXT
+from docpipe.testkit.local_stack import StackProcess, running_stack
+from tests.e2e.test_local_stack import _wait_final
 
 SCAN_PHRASE = "颱風停班停課"
 PHRASES = {
@@ -41,13 +39,8 @@ SCRIPT_WORD = "scriptonlytoken"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    data_dir = Path(tempfile.mkdtemp(prefix="docpipe-e2e-formats-"))
-    running = StackProcess(data_dir)
-    running.start()
-    yield running
-    if running.proc is not None and running.proc.poll() is None:
-        running.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    with running_stack("docpipe-e2e-formats-") as running:
+        yield running
 
 
 def _scan() -> bytes:

@@ -18,10 +18,10 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
+from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
-from tests.support.pump import pump_queue
-from tests.support.tokens import ISSUER
 
 SECRET = "e2e-test-signing-key-with-enough-entropy"
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,8 +25,7 @@ import pymupdf
 import pytest
 
 from docpipe.common.keys import document_key
-from docpipe.devstack.embedded import free_port
-from docpipe.devstack.stack import read_stack_info
+from docpipe.testkit.local_stack import StackProcess, running_stack
 
 PAGES = 12
 MARKER = "quetzalcoatlus"  # a word that occurs on one page only
@@ -46,61 +42,6 @@ def _pdf() -> bytes:
         page.insert_textbox(pymupdf.Rect(50, 50, 550, 800), words, fontsize=11)
     data: bytes = doc.tobytes()
     return data
-
-
-class StackProcess:
-    """The local stack as a child process of the test, on a given data folder and ports."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        ports = {
-            "CONSOLE_PORT": free_port(),
-            "UPLOAD_PORT": free_port(),
-            "QUERY_PORT": free_port(),
-            "MOTO_PORT": free_port(),
-        }
-        dropped = {"DATABASE_URL", "AWS_ENDPOINT_URL", "INGEST_QUEUE_URL", "DOCUMENTS_BUCKET"}
-        self.env = {k: v for k, v in os.environ.items() if k not in dropped}
-        self.env.update({k: str(v) for k, v in ports.items()})
-        self.env.update(
-            LOCAL_DATA_DIR=str(data_dir),
-            EMBEDDING_PROVIDER="local",
-            EMBEDDING_DIMENSIONS="384",
-            AUTH_MODE="none",
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.info: dict[str, Any] = {}
-        self.log = data_dir / "stack.log"
-
-    def start(self, timeout: float = 60.0) -> dict[str, Any]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "docpipe.devstack.stack"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while (info := read_stack_info(self.data_dir)) is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"stack not ready (exit {self.proc.poll()}):\n{self.tail()}")
-            time.sleep(0.2)
-        self.info = info
-        return info
-
-    def stop(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            pytest.fail(f"stack did not stop within {timeout}s:\n{self.tail()}")
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
 
 
 def _alive(pid: int) -> bool:
@@ -137,16 +78,8 @@ def _wait_final(http: httpx.Client, doc_id: str, timeout: float = 45.0) -> dict[
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    # Not under pytest's basetemp: run as root, pgserver runs postgres as another user and
-    # opens the folder's parents to it, and any other pytest session (they share
-    # /tmp/pytest-of-root) closes them again with chmod 0700 under the running server.
-    data_dir = Path(tempfile.mkdtemp(prefix="docpipe-e2e-"))
-    running = StackProcess(data_dir)
-    running.start()
-    yield running
-    if running.proc is not None and running.proc.poll() is None:
-        running.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    with running_stack("docpipe-e2e-") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

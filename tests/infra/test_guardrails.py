@@ -11,25 +11,20 @@ import html
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.infra.network import ENDPOINT_ACTION_PREFIX
 from docpipe.infra.policies import WILDCARD_RESOURCE_ACTIONS
+from docpipe.testkit.pulumi_program import ACCOUNT, CONSOLE_DOMAIN, REGION, dev_config
+from docpipe.testkit.pulumi_program import Inventory as Inv
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-Inv = Any  # conftest.Inventory (not importable by name from a test module)
 ALIAS = "live"
-ACCOUNT = "123456789012"  # the mocks' account (conftest.ACCOUNT)
-REGION = "ap-northeast-1"
-DEV_CONFIG = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())[
-    "config"
-]
+DEV_CONFIG = dev_config()
 SECRETISH = re.compile(r"PASSWORD|PASSWD|TOKEN|PRIVATE|SECRET(?!_ARN)", re.IGNORECASE)
 
 
@@ -1505,7 +1500,7 @@ def _query_connects_as(service: str) -> Callable[[Inv], None]:
 
 
 def _forget_console(where: str) -> Callable[[Inv], None]:
-    console = "https://d111111abcdef8.cloudfront.net"  # conftest.CONSOLE_DOMAIN
+    console = f"https://{CONSOLE_DOMAIN}"
 
     def mutate(inv: Inv) -> None:
         if where == "api":

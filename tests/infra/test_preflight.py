@@ -25,7 +25,7 @@ import yaml
 from botocore.stub import Stubber
 
 from docpipe.infra import preflight
-from tests.support.bedrock_server import NOT_SUBSCRIBED, Availability, BedrockServer
+from docpipe.testkit.bedrock_server import NOT_SUBSCRIBED, Availability, BedrockServer
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"

@@ -4,7 +4,7 @@ Each test sets up an account the way `pulumi up` leaves it: the functions, the `
 alias, the CodeDeploy application and deployment group and the alarms are created from the
 resources the real Pulumi program declares (recorded under Pulumi's mocks, renamed to a
 stack of the test's own). moto records deployments but does not shift traffic, so
-``tests/support/codedeploy.py`` does CodeDeploy's part through the same APIs. Two things
+``docpipe.testkit.codedeploy`` does CodeDeploy's part through the same APIs. Two things
 moto cannot answer are said where they are used: invoking a container-image function
 (it needs Docker) and StopDeployment.
 """
@@ -28,7 +28,7 @@ from botocore.stub import Stubber
 from docpipe.infra import rollout
 from docpipe.infra.exceptions import RolloutError
 from docpipe.infra.release_history import ReleaseHistory
-from tests.support.codedeploy import CodeDeployEngine
+from docpipe.testkit.codedeploy import CodeDeployEngine
 
 REGION = "ap-northeast-1"
 DIGEST = {name: "sha256:" + name * 64 for name in "bcdef"}

@@ -22,7 +22,7 @@ from docpipe.common.exceptions import (
 )
 from docpipe.common.runtime import loop_resources
 from docpipe.common.settings import CommonSettings
-from tests.support.bedrock_server import (
+from docpipe.testkit.bedrock_server import (
     MODEL_NOT_READY,
     SERVER_ERROR,
     THROTTLE,

@@ -22,25 +22,20 @@ import pytest
 
 from docpipe.common.metrics import FUNCTION_NAME, FUNCTION_VERSION, NAMESPACE
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
-from tests.support.documents import put_document
-from tests.support.emf import EmfPoint, emf_points
-from tests.support.events import sqs_event
-from tests.support.tokens import http_api_claims
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.emf import EmfPoint, emf_points
+from docpipe.testkit.events import sqs_event
+from docpipe.testkit.tokens import http_api_claims
 
 UNMIGRATED_DB = "docpipe_unmigrated"
 
 _HTTP_SCRIPT = """
 import json, sys
 from docpipe.devstack.worker import LambdaContext
+from docpipe.testkit.events import http_api_event
 service, method, path, body = sys.argv[1:5]
 module = __import__(f"docpipe.{service}.main", fromlist=["handler"])
-ctx = {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-       "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1", "stage": "$default",
-       "routeKey": "$default", "authorizer": {"jwt": {"claims": json.loads(sys.argv[5]),
-       "scopes": None}}}
-event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-         "headers": {"host": "api.example.com", "content-type": "application/json"},
-         "requestContext": ctx, "isBase64Encoded": False, "body": body or None}
+event = http_api_event(method, path, claims=json.loads(sys.argv[5]), body=body or None)
 context = LambdaContext(29, function_name=f"docpipe-dev-{service}", function_version="7")
 response = module.handler(event, context)
 print("RESULT", json.dumps({"status": response["statusCode"], "body": response["body"]}))

@@ -23,6 +23,7 @@ from docpipe.devstack.bulk_upload import FileResult, UploadOptions, upload_files
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.devstack.file_selection import select_files
 from docpipe.devstack.tracking import track
+from docpipe.testkit.tokens import ISSUER, sign
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 
@@ -188,3 +189,40 @@ async def test_wait_follows_documents_to_their_final_status(
     tracked = await track(api, ids[51:], timeout_s=5, interval_s=0.1)
     assert not tracked.pending and tracked.completed == 8
     assert tracked.final[ids[59]]["status"] == "failed"  # deleted meanwhile
+
+
+async def test_the_uploads_per_minute_quota_is_waited_out(
+    migrated: EmbeddedPostgres, aws: AwsResources, tmp_path: Path
+) -> None:
+    """A 429 of the tenant's uploads-per-minute quota costs a wait, not a refused file."""
+    secret = "q" * 32
+    settings = UploadSettings(  # type: ignore[call-arg]
+        auth_mode="jwt",
+        jwt_secret=secret,
+        jwt_issuer=ISSUER,
+        quota_uploads_per_minute=60,
+        max_files_per_request=8,
+    )
+    token = sign(secret, f"quota-{uuid.uuid4().hex[:8]}")
+    paths = [tmp_path / f"f{i:02d}.txt" for i in range(64)]  # 8 more than the burst allows
+    for path in paths:
+        path.write_bytes(_unique(path.name))
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with (
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://upload.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api,
+        httpx.AsyncClient() as storage,
+    ):
+        first = await api.post("/v1/documents", files=[("file", ("probe.txt", b"probe"))])
+        assert first.status_code == 202, first.text
+        results = await upload_files(
+            paths,
+            api=api,
+            storage=storage,
+            options=UploadOptions(files_per_request=8, parallel=1, retries=0),
+        )
+    assert [r.refused for r in results if r.refused] == []
+    assert sum(r.document is not None for r in results) == 64

@@ -21,10 +21,10 @@ import pytest
 
 from docpipe.common.migrations import SERVICE_ROLES
 from docpipe.devstack.embedded import AwsResources
+from docpipe.testkit.postgres_process import PostgresProcess, migrated_postgres
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.postgres_process import PostgresProcess, migrated_postgres
 
 FIRST, SECOND = "first-password-0123456789abcdef", "second-password-0123456789abcdef"
 BUDGET_S = 3.0

@@ -32,7 +32,7 @@ from docpipe.common.exceptions import DatabaseUnreachable
 from docpipe.devstack.embedded import free_port
 from docpipe.processor import migrate_handler
 from docpipe.processor.config import ProcessorSettings
-from tests.support.postgres_process import (
+from docpipe.testkit.postgres_process import (
     PostgresProcess,
     pgserver_bin_dir,
     system_postgres_bin_dir,

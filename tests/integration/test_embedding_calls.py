@@ -18,9 +18,9 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.processor.chunking import chunk_pages
 from docpipe.processor.extraction import PageText
-from tests.support.bedrock_server import BedrockServer
-from tests.support.documents import put_document
-from tests.support.events import sqs_event
+from docpipe.testkit.bedrock_server import BedrockServer
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.events import sqs_event
 
 COHERE_V4 = "cohere.embed-v4:0"
 DIMENSIONS = 1024  # the production default; Cohere v4 offers 256/512/1024/1536

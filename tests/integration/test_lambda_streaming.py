@@ -27,64 +27,27 @@ from docpipe.common.embeddings import create_embedder
 from docpipe.common.lambda_runtime import DELIMITER, asgi_scope, is_streaming_event
 from docpipe.common.metrics import FUNCTION_NAME, FUNCTION_VERSION, NAMESPACE
 from docpipe.devstack.embedded import EmbeddedPostgres
+from docpipe.testkit.bedrock_server import BedrockServer
+from docpipe.testkit.chunks import seed_document
+from docpipe.testkit.emf import emf_points
+from docpipe.testkit.events import http_api_event, rest_api_event
+from docpipe.testkit.lambda_runtime_api import RuntimeApiServer
 from tests.integration.test_query_conversations import POLICY
 from tests.integration.test_query_search import make_settings
-from tests.support.bedrock_server import BedrockServer
-from tests.support.chunks import seed_document
-from tests.support.emf import emf_points
-from tests.support.lambda_runtime_api import RuntimeApiServer
-from tests.support.tokens import http_api_claims, rest_api_claims
 
 FUNCTION = "docpipe-dev-query"
 REPLY = "Up to thirty days a year at half pay [1], and a certificate after three days [2]."
 
 
 def rest_event(tenant: str, body: dict[str, Any], *, sub: str = "user-1") -> dict[str, Any]:
-    """An API Gateway REST API proxy event (payload 1.0) after a Cognito authorizer."""
-    return {
-        "resource": "/v1/answer",
-        "path": "/v1/answer",
-        "httpMethod": "POST",
-        "headers": {"content-type": "application/json", "host": "x.execute-api.amazonaws.com"},
-        "multiValueHeaders": {"content-type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "requestContext": {
-            "resourcePath": "/v1/answer",
-            "httpMethod": "POST",
-            "stage": "v1",
-            "identity": {"sourceIp": "203.0.113.9"},
-            "authorizer": {"claims": rest_api_claims(tenant, sub=sub)},
-        },
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+    """The streaming route's request: REST API proxy (payload 1.0), Cognito authorizer."""
+    return rest_api_event("POST", "/v1/answer", tenant=tenant, body=body, sub=sub)
 
 
 def http_event(tenant: str) -> dict[str, Any]:
-    """An API Gateway HTTP API event (payload 2.0) after its JWT authorizer."""
-    return {
-        "version": "2.0",
-        "routeKey": "POST /v1/search",
-        "rawPath": "/v1/search",
-        "rawQueryString": "",
-        "headers": {"host": "api.example.com", "content-type": "application/json"},
-        "requestContext": {
-            "http": {
-                "method": "POST",
-                "path": "/v1/search",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "test",
-            },
-            "requestId": "r1",
-            "stage": "$default",
-            "routeKey": "POST /v1/search",
-            "authorizer": {"jwt": {"claims": http_api_claims(tenant, sub="u"), "scopes": None}},
-        },  # fmt: skip
-        "isBase64Encoded": False,
-        "body": json.dumps({"query": "sick leave", "top_k": 2}),
-    }
+    """A search through the HTTP API (payload 2.0), after its JWT authorizer."""
+    body = {"query": "sick leave", "top_k": 2}
+    return http_api_event("POST", "/v1/search", tenant=tenant, body=body, sub="u")
 
 
 def test_events_are_told_apart_and_translated() -> None:

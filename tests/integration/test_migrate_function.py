@@ -24,8 +24,8 @@ from docpipe.common.migrations import SERVICE_ROLES, manifest_fingerprint, migra
 from docpipe.devstack.embedded import free_port
 from docpipe.processor import migrate_handler
 from docpipe.processor.exceptions import MigrationMismatch
+from docpipe.testkit.postgres_process import PostgresProcess, pgserver_bin_dir
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.postgres_process import PostgresProcess, pgserver_bin_dir
 
 #: each service role's password, as its own secret holds it
 PASSWORDS = {

@@ -10,6 +10,7 @@ import pytest
 from docpipe.common.exceptions import MigrationError
 from docpipe.common.migrations import apply_migrations
 from docpipe.devstack.embedded import EmbeddedPostgres
+from docpipe.testkit.master_database import master_database
 from tests.conftest import TEST_DIMENSIONS
 
 
@@ -72,39 +73,25 @@ async def test_all_migrations_apply_as_a_non_superuser_master(migrated: Embedded
     Superusers skip several privilege checks (function owners' schema privileges, SET ROLE
     membership), so a schema that only ever met one could still fail on the first deploy.
     """
-    database = f"aurora_{uuid.uuid4().hex[:8]}"
-    master = f"master_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(migrated.admin_dsn)
-    try:
-        await admin.execute(f"create role {master} login createrole")
-        await admin.execute(f'create database "{database}" owner {master}')
-        # Roles are cluster-wide: let this master administer the ones earlier tests created,
-        # as the master that created them on a fresh cluster would.
-        await admin.execute(
-            f"grant docpipe_app, docpipe_maintenance, docpipe_upload, docpipe_query,"
-            f" docpipe_processor to {master} with admin option"
-        )
-    finally:
-        await admin.close()
-    ext = await asyncpg.connect(migrated.dsn(database=database))
-    await ext.execute("create extension vector")  # rds_superuser's job on Aurora
-    await ext.close()
-    conn = await asyncpg.connect(migrated.dsn(user=master, database=database))
-    try:
-        assert not await conn.fetchval("select rolsuper from pg_roles where rolname = current_user")
-        applied = await apply_migrations(
-            conn,
-            embedding_dimensions=TEST_DIMENSIONS,
-            role_passwords={"docpipe_query": "not-used-locally"},
-        )
-        assert applied and applied[0] == "0001_init"
-        owners = await conn.fetch(
-            "select proname, pg_get_userbyid(proowner) as owner from pg_proc"
-            " where proname like 'docpipe\\_%' and prosecdef"
-        )
-        assert owners and {r["owner"] for r in owners} == {"docpipe_maintenance"}
-    finally:
-        await conn.close()
+    async with master_database(migrated, prefix="aurora") as database:
+        conn = await database.connect()
+        try:
+            assert not await conn.fetchval(
+                "select rolsuper from pg_roles where rolname = current_user"
+            )
+            applied = await apply_migrations(
+                conn,
+                embedding_dimensions=TEST_DIMENSIONS,
+                role_passwords={"docpipe_query": "not-used-locally"},
+            )
+            assert applied and applied[0] == "0001_init"
+            owners = await conn.fetch(
+                "select proname, pg_get_userbyid(proowner) as owner from pg_proc"
+                " where proname like 'docpipe\\_%' and prosecdef"
+            )
+            assert owners and {r["owner"] for r in owners} == {"docpipe_maintenance"}
+        finally:
+            await conn.close()
 
 
 async def test_chunk_keywords_are_kept_in_the_row_not_in_toast(migrated: EmbeddedPostgres) -> None:

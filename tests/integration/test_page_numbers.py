@@ -20,10 +20,11 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.events import sqs_event
+from docpipe.testkit.master_database import apply_as_released, master_database
+from docpipe.testkit.pdfs import make_pdf
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.documents import put_document
-from tests.support.events import sqs_event
-from tests.support.pdfs import make_pdf
 
 PAGED = "application/pdf"
 
@@ -73,36 +74,12 @@ async def test_text_has_no_pages_and_a_pdf_keeps_them(
 async def test_migration_0006_clears_pages_of_formats_without_pages(
     migrated: EmbeddedPostgres,
 ) -> None:
-    database = f"pages_{uuid.uuid4().hex[:8]}"
-    owner = f"master_{uuid.uuid4().hex[:8]}"  # as Aurora's master user: no superuser
-    admin = await asyncpg.connect(migrated.admin_dsn)
-    try:
-        await admin.execute(f"create role {owner} login createrole")
-        await admin.execute(f"grant docpipe_app, docpipe_maintenance to {owner} with admin option")
-        await admin.execute(f'create database "{database}" owner {owner}')
-    finally:
-        await admin.close()
-    try:
-        ext = await asyncpg.connect(migrated.dsn(database=database))
-        await ext.execute("create extension vector")
-        await ext.close()
-        conn = await asyncpg.connect(migrated.dsn(user=owner, database=database))
+    async with master_database(migrated, prefix="pages") as database:
+        conn = await database.connect()
         try:
             migrations = load_migrations(embedding_dimensions=TEST_DIMENSIONS)
             assert migrations[5].version.startswith("0006")
-            await conn.execute(
-                "create table schema_migrations (version text primary key, checksum text"
-                " not null, embedding_dimensions integer not null, applied_at timestamptz"
-                " not null default now())"
-            )
-            for migration in migrations[:5]:
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "insert into schema_migrations values ($1, $2, $3)",
-                    migration.version,
-                    migration.checksum,
-                    TEST_DIMENSIONS,
-                )
+            await apply_as_released(conn, migrations[:5], embedding_dimensions=TEST_DIMENSIONS)
             docs = {"text/plain": uuid.uuid4(), PAGED: uuid.uuid4()}
             vector = "[" + ",".join(["0.1"] * TEST_DIMENSIONS) + "]"
             async with conn.transaction():
@@ -135,7 +112,7 @@ async def test_migration_0006_clears_pages_of_formats_without_pages(
             assert await _stats(conn) == stats_before
         finally:
             await conn.close()
-        check = await asyncpg.connect(migrated.dsn(database=database))
+        check = await database.connect(as_master=False)
         try:
             pages = {
                 r["content_type"]: (r["page_count"], sorted(r["starts"], key=str))
@@ -156,11 +133,6 @@ async def test_migration_0006_clears_pages_of_formats_without_pages(
             )
         finally:
             await check.close()
-    finally:
-        admin = await asyncpg.connect(migrated.admin_dsn)
-        await admin.execute(f'drop database "{database}" with (force)')
-        await admin.execute(f"drop role {owner}")
-        await admin.close()
 
 
 async def _stats(conn: asyncpg.Connection) -> list[tuple[object, ...]]:

@@ -22,10 +22,10 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
+from docpipe.testkit.events import s3_record, sqs_event
+from docpipe.testkit.tokens import sign
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
-from tests.support.events import s3_record, sqs_event
-from tests.support.tokens import sign
 
 SECRET = "presigned-reuse-secret-0123456789abcdef"
 

@@ -12,8 +12,8 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
-from tests.support.documents import put_document
-from tests.support.events import S3_TEST_EVENT, s3_record, sqs_event
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.events import S3_TEST_EVENT, s3_record, sqs_event
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,9 @@ from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.query.answer.converse import SYSTEM_PROMPT
 from docpipe.query.answer.service import NOTHING_FOUND
 from docpipe.query.config import QuerySettings
+from docpipe.testkit.bedrock_server import THROTTLE, BedrockServer
+from docpipe.testkit.chunks import SeededDocument, seed_document
 from tests.integration.test_query_search import HANDBOOK, assert_problem, make_client, make_settings
-from tests.support.bedrock_server import THROTTLE, BedrockServer
-from tests.support.chunks import SeededDocument, seed_document
 
 MODEL = "amazon.nova-pro-v1:0"
 

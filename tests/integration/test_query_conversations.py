@@ -25,10 +25,10 @@ from docpipe.query.answer.rewrite import REWRITE_PROMPT, HeuristicRewriter, is_f
 from docpipe.query.config import QuerySettings
 from docpipe.query.conversations import StoredTurn
 from docpipe.query.main import create_app
+from docpipe.testkit.bedrock_server import BedrockServer
+from docpipe.testkit.chunks import SeededDocument, seed_document
+from docpipe.testkit.tokens import ISSUER
 from tests.integration.test_query_search import SECRET, make_settings
-from tests.support.bedrock_server import BedrockServer
-from tests.support.chunks import SeededDocument, seed_document
-from tests.support.tokens import ISSUER
 
 MODEL = "amazon.nova-pro-v1:0"
 POLICY = [

@@ -21,11 +21,11 @@ from docpipe.common.embeddings import Embedder, create_embedder
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.query.exceptions import FilterError
 from docpipe.query.scope import DocumentScope
+from docpipe.testkit.chunks import seed_document
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
 from tests.integration.test_query_search import make_client, make_settings
-from tests.support.chunks import seed_document
-from tests.support.tokens import ISSUER
 
 DOCS: dict[str, dict[str, Any]] = {
     "hr-2024": {"department": "HR", "year": 2024, "effective": "2024-01-01", "tags": ["leave"]},

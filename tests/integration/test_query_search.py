@@ -1,6 +1,6 @@
 """POST /v1/search over HTTP (in-process ASGI) against real Postgres + pgvector.
 
-Chunks are seeded directly (tests/support/chunks.py) with the local feature-hashing
+Chunks are seeded directly (docpipe.testkit.chunks) with the local feature-hashing
 embedder, except where a test says otherwise; one fresh tenant per test.
 """
 
@@ -28,8 +28,8 @@ from docpipe.query.main import create_app
 from docpipe.query.query_embeddings import QueryEmbeddings
 from docpipe.query.search import Retriever
 from docpipe.query.vector import VectorPlanner
-from tests.support.chunks import seed_document
-from tests.support.tokens import ISSUER, http_api_claims
+from docpipe.testkit.chunks import seed_document
+from docpipe.testkit.tokens import ISSUER, http_api_claims
 
 SECRET = "query-test-secret-0123456789abcdef"
 PROBLEM_JSON = "application/problem+json"
@@ -567,21 +567,12 @@ import docpipe.query.main as main
 assert "app" not in vars(main)
 heavy = [m for m in ("aioboto3", "sentence_transformers", "torch") if m in sys.modules]
 assert not heavy, heavy
-def event(method, path, claims, body=None):
-    ctx = {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-           "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1",
-           "stage": "$default", "routeKey": "$default"}
-    if claims:
-        ctx["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-            "headers": {"host": "api.example.com", "content-type": "application/json"},
-            "requestContext": ctx, "body": json.dumps(body) if body else None,
-            "isBase64Encoded": False}
+from docpipe.testkit.events import http_api_event as event
 query = {"query": "vacation", "mode": "hybrid"}
-out = [main.handler(event(*args), None) for args in [
-    ("GET", "/healthz", None), ("POST", "/v1/search", None, query),
-    ("POST", "/v1/search", json.loads(sys.argv[1]), query),
-    ("POST", "/v1/search", json.loads(sys.argv[1]), query)]]
+claims = json.loads(sys.argv[1])
+out = [main.handler(event(*args, claims=c, body=body), None) for *args, c, body in [
+    ("GET", "/healthz", None, None), ("POST", "/v1/search", None, query),
+    ("POST", "/v1/search", claims, query), ("POST", "/v1/search", claims, query)]]
 assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], r["body"]] for r in out]))
 """

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
+from docpipe.testkit.tokens import sign
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import QUOTA_PROBLEM_TYPE, create_app
-from tests.support.tokens import sign
 
 SECRET = "quota-test-secret-0123456789abcdef"
 

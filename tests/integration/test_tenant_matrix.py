@@ -28,10 +28,10 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
+from docpipe.testkit.events import s3_record, sqs_event
+from docpipe.testkit.tokens import sign
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.support.events import s3_record, sqs_event
-from tests.support.tokens import sign
 
 SECRET = "matrix-test-secret-0123456789abcdef"
 ADMINS = "docpipe-admins"

@@ -29,11 +29,12 @@ import pytest
 
 from docpipe.common.keys import document_key, tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
+from docpipe.testkit.queues import drain
+from docpipe.testkit.s3_post_policy import policy_violation
+from docpipe.testkit.tokens import ISSUER, http_api_claims
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
 from tests.conftest import TEST_DIMENSIONS
-from tests.support.s3_post_policy import policy_violation
-from tests.support.tokens import ISSUER, http_api_claims
 
 SECRET = "upload-test-secret-0123456789abcdef"
 PDF = (
@@ -205,17 +206,10 @@ def test_lambda_handler_serves_api_gateway_events(
 import json, sys
 import docpipe.upload.main as main
 assert "app" not in vars(main)  # nothing built at import
-def event(path, claims):
-    ctx = {"http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
-           "sourceIp": "127.0.0.1", "userAgent": "test"}, "requestId": "r1",
-           "stage": "$default", "routeKey": "$default"}
-    if claims:
-        ctx["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-            "headers": {"host": "api.example.com"}, "requestContext": ctx,
-            "isBase64Encoded": False}
-out = [main.handler(event(p, c), None) for p, c in [
-    ("/healthz", None), ("/v1/documents", None), ("/v1/documents", json.loads(sys.argv[1]))]]
+from docpipe.testkit.events import http_api_event
+claims = json.loads(sys.argv[1])
+out = [main.handler(http_api_event("GET", p, claims=c), None) for p, c in [
+    ("/healthz", None), ("/v1/documents", None), ("/v1/documents", claims)]]
 assert not any(r["isBase64Encoded"] for r in out)
 print(json.dumps([[r["statusCode"], json.loads(r["body"])] for r in out]))
 """
@@ -573,16 +567,7 @@ async def test_delete_removes_every_version_chunks_and_unshared_cache(
 
 def receive_all(queue_url: str, endpoint: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="ap-northeast-1")
-    bodies = []
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(body) for body in drain(sqs, queue_url)]
 
 
 async def test_reprocess_requeues_and_sends_an_s3_shaped_message(

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
-
 from docpipe.common.keywords import _CJK_RANGES, fold_chinese, keyword_text, tsvector_sql
 from docpipe.common.migrations import apply_migrations, load_migrations
 from docpipe.devstack.embedded import EmbeddedPostgres
+from docpipe.testkit.master_database import apply_as_released, master_database
 from tests.conftest import TEST_DIMENSIONS
 from tests.integration.test_keyword_stats import _assert_exact
 
@@ -56,45 +55,18 @@ def test_folding_is_idempotent_and_maps_both_scripts_together() -> None:
 
 
 async def test_migration_0004_refolds_existing_chunks(migrated: EmbeddedPostgres) -> None:
-    database = f"zhfold_{uuid.uuid4().hex[:8]}"
-    owner = f"master_{uuid.uuid4().hex[:8]}"  # as Aurora's master user: no superuser
-    admin = await asyncpg.connect(migrated.admin_dsn)
-    try:
-        await admin.execute(f"create role {owner} login createrole")
-        await admin.execute(
-            f"grant docpipe_app, docpipe_maintenance, docpipe_upload, docpipe_query,"
-            f" docpipe_processor to {owner} with admin option"
-        )
-        await admin.execute(f'create database "{database}" owner {owner}')
-    finally:
-        await admin.close()
     chars = _folded_characters()
     texts = {
         "t1": [chars, "員工請假須事先申請 annual leave", "员工请假须事先申请", "plain English"],
         "t2": ["臺灣 請假", "台湾 请假 請假"],
     }
-    try:
-        ext = await asyncpg.connect(migrated.dsn(database=database))
-        await ext.execute("create extension vector")
-        await ext.close()
-        conn = await asyncpg.connect(migrated.dsn(user=owner, database=database))
+    async with master_database(migrated, prefix="zhfold") as database:
+        conn = await database.connect()
         try:
             migrations = load_migrations(embedding_dimensions=TEST_DIMENSIONS)
             assert migrations[3].version.startswith("0004")
-            # Apply 0001-0003 through the runner, then write chunks the old way.
-            await conn.execute(
-                "create table schema_migrations (version text primary key, checksum text"
-                " not null, embedding_dimensions integer not null, applied_at timestamptz"
-                " not null default now())"
-            )
-            for migration in migrations[:3]:
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "insert into schema_migrations values ($1, $2, $3)",
-                    migration.version,
-                    migration.checksum,
-                    TEST_DIMENSIONS,
-                )
+            # 0001-0003 as released, then chunks written the old way.
+            await apply_as_released(conn, migrations[:3], embedding_dimensions=TEST_DIMENSIONS)
             vector = "[" + ",".join(["0.1"] * TEST_DIMENSIONS) + "]"
             for tenant, chunk_texts in texts.items():
                 async with conn.transaction():
@@ -127,7 +99,7 @@ async def test_migration_0004_refolds_existing_chunks(migrated: EmbeddedPostgres
             assert applied[0] == migrations[3].version
         finally:
             await conn.close()
-        check = await asyncpg.connect(migrated.dsn(database=database))
+        check = await database.connect(as_master=False)
         try:
             rows = await check.fetch("select text, keywords::text as stored from chunks")
             assert len(rows) == 6
@@ -154,8 +126,3 @@ async def test_migration_0004_refolds_existing_chunks(migrated: EmbeddedPostgres
             )
         finally:
             await check.close()
-    finally:
-        admin = await asyncpg.connect(migrated.admin_dsn)
-        await admin.execute(f'drop database "{database}" with (force)')
-        await admin.execute(f"drop role {owner}")
-        await admin.close()

@@ -19,9 +19,9 @@ from docpipe.common.db import close_pool
 from docpipe.common.migrations import apply_migrations
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres, provision_aws
 from docpipe.processor import handler as processor
-from tests.support.bedrock_server import BedrockServer, Fault
-from tests.support.documents import StoredDoc
-from tests.support.events import sqs_event
+from docpipe.testkit.bedrock_server import BedrockServer, Fault
+from docpipe.testkit.documents import StoredDoc
+from docpipe.testkit.events import sqs_event
 
 REGION = "ap-northeast-1"
 
@@ -41,20 +41,6 @@ def s3(rel_aws: AwsResources) -> Any:
 @pytest.fixture(scope="session")
 def sqs(rel_aws: AwsResources) -> Any:
     return boto3.client("sqs", endpoint_url=rel_aws.endpoint_url, region_name=REGION)
-
-
-def drain(sqs: Any, url: str) -> int:
-    """Empty a queue, returning how many messages it held (PurgeQueue: once a minute only)."""
-    count = 0
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
-        ).get("Messages", [])
-        if not messages:
-            return count
-        count += len(messages)
-        for message in messages:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture

@@ -27,10 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
+from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.queues import drain
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.reliability.conftest import drain, reload
-from tests.support.pump import pump_queue
+from tests.reliability.conftest import reload
 
 SECRET = "reliability-auth-secret-0123456789abcdef"
 ISSUER = "https://id.docpipe.test/"

@@ -25,6 +25,9 @@ from docpipe.devstack.embedded import AwsResources, free_port
 from docpipe.processor import handler as processor
 from docpipe.processor import pipeline
 from docpipe.processor.handler import Tally
+from docpipe.testkit.documents import StoredDoc, put_document
+from docpipe.testkit.events import s3_record, sqs_event
+from docpipe.testkit.invariants import assert_nothing_lost
 from tests.reliability.conftest import (
     COHERE_V4,
     ScheduledBedrock,
@@ -34,9 +37,6 @@ from tests.reliability.conftest import (
     good_text,
     reload,
 )
-from tests.support.documents import StoredDoc, put_document
-from tests.support.events import s3_record, sqs_event
-from tests.support.invariants import assert_nothing_lost
 
 
 @pytest.fixture

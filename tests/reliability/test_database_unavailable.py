@@ -27,12 +27,12 @@ from fastapi import FastAPI
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres, free_port
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
+from docpipe.testkit.emf import emf_points
+from docpipe.testkit.lambda_http import LambdaProcess, http_api_event
+from docpipe.testkit.postgres_process import PostgresProcess
+from docpipe.testkit.silent_listener import SilentListener
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.support.emf import emf_points
-from tests.support.lambda_http import LambdaProcess, http_api_event
-from tests.support.postgres_process import PostgresProcess
-from tests.support.silent_listener import SilentListener
 
 BUDGET_S = 2.0
 SLACK_S = 3.0  # scheduling noise on a shared 2-core machine

@@ -20,21 +20,21 @@ from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.processor.chunking import chunk_pages
 from docpipe.processor.extraction import PageText
+from docpipe.testkit.bedrock_server import SERVER_ERROR, THROTTLE, UNAVAILABLE
+from docpipe.testkit.documents import StoredDoc, put_document
+from docpipe.testkit.events import S3_TEST_EVENT, s3_record, sqs_event
+from docpipe.testkit.invariants import assert_nothing_lost
+from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.queues import drain
 from tests.reliability.conftest import (
     COHERE_V4,
     ScheduledBedrock,
     batch,
     doc_row,
-    drain,
     failed_ids,
     good_text,
     reload,
 )
-from tests.support.bedrock_server import SERVER_ERROR, THROTTLE, UNAVAILABLE
-from tests.support.documents import StoredDoc, put_document
-from tests.support.events import S3_TEST_EVENT, s3_record, sqs_event
-from tests.support.invariants import assert_nothing_lost
-from tests.support.pump import pump_queue
 
 
 def _clauses(n: int, tag: str) -> bytes:

@@ -35,9 +35,9 @@ from schemathesis.specs.openapi.checks import (
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.query.config import QuerySettings
 from docpipe.query.main import create_app as create_query_app
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.support.tokens import ISSUER
 
 SECRET = "reliability-fuzz-secret-0123456789abcdef"
 FAST_CASES = 60  # per generation mode: 100+ cases per operation in all

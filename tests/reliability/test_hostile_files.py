@@ -19,11 +19,11 @@ import pytest
 from docpipe.devstack.embedded import AwsResources
 from docpipe.processor import handler as processor
 from docpipe.processor import sandbox
+from docpipe.testkit.documents import StoredDoc, put_document
+from docpipe.testkit.hostile_files import HostileFile, fast_sample, hostile_files
+from docpipe.testkit.invariants import assert_nothing_lost
+from docpipe.testkit.processes import extraction_children, sandbox_servers
 from tests.reliability.conftest import batch, failed_ids, good_text, reload
-from tests.support.documents import StoredDoc, put_document
-from tests.support.hostile_files import HostileFile, fast_sample, hostile_files
-from tests.support.invariants import assert_nothing_lost
-from tests.support.processes import extraction_children, sandbox_servers
 
 MAX_BYTES = 2 << 20
 MAX_PAGES = 50

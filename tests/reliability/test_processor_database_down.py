@@ -17,10 +17,10 @@ import pytest
 from docpipe.common.keys import document_key
 from docpipe.devstack.embedded import AwsResources, free_port
 from docpipe.processor import handler as processor
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.events import s3_record, sqs_event
+from docpipe.testkit.postgres_process import PostgresProcess
 from tests.reliability.conftest import batch, failed_ids, good_text, reload
-from tests.support.documents import put_document
-from tests.support.events import s3_record, sqs_event
-from tests.support.postgres_process import PostgresProcess
 
 BUDGET_S = 2.0
 SLACK_S = 3.0

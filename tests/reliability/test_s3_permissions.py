@@ -1,5 +1,5 @@
 """S3 as it behaves under IAM: the services' real role policies against a moto server that
-enforces them (``tests/support/iam_moto.py``), every request signed and authorised over HTTP.
+enforces them (``docpipe.testkit.iam_moto``), every request signed and authorised over HTTP.
 
 A read S3 refuses is one of two things, and the services must tell them apart:
 - the object is gone (404 ``NoSuchKey``): the document's problem, ``failed`` / 409;
@@ -35,19 +35,19 @@ from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.infra.policies import Statement, processor_statements, upload_statements
 from docpipe.processor import handler as processor
 from docpipe.processor.config import ProcessorSettings
-from docpipe.upload.config import UploadSettings
-from docpipe.upload.main import create_app
-from tests.reliability.conftest import batch, doc_row, failed_ids, good_text, reload
-from tests.support.documents import StoredDoc, put_document
-from tests.support.iam_moto import (
+from docpipe.testkit.documents import StoredDoc, put_document
+from docpipe.testkit.iam_moto import (
     ACCOUNT,
     Credentials,
     IamMoto,
     services_sign_as,
     start_iam_moto,
 )
-from tests.support.invariants import assert_nothing_lost
-from tests.support.tokens import ISSUER
+from docpipe.testkit.invariants import assert_nothing_lost
+from docpipe.testkit.tokens import ISSUER
+from docpipe.upload.config import UploadSettings
+from docpipe.upload.main import create_app
+from tests.reliability.conftest import batch, doc_row, failed_ids, good_text, reload
 
 BUCKET = "docpipe-iam"
 PREFIX = "uploads/"

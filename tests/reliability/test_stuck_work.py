@@ -18,19 +18,19 @@ import pytest
 
 from docpipe.devstack.embedded import AwsResources
 from docpipe.processor import handler as processor
+from docpipe.testkit.documents import put_document
+from docpipe.testkit.events import S3_TEST_EVENT, sqs_event
+from docpipe.testkit.invariants import assert_nothing_lost
+from docpipe.testkit.pump import pump_queue
+from docpipe.testkit.queues import drain
 from tests.reliability.conftest import (
     ScheduledBedrock,
     batch,
     doc_row,
-    drain,
     failed_ids,
     good_text,
     reload,
 )
-from tests.support.documents import put_document
-from tests.support.events import S3_TEST_EVENT, sqs_event
-from tests.support.invariants import assert_nothing_lost
-from tests.support.pump import pump_queue
 
 LEASE_S = 5
 _CHILD = (

@@ -16,11 +16,11 @@ import pytest
 
 from docpipe.common.keys import tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
+from docpipe.testkit.invariants import object_versions
+from docpipe.testkit.s3_post_policy import policy_violation
+from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app
-from tests.support.invariants import object_versions
-from tests.support.s3_post_policy import policy_violation
-from tests.support.tokens import ISSUER
 
 KIB = 1024
 MAX_FILE = 64 * KIB

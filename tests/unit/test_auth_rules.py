@@ -26,7 +26,7 @@ from docpipe.common.auth import Principal, authenticate
 from docpipe.common.exceptions import AuthError
 from docpipe.common.local_stack import write_marker
 from docpipe.common.settings import CommonSettings
-from tests.support.tokens import ISSUER, claims, http_api_claims, rest_api_claims
+from docpipe.testkit.tokens import ISSUER, claims, http_api_claims, rest_api_claims
 
 SECRET = "unit-auth-rules-secret-0123456789abcdef"
 CENTURIES = 300 * 365 * 86_400

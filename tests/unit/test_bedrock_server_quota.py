@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
-from tests.support.bedrock_server import BedrockServer
+from docpipe.testkit.bedrock_server import BedrockServer
 
 TITAN = "amazon.titan-embed-text-v2:0"
 

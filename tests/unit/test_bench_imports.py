@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import pytest
 
-BENCHES = [
-    "bench._conditions",
-    "bench._corpus",
-    "bench._stack",
-    "bench._worker",
-    "bench._first_request",
-    "bench._vectors",
-    "bench.ingestion",
-    "bench.bulk_ingestion",
-    "bench._process_cpu",
-    "bench.embedding_efficiency",
-    "bench.db_writes",
-    "bench.query_latency",
-    "bench.cold_start",
-    "bench.answer_streaming",
-    "bench.retrieval_quality",
-]
+import bench
+
+#: every module of bench/, found rather than listed: a new benchmark cannot be forgotten
+BENCHES = sorted(m.name for m in pkgutil.iter_modules(bench.__path__, "bench."))
 
 
 @pytest.mark.parametrize("name", BENCHES)

@@ -11,7 +11,6 @@ import pytest
 
 from bench._cost_inputs import Assumptions, QueryMeasure, TextProfile
 from bench._declared_stack import InterfaceEndpoint, StackFacts, stack_facts, unpriced_types
-from bench._stack_inventory import Inventory, StackResource, declared_resources, dev_config
 from bench.cost_model import (
     HOURS_PER_MONTH,
     IngestProfile,
@@ -25,6 +24,7 @@ from bench.cost_model import (
     total,
 )
 from bench.prices import PRICES, Price
+from docpipe.testkit.pulumi_program import DIGESTS, Inventory, Resource, dev_config, run_program
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -189,7 +189,7 @@ def test_price_check_catches_an_incomplete_price(broken: dict[str, object]) -> N
 
 
 def test_every_declared_resource_type_is_known_to_the_model() -> None:
-    inventory = declared_resources()
+    inventory = run_program(dev_config(**DIGESTS))
     assert unpriced_types(inventory) == []
     facts = stack_facts(inventory)
     services = dev_config()["docpipe:services"]
@@ -197,12 +197,17 @@ def test_every_declared_resource_type_is_known_to_the_model() -> None:
     assert facts.arm64 and facts.secrets >= 2 and facts.interface_endpoints
 
 
+def _resource(type_: str, name: str) -> Resource:
+    urn = f"urn:pulumi:dev::docpipe::{type_}::{name}"
+    return Resource(urn=urn, type=type_, name=name, inputs={}, outputs={}, parent="", custom=True)
+
+
 def test_an_unknown_resource_type_is_reported() -> None:
     inventory = Inventory(
         region="ap-northeast-1",
         resources=[
-            StackResource("aws:sqs/queue:Queue", "q", {}),
-            StackResource("aws:newservice/thing:Thing", "t", {}),
+            _resource("aws:sqs/queue:Queue", "q"),
+            _resource("aws:newservice/thing:Thing", "t"),
         ],
     )
     assert unpriced_types(inventory) == ["aws:newservice/thing:Thing"]

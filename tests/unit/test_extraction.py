@@ -21,9 +21,9 @@ from docpipe.common.filetypes import detect_content_type
 from docpipe.processor import sandbox
 from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, PageText, extract_pages
-from tests.support.pdfs import make_pdf, text_bomb
-from tests.support.processes import extraction_child_pids as extraction_children
-from tests.support.processes import sandbox_server_pids as sandbox_children
+from docpipe.testkit.pdfs import make_pdf, text_bomb
+from docpipe.testkit.processes import extraction_child_pids as extraction_children
+from docpipe.testkit.processes import sandbox_server_pids as sandbox_children
 
 LIMITS = ExtractionLimits()
 

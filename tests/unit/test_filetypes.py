@@ -1,6 +1,6 @@
 """The shared detector: one verdict for upload and processor, linear in its input.
 
-Pathological inputs (tests/support/hostile_files.py) are judged within a small factor of
+Pathological inputs (docpipe.testkit.hostile_files) are judged within a small factor of
 ordinary prose of the same size: the bound is relative, so a loaded machine slows both.
 """
 
@@ -14,8 +14,8 @@ import pytest
 
 from docpipe.common import filetypes
 from docpipe.common.filetypes import detect
-from tests.support import formats
-from tests.support.hostile_files import PATHOLOGICAL_TEXT, pathological_text
+from docpipe.testkit import formats
+from docpipe.testkit.hostile_files import PATHOLOGICAL_TEXT, pathological_text
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:

@@ -1,6 +1,6 @@
 """Every supported format through detection and its extractor in the real sandbox.
 
-Files are generated with the libraries that read them (tests/support/formats.py); the
+Files are generated with the libraries that read them (docpipe.testkit.formats); the
 scanned page is typeset in a Traditional Chinese font and rasterised, so OCR sees pixels
 only. What is checked is what a user notices: the text they can search, the page a hit
 cites, the headers a spreadsheet row carries, what is left out, and the warnings.
@@ -21,8 +21,8 @@ from docpipe.common import filetypes
 from docpipe.processor import sandbox
 from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, ExtractionResult, extract_pages
-from tests.support import formats
-from tests.support.ocr_accuracy import character_accuracy
+from docpipe.testkit import formats
+from docpipe.testkit.ocr_accuracy import character_accuracy
 
 LIMITS = ExtractionLimits()
 

@@ -11,7 +11,7 @@ import pytest
 from docpipe.processor import sandbox
 from docpipe.processor.concurrency import RecordSlots, extraction_concurrency, record_weight
 from docpipe.processor.config import ProcessorSettings
-from tests.support.events import s3_record
+from docpipe.testkit.events import s3_record
 
 MIB = 1024 * 1024
 

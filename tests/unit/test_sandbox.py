@@ -25,9 +25,9 @@ from docpipe.processor.exceptions import Failure, FailureKind
 from docpipe.processor.extraction import ExtractionLimits, extract_pages
 from docpipe.processor.extractors.base import Job
 from docpipe.processor.sandbox import client, confinement, protocol, server
-from tests.support.pdfs import make_pdf, text_bomb
-from tests.support.processes import extraction_child_pids as extraction_children
-from tests.support.processes import sandbox_server_pids as sandbox_children
+from docpipe.testkit.pdfs import make_pdf, text_bomb
+from docpipe.testkit.processes import extraction_child_pids as extraction_children
+from docpipe.testkit.processes import sandbox_server_pids as sandbox_children
 
 LIMITS = ExtractionLimits()
 # One page of 10 M characters: ~7 s of MuPDF work, long after its first message.

@@ -35,6 +35,17 @@ MIB = 1024 * 1024
 #: Bytes of multipart framing per file part, besides the filename (headers, boundary).
 _PART_OVERHEAD = 256
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Longest Retry-After of a 429 that is waited out (an uploads-per-minute quota).
+MAX_QUOTA_WAIT_S = 90.0
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
+
+
 _S3_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
 
 
@@ -138,21 +149,35 @@ class _Uploader:
         return sendable
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response | str:
-        """The response, or the reason it never came (after the retries)."""
+        """The response, or the reason it never came (after the retries).
+
+        A 429 (the tenant's uploads-per-minute quota) is waited out as its ``Retry-After``
+        says without using up a retry, as long as the wait is short (a rate, not a full
+        quota: ``max_documents`` answers an hour).
+        """
         reason = ""
-        for attempt in range(self.options.retries + 1):
-            if attempt:
-                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+        attempt = 0
+        while attempt <= self.options.retries:
             try:
                 response = await self.api.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 reason = f"the upload service did not answer ({type(exc).__name__})"
+                attempt += 1
+                if attempt <= self.options.retries:
+                    await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
                 continue
             if response.status_code in (401, 403):
                 raise ApiError(f"HTTP {response.status_code}: {problem_detail(response)}")
             if response.status_code not in _RETRY_STATUSES:
                 return response
             reason = f"HTTP {response.status_code}: {problem_detail(response)}"
+            wait = _retry_after(response)
+            if response.status_code == 429 and wait is not None and wait <= MAX_QUOTA_WAIT_S:
+                await asyncio.sleep(wait)
+                continue
+            attempt += 1
+            if attempt <= self.options.retries:
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
         return reason
 
     async def send(self, batch: list[_File]) -> None:

@@ -110,6 +110,9 @@ class StackConfig:
                 "CORS_ORIGINS": env.get("CORS_ORIGINS", ""),
                 "EMBEDDING_PROVIDER": env.get("EMBEDDING_PROVIDER", "local"),
                 "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+                # One person's machine: no uploads-per-minute quota unless asked for (a
+                # bulk load of thousands of files would otherwise wait minutes).
+                "QUOTA_UPLOADS_PER_MINUTE": env.get("QUOTA_UPLOADS_PER_MINUTE", "0"),
                 # The handlers' CloudWatch metric lines (EMF): nothing collects them here.
                 "POWERTOOLS_METRICS_DISABLED": env.get("POWERTOOLS_METRICS_DISABLED", "true"),
             },

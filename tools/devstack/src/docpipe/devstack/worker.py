@@ -8,7 +8,9 @@ reappear after the visibility timeout, so receive counts grow and the DLQ redriv
 
 One deviation, for convenience: while the handler runs, the batch's visibility is extended
 (Lambda would instead cap the run at its timeout, set well below the visibility timeout).
-Run as ``python -m docpipe.devstack.worker`` (one handler loop per process).
+Run as ``python -m docpipe.devstack.worker`` (one handler loop per process). Tests and
+benchmarks drive the same loop (:meth:`Worker.drain`, ``docpipe.testkit.pump``), with
+failed messages made visible again at once so that retries happen while they wait.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import boto3
 
-__all__ = ["LambdaContext", "main", "settle", "sqs_event"]
+__all__ = ["LambdaContext", "Worker", "main", "settle", "sqs_event"]
 
 log = logging.getLogger("docpipe.devstack.worker")
 
@@ -125,11 +127,23 @@ def _keep_invisible(sqs: Any, queue_url: str, handles: list[str], seconds: int) 
 
 
 class Worker:
+    """One event source mapping's poller: ``wait_s`` is the long-poll wait; with
+    ``retry_at_once`` failed messages become visible again at once, not after the
+    visibility timeout."""
+
     def __init__(
-        self, *, handler: Handler, queue_url: str, region: str, endpoint_url: str, timeout_s: float
+        self,
+        *,
+        handler: Handler,
+        queue_url: str,
+        region: str,
+        endpoint_url: str,
+        timeout_s: float,
+        wait_s: int = 20,
+        retry_at_once: bool = False,
     ) -> None:
         self.handler, self.queue_url, self.region = handler, queue_url, region
-        self.timeout_s = timeout_s
+        self.timeout_s, self.wait_s, self.retry_at_once = timeout_s, wait_s, retry_at_once
         self.sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"]
@@ -137,21 +151,42 @@ class Worker:
         self.queue_arn, self.visibility = attrs["QueueArn"], int(attrs["VisibilityTimeout"])
         self.busy = self.stopping = False
 
-    def run_once(self) -> None:
+    def run_once(self) -> int:
+        """Receive one batch and handle it; how many messages it held."""
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=20,
+            WaitTimeSeconds=self.wait_s,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
-            return
+            return 0
         self.busy = True
         try:
             self._invoke(messages)
         finally:
             self.busy = False
+        return len(messages)
+
+    def drain(
+        self,
+        *,
+        idle_rounds: int = 2,
+        max_rounds: int | None = None,
+        until: Callable[[], bool] = lambda: True,
+    ) -> int:
+        """Handle batches until ``idle_rounds`` receives in a row find the queue empty (and
+        ``until()`` holds), or after ``max_rounds`` receives; how many messages were handled."""
+        handled = idle = rounds = 0
+        while max_rounds is None or rounds < max_rounds:
+            rounds += 1
+            received = self.run_once()
+            handled += received
+            idle = 0 if received else idle + 1
+            if idle >= idle_rounds and until():
+                break
+        return handled
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         ids = [m["MessageId"] for m in messages]
@@ -169,6 +204,15 @@ class Worker:
                 QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+        if failed and self.retry_at_once:
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages)
+                    if m["MessageId"] in failed
                 ],
             )
         log.info("batch of %d: %d deleted, %d left for retry", len(ids), len(done), len(failed))

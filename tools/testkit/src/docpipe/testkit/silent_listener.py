@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import TracebackType
 
 __all__ = ["SilentListener"]
 
@@ -31,12 +30,7 @@ class SilentListener:
             raise RuntimeError("the silent listener did not start")
         return self.port
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 

@@ -49,7 +49,7 @@ def _condition_violation(condition: Any, form: Mapping[str, str], size: int) -> 
 
 def _covered(condition: Any) -> str | None:
     if isinstance(condition, dict):
-        return next(iter(condition)).lower()
+        return str(next(iter(condition))).lower()
     if condition[0].lower() in ("eq", "starts-with"):
         return str(condition[1]).lstrip("$").lower()
     return None

@@ -41,11 +41,13 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
+
+from docpipe.testkit.local_http import LocalHttpServer
 
 __all__ = [
     "NOT_SUBSCRIBED",
@@ -254,19 +256,19 @@ def _stream_exception(exception_type: str, message: str) -> bytes:
     return event_stream_message(headers, json.dumps({"message": message}).encode())
 
 
-class BedrockServer:
+class BedrockServer(LocalHttpServer):
     """Start with ``with BedrockServer() as server:``; ``server.url`` is the endpoint."""
 
     def __init__(
         self, *, latency: float = 0.0, host: str = "127.0.0.1", region: str = "ap-northeast-1"
     ) -> None:
+        super().__init__(host=host)
         self.latency = latency
         self.region = region
         self._models: dict[str, dict[str, Any]] = {}
         self._availability: dict[str, Availability] = {}
         self._profiles: dict[str, dict[str, Any]] = {}
         self.converse_reply: Callable[[str, Mapping[str, Any]], str] = default_reply
-        self._host = host
         self._lock = threading.Lock()
         self._faults: dict[str | None, deque[Fault]] = {}
         self._quota: _TokenBucket | None = None
@@ -277,35 +279,14 @@ class BedrockServer:
         self.delta_times: list[float] = []
         """``time.perf_counter()`` when each streamed delta's frame was flushed."""
         self._stream_fault: tuple[int, str] | None = None
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # lifecycle -------------------------------------------------------------------------
-    def start(self) -> BedrockServer:
-        handler = type("Handler", (_Handler,), {"server_state": self})
-        self._httpd = ThreadingHTTPServer((self._host, 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> BedrockServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"server_state": self})
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{self.host_port}"
 
     # control -----------------------------------------------------------------------------
     def fail_next(

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from docpipe.common.keys import document_key
-from tests.support.events import s3_record
+from docpipe.testkit.events import s3_record
 
 __all__ = ["StoredDoc", "put_document"]
 

@@ -3,8 +3,8 @@
 Like a warm Lambda execution environment: one process, configured from its environment,
 whose module-level ``handler`` (Mangum) serves one event after another, keeping its
 event loop and database pool between them. Events follow the HTTP API payload format 2.0
-with the JWT authorizer's claims (AUTH_MODE=apigateway), as in
-https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+with the JWT authorizer's claims (AUTH_MODE=apigateway): :func:`http_api_event`, from
+:mod:`docpipe.testkit.events`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import select
 import subprocess
 import sys
 import tempfile
-from types import TracebackType
 from typing import Any
 
-from tests.support.tokens import http_api_claims
+from docpipe.testkit.events import http_api_event
 
 __all__ = ["LambdaProcess", "http_api_event"]
 
@@ -36,34 +35,6 @@ for line in sys.stdin:
     response["elapsed"] = time.perf_counter() - started
     print(json.dumps(response), file=responses, flush=True)
 """
-
-
-def http_api_event(
-    method: str, path: str, *, tenant: str, body: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    context = {
-        "accountId": "123456789012",
-        "apiId": "api1",
-        "authorizer": {"jwt": {"claims": http_api_claims(tenant), "scopes": None}},
-        "domainName": "api.example.com",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                 "sourceIp": "127.0.0.1", "userAgent": "test"},
-        "requestId": "req-1",
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": "28/Nov/2026:00:00:00 +0000",
-        "timeEpoch": 1795651200000,
-    }  # fmt: skip
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "api.example.com", "content-type": "application/json"},
-        "requestContext": context,
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
 
 
 class LambdaProcess:
@@ -92,12 +63,7 @@ class LambdaProcess:
         )
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self._process is not None and self._process.stdin is not None
         self._process.stdin.close()
         try:

@@ -496,7 +496,7 @@ def _pathological() -> Iterator[HostileFile]:
 
 
 def _office() -> Iterator[HostileFile]:
-    from tests.support import formats
+    from docpipe.testkit import formats
 
     docx, xlsx = formats.docx_bytes(tag="hostile"), formats.xlsx_bytes(tag="hostile")
     for cut in (len(docx) // 2, len(docx) - 30):

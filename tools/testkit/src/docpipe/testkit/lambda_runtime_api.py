@@ -22,8 +22,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from docpipe.testkit.local_http import LocalHttpServer
 
 __all__ = ["Answer", "RuntimeApiServer"]
 
@@ -46,36 +48,19 @@ class Answer:
         return b"".join(data for _, data in self.chunks)
 
 
-class RuntimeApiServer:
+class RuntimeApiServer(LocalHttpServer):
     def __init__(self) -> None:
+        super().__init__()
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.answers: dict[str, Answer] = {}
         self.init_errors: list[Any] = []
-        self._httpd: ThreadingHTTPServer | None = None
 
-    def start(self) -> RuntimeApiServer:
-        handler = type("Handler", (_Handler,), {"state": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self) -> RuntimeApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"state": self})
 
     @property
     def address(self) -> str:
-        assert self._httpd is not None
-        host, port = self._httpd.server_address[:2]
-        return f"{host!s}:{port}"
+        return self.host_port
 
     def invoke(self, event: Any) -> Answer:
         """Queue an invocation; the returned answer fills in as the runtime responds."""
