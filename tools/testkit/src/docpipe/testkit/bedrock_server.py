@@ -1,6 +1,6 @@
 """A local HTTP server speaking Amazon Bedrock runtime's wire format, for tests.
 
-It is the sanctioned stand-in for Bedrock (ARCHITECTURE §10): the real aioboto3 client
+It is the sanctioned stand-in for Bedrock: the real aioboto3 client
 talks to it over HTTP via ``BEDROCK_ENDPOINT_URL``. It serves
 
 - ``POST /model/{modelId}/invoke`` for Cohere Embed v4 / v3 and Titan Text Embeddings v2

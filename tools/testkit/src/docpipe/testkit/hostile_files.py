@@ -1,4 +1,4 @@
-"""Hostile and broken documents, generated from valid ones (ARCHITECTURE §5, issue 6).
+"""Hostile and broken documents, generated from valid ones (docs/reliability.md, issue 6).
 
 :func:`hostile_files` returns more than 200 distinct files in families: truncations at
 many offsets, corrupted xref tables and streams, encryption, empty and tiny files,
