@@ -5,7 +5,7 @@ resource type is charged.
 Every resource type the program declares must appear in :data:`CHARGES`, as billed by
 the hour or month (``fixed``), billed only when used (``usage``) or not billed itself
 (``free``). A type missing from it is reported by :func:`unpriced_types` (and fails
-``tests/unit/test_cost_model.py``): add one line here, and a price in
+``tests/bench/test_cost_model.py``): add one line here, and a price in
 :mod:`bench.cost_model` if it is ``fixed``.
 """
 

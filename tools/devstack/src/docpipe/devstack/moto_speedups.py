@@ -19,7 +19,7 @@ spent most of the stack's CPU in SQS bookkeeping that scans every message of the
 
 With 1,000 messages queued a ``ReceiveMessage`` of 10 took 2.1 s; a 5,000-document
 upload made the local stack quadratic. :func:`apply` replaces three pieces with
-equivalents (same values, same semantics; ``tests/unit/test_moto_speedups.py`` runs the
+equivalents (same values, same semantics; ``tests/devstack/test_moto_speedups.py`` runs the
 same operations on both and compares), so that sending costs no scan, receiving one
 (to find visible messages) and deleting none:
 
@@ -37,7 +37,7 @@ same operations on both and compares), so that sending costs no scan, receiving 
 Applied by :func:`docpipe.devstack.embedded.start_moto` (the local stack, the tests and
 the benchmarks), before the server handles a request. If a moto upgrade renames what
 is replaced, nothing is patched and a warning says so (the stack is slower, not wrong);
-``tests/unit/test_moto_speedups.py`` fails in that case.
+``tests/devstack/test_moto_speedups.py`` fails in that case.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from docpipe.common.keywords import _CJK_RANGES, fold_chinese, keyword_text, tsv
 from docpipe.common.migrations import apply_migrations, load_migrations
 from docpipe.devstack.embedded import EmbeddedPostgres
 from docpipe.testkit.master_database import apply_as_released, master_database
+from tests.common.test_keyword_stats import _assert_exact
 from tests.conftest import TEST_DIMENSIONS
-from tests.integration.test_keyword_stats import _assert_exact
 
 
 def _folded_characters() -> str:

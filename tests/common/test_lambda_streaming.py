@@ -32,8 +32,8 @@ from docpipe.testkit.chunks import seed_document
 from docpipe.testkit.emf import emf_points
 from docpipe.testkit.events import http_api_event, rest_api_event
 from docpipe.testkit.lambda_runtime_api import RuntimeApiServer
-from tests.integration.test_query_conversations import POLICY
-from tests.integration.test_query_search import make_settings
+from tests.query.test_query_conversations import POLICY
+from tests.query.test_query_search import make_settings
 
 FUNCTION = "docpipe-dev-query"
 REPLY = "Up to thirty days a year at half pay [1], and a certificate after three days [2]."

@@ -28,7 +28,7 @@ from docpipe.query.main import create_app
 from docpipe.testkit.bedrock_server import BedrockServer
 from docpipe.testkit.chunks import SeededDocument, seed_document
 from docpipe.testkit.tokens import ISSUER
-from tests.integration.test_query_search import SECRET, make_settings
+from tests.query.test_query_search import SECRET, make_settings
 
 MODEL = "amazon.nova-pro-v1:0"
 POLICY = [
@@ -350,7 +350,7 @@ async def test_poisoned_chunk_cannot_forge_a_source_or_leak_through_an_image(
             assert "evil.example" not in done["answer"]
             assert done["answer"] == "Strict [1]. x more"
     prompt = bedrock.bodies(MODEL, operation="converse")[0]["messages"][0]["content"][0]["text"]
-    from tests.integration.test_query_answer import parse_sources
+    from tests.query.test_query_answer import parse_sources
 
     sources = parse_sources(prompt)
     assert [(n, f) for n, f, _ in sources] == [(1, "a.txt"), (2, "a.txt")]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from docpipe.upload.config import UploadSettings
-from tests.integration.test_upload_api import (  # noqa: F401 (fixtures)
+from tests.upload.test_upload_api import (  # noqa: F401 (fixtures)
     make_client,
     own_queue,
     settings,

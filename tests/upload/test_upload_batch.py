@@ -19,7 +19,7 @@ from docpipe.common.keys import tenant_prefix
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.upload import intake
 from docpipe.upload.config import UploadSettings
-from tests.integration.test_upload_api import (
+from tests.upload.test_upload_api import (
     SECRET,
     make_client,
     tenant_rows,

@@ -1,4 +1,4 @@
-"""The keyword tokenizer in isolation (the Postgres behaviour is in tests/integration)."""
+"""The keyword tokenizer in isolation (Postgres behaviour: tests/common/test_keywords_pg.py)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from docpipe.testkit.chunks import seed_document
 from docpipe.testkit.tokens import ISSUER
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.main import create_app as create_upload_app
-from tests.integration.test_query_search import make_client, make_settings
+from tests.query.test_query_search import make_client, make_settings
 
 DOCS: dict[str, dict[str, Any]] = {
     "hr-2024": {"department": "HR", "year": 2024, "effective": "2024-01-01", "tags": ["leave"]},
@@ -187,7 +187,7 @@ async def test_patched_metadata_is_searchable_at_once(
     library: dict[str, uuid.UUID], tenant: str, client: httpx.AsyncClient, aws: AwsResources
 ) -> None:
     """PATCH through the upload service; the next search filters on the new value."""
-    from tests.integration.test_upload_api import SECRET as UPLOAD_SECRET
+    from tests.upload.test_upload_api import SECRET as UPLOAD_SECRET
 
     settings = UploadSettings(  # type: ignore[call-arg]
         auth_mode="jwt", jwt_secret=UPLOAD_SECRET, ingest_queue_url=aws.queue_url

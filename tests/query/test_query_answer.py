@@ -19,7 +19,7 @@ from docpipe.query.answer.service import NOTHING_FOUND
 from docpipe.query.config import QuerySettings
 from docpipe.testkit.bedrock_server import THROTTLE, BedrockServer
 from docpipe.testkit.chunks import SeededDocument, seed_document
-from tests.integration.test_query_search import HANDBOOK, assert_problem, make_client, make_settings
+from tests.query.test_query_search import HANDBOOK, assert_problem, make_client, make_settings
 
 MODEL = "amazon.nova-pro-v1:0"
 
