@@ -117,14 +117,22 @@ async def test_summaries_and_figures_stay_exact_for_a_mixed_batch(
     result = await processor.handle_event(event, tally=tally)
 
     returned = failed_ids(event, result)
-    assert 6 in returned and set(returned) <= {5, 6}
+    # The malformed message (6) comes back; of good[0]'s two deliveries (0 and 5) the one
+    # that lost the race for the claim comes back too, whichever it was (or none, had it
+    # found the work done).
+    assert 6 in returned and set(returned) <= {0, 5, 6} and not {0, 5} <= set(returned)
     assert (tally.completed, tally.failed, tally.returned) == (4, 1, len(returned))
     lines = [s for s in log_lines() if s["message"] == "document processed"]
     by_document: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         by_document.setdefault(line["summary"]["document_id"], []).append(line)
     for position, doc in enumerate([*good, broken]):
-        (line,) = [ln for ln in by_document[str(doc.id)] if ln["message_id"] == ids[position]]
+        deliveries = {ids[position], *([ids[5]] if position == 0 else [])}
+        (line,) = [
+            ln
+            for ln in by_document[str(doc.id)]
+            if ln["message_id"] in deliveries and ln["summary"]["status"] in ("completed", "failed")
+        ]
         assert line["summary"]["status"] == ("failed" if doc is broken else "completed")
     assert len({ln["trace_id"] for ln in lines}) == len(lines)  # one trace per record
     row = await doc_row(admin_conn, good[0].id)
