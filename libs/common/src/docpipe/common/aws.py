@@ -9,12 +9,13 @@ loop's :mod:`~docpipe.common.runtime` registry. Nothing is created at import tim
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
-
-import aioboto3
+from typing import TYPE_CHECKING, Any
 
 from docpipe.common.runtime import close_loop_resources, loop_resources
 from docpipe.common.settings import CommonSettings
+
+if TYPE_CHECKING:
+    import aioboto3
 
 __all__ = ["client", "close_clients", "session"]
 
@@ -27,6 +28,8 @@ def session() -> aioboto3.Session:
     that sign as another principal swap it)."""
     global _session
     if _session is None:
+        import aioboto3  # ~0.5 s with botocore: paid by the first AWS call, not every import
+
         _session = aioboto3.Session()
     return _session
 
