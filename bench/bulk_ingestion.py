@@ -297,8 +297,8 @@ async def _queue_documents(count: int, *, seed: int) -> int:
     """Upload ``count`` one-page PDFs through the upload app (in process), 10 a request."""
     import httpx
 
-    from docpipe.common.aws import close_clients
     from docpipe.common.db import close_pool
+    from docpipe.common.runtime import close_loop_resources
     from docpipe.upload.config import UploadSettings
     from docpipe.upload.main import create_app
 
@@ -312,7 +312,7 @@ async def _queue_documents(count: int, *, seed: int) -> int:
             files = [("file", d) for d in docs[start : start + 10]]
             (await client.post("/v1/documents", files=files, timeout=120)).raise_for_status()
     await close_pool()
-    await close_clients()
+    await close_loop_resources()
     return count
 
 

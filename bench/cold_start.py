@@ -110,8 +110,8 @@ async def _put_document(stack: Stack) -> tuple[str, str]:
     import boto3
     import httpx
 
-    from docpipe.common.aws import close_clients
     from docpipe.common.db import close_pool
+    from docpipe.common.runtime import close_loop_resources
     from docpipe.upload.config import UploadSettings
     from docpipe.upload.main import create_app
 
@@ -123,7 +123,7 @@ async def _put_document(stack: Stack) -> tuple[str, str]:
         )
         response.raise_for_status()
     await close_pool()
-    await close_clients()
+    await close_loop_resources()
     assert stack.aws is not None
     s3 = boto3.client("s3", endpoint_url=stack.aws.endpoint_url, region_name="ap-northeast-1")
     objects = s3.list_object_versions(Bucket=stack.aws.bucket, Prefix="uploads/")["Versions"]

@@ -256,8 +256,8 @@ async def ten_thousand(
 async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
-    from docpipe.common.aws import close_clients
     from docpipe.common.db import close_pool
+    from docpipe.common.runtime import close_loop_resources
     from docpipe.testkit.bedrock_server import BedrockServer
     from docpipe.upload.config import UploadSettings
     from docpipe.upload.main import create_app
@@ -293,7 +293,7 @@ async def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
                 concurrency=4,
             )
     await close_pool()
-    await close_clients()
+    await close_loop_resources()
     return {"calls_per_1000": rows, "ten_thousand": big}
 
 

@@ -304,11 +304,11 @@ async def _upload_all(docs: list[Upload]) -> list[str]:
             response = await client.post("/v1/documents", files=files, timeout=120)
             response.raise_for_status()
             ids.extend(d["id"] for d in response.json()["documents"])
-    from docpipe.common.aws import close_clients
     from docpipe.common.db import close_pool
+    from docpipe.common.runtime import close_loop_resources
 
     await close_pool()
-    await close_clients()
+    await close_loop_resources()
     return ids
 
 

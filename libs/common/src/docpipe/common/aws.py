@@ -11,13 +11,13 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from docpipe.common.runtime import close_loop_resources, loop_resources
+from docpipe.common.runtime import loop_resources
 from docpipe.common.settings import CommonSettings
 
 if TYPE_CHECKING:
     import aioboto3
 
-__all__ = ["client", "close_clients", "session"]
+__all__ = ["client", "session"]
 
 
 _session: aioboto3.Session | None = None
@@ -54,8 +54,3 @@ async def client(service: str, settings: CommonSettings, **options: Any) -> Any:
         )
 
     return await loop_resources().get(key, open_client)
-
-
-async def close_clients() -> None:
-    """Close everything the running loop holds (tests, a service's shutdown)."""
-    await close_loop_resources()

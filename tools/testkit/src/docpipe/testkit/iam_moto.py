@@ -161,19 +161,20 @@ async def services_sign_as(credentials: Credentials) -> AsyncIterator[None]:
     """Inside the block, the services' own AWS calls sign as ``credentials``.
 
     ``docpipe.common.aws`` keeps one aioboto3 session (its credentials resolved once) and
-    one client per service and event loop: the block closes this loop's clients on entry
+    one client per service and event loop: the block closes this loop's resources on entry
     and exit and swaps the session, so storage, SQS and the handlers run exactly as they
     would under that role.
     """
     import aioboto3
 
     from docpipe.common import aws
+    from docpipe.common.runtime import close_loop_resources
 
-    await aws.close_clients()
+    await close_loop_resources()
     previous = aws._session
     aws._session = aioboto3.Session(region_name=DEFAULT_REGION, **credentials.boto3_kwargs())
     try:
         yield
     finally:
-        await aws.close_clients()
+        await close_loop_resources()
         aws._session = previous
