@@ -60,9 +60,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
-def _acquire_timeouts() -> dict[int, float]:
-    """Per pool of the running loop (by id: a pool is alive, so its id unique, while the
-    registry holds it)."""
+def _acquire_timeouts() -> dict[asyncpg.Pool, float]:
+    """Per pool of the running loop."""
     return loop_resources().setdefault(_ACQUIRE_TIMEOUTS, dict)
 
 
@@ -84,8 +83,8 @@ async def get_pool(settings: CommonSettings) -> asyncpg.Pool:
             max_inactive_connection_lifetime=300,
         )
         timeouts = _acquire_timeouts()
-        timeouts[id(pool)] = connector.budget_seconds + _ACQUIRE_SLACK_S
-        stack.callback(timeouts.pop, id(pool), None)
+        timeouts[pool] = connector.budget_seconds + _ACQUIRE_SLACK_S
+        stack.callback(timeouts.pop, pool, None)
         stack.push_async_callback(pool.close)
         return pool
 
@@ -182,7 +181,7 @@ async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection, *, broken: bo
 
 
 async def _acquire(pool: asyncpg.Pool) -> asyncpg.Connection:
-    timeout = _acquire_timeouts().get(id(pool))
+    timeout = _acquire_timeouts().get(pool)
     try:
         conn: asyncpg.Connection = await pool.acquire(timeout=timeout)
     except DatabaseUnavailable:

@@ -39,14 +39,11 @@ def parse_version(text: str) -> tuple[int, ...]:
 
 async def vector_support(conn: asyncpg.Connection, *, pool: asyncpg.Pool) -> VectorSupport:
     """The extension's capabilities, queried on the first call for ``pool`` (kept with the
-    loop's pools; the pool itself is kept to tell a new pool at a reused address apart)."""
-    cache: dict[int, tuple[asyncpg.Pool, VectorSupport]] = loop_resources().setdefault(
-        "pgvector-support", dict
-    )
-    cached = cache.get(id(pool))
-    if cached is not None and cached[0] is pool:
-        return cached[1]
-    version = await conn.fetchval("select extversion from pg_extension where extname = 'vector'")
-    support = VectorSupport(parse_version(str(version or "0")))
-    cache[id(pool)] = (pool, support)
-    return support
+    loop's pools)."""
+    cache: dict[asyncpg.Pool, VectorSupport] = loop_resources().setdefault("pgvector-support", dict)
+    if pool not in cache:
+        version = await conn.fetchval(
+            "select extversion from pg_extension where extname = 'vector'"
+        )
+        cache[pool] = VectorSupport(parse_version(str(version or "0")))
+    return cache[pool]
