@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from docpipe.common.bedrock_runtime import (
     BedrockRuntime,
@@ -58,30 +59,23 @@ class BedrockAnswerer:
         self.temperature = temperature
         self.policy = policy or RetryPolicy(max_retries=3, max_delay=4.0)
 
+    async def _request(self, question: str, sources: Sequence[Hit]) -> dict[str, Any]:
+        """The Converse request for both calls: the grounded prompt, our limits and retries."""
+        return {
+            "client": await self.runtime.client(),
+            "model_id": self.model,
+            "system": SYSTEM_PROMPT,
+            "messages": [user_message(build_prompt(question, sources))],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "policy": self.policy,
+        }
+
     async def answer(self, *, question: str, sources: Sequence[Hit]) -> Answer:
-        result = await converse(
-            client=await self.runtime.client(),
-            model_id=self.model,
-            system=SYSTEM_PROMPT,
-            messages=[user_message(build_prompt(question, sources))],
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            policy=self.policy,
-        )
+        result = await converse(**await self._request(question, sources))
         text = result.text.strip()
         return Answer(text=text, cited=cited_sources(text, sources), model=self.model)
 
     async def stream(self, *, question: str, sources: Sequence[Hit]) -> AsyncIterator[str]:
-        async for delta in converse_stream(
-            client=await self.runtime.client(),
-            model_id=self.model,
-            system=SYSTEM_PROMPT,
-            messages=[user_message(build_prompt(question, sources))],
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            policy=self.policy,
-        ):
+        async for delta in converse_stream(**await self._request(question, sources)):
             yield delta
-
-    async def aclose(self) -> None:
-        await self.runtime.aclose()
