@@ -25,7 +25,7 @@ from docpipe.upload import quotas
 from docpipe.upload.config import UploadSettings
 from docpipe.upload.exceptions import AWS_ERRORS, StorageUnavailable
 from docpipe.upload.multipart import IncomingFile
-from docpipe.upload.validation import check_access, check_content, sanitize_filename
+from docpipe.upload.validation import check_content, sanitize_filename
 
 __all__ = ["PreparedFile", "StoredUpload", "prepare_files", "store_files"]
 
@@ -158,9 +158,11 @@ async def store_files(
     duplicates and inserts every new row, then the objects are written concurrently. A
     row whose object could not be written is deleted again and the request fails with
     :class:`StorageUnavailable`; the files stored meanwhile stay (a retry reports them as
-    duplicates).
+    duplicates). ``access`` is the request's list as
+    :func:`~docpipe.upload.validation.check_access` returned it (the route checks it before
+    the files, so that error comes first).
     """
-    access = check_access(reader, access or [])
+    access = access or []
     tenant_id = reader.tenant_id
     new = _new_rows(settings=settings, tenant_id=tenant_id, files=files)
     stored = await _insert_or_find(
