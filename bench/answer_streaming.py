@@ -23,17 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench._conditions import (  # noqa: E402
+from bench._conditions import (
     conditions,
     percentiles,
     print_conditions,

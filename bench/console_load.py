@@ -21,14 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
-import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench._conditions import (  # noqa: E402
+from bench._conditions import (
     conditions,
     percentiles,
     print_conditions,

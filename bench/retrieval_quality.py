@@ -47,7 +47,6 @@ import json
 import math
 import os
 import re
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -56,10 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a file: make `bench` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench._conditions import (  # noqa: E402
+from bench._conditions import (
     RESULTS_DIR,
     conditions,
     percentiles,
