@@ -157,28 +157,25 @@ class _Uploader:
         """
         reason = ""
         attempt = 0
-        while attempt <= self.options.retries:
+        while True:
             try:
                 response = await self.api.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 reason = f"the upload service did not answer ({type(exc).__name__})"
-                attempt += 1
-                if attempt <= self.options.retries:
-                    await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
-                continue
-            if response.status_code in (401, 403):
-                raise ApiError(f"HTTP {response.status_code}: {problem_detail(response)}")
-            if response.status_code not in _RETRY_STATUSES:
-                return response
-            reason = f"HTTP {response.status_code}: {problem_detail(response)}"
-            wait = _retry_after(response)
-            if response.status_code == 429 and wait is not None and wait <= MAX_QUOTA_WAIT_S:
-                await asyncio.sleep(wait)
-                continue
+            else:
+                if response.status_code in (401, 403):
+                    raise ApiError(f"HTTP {response.status_code}: {problem_detail(response)}")
+                if response.status_code not in _RETRY_STATUSES:
+                    return response
+                reason = f"HTTP {response.status_code}: {problem_detail(response)}"
+                wait = _retry_after(response)
+                if response.status_code == 429 and wait is not None and wait <= MAX_QUOTA_WAIT_S:
+                    await asyncio.sleep(wait)
+                    continue
             attempt += 1
-            if attempt <= self.options.retries:
-                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
-        return reason
+            if attempt > self.options.retries:
+                return reason
+            await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
 
     async def send(self, batch: list[_File]) -> None:
         async with self.slots:  # also bounds the files held in memory
