@@ -10,6 +10,7 @@ import asyncpg
 import pymupdf
 import pytest
 
+from docpipe.common.embeddings.local import LocalHashEmbedder
 from docpipe.devstack.embedded import AwsResources, EmbeddedPostgres
 from docpipe.processor import handler as processor
 from docpipe.testkit.documents import put_document
@@ -138,8 +139,13 @@ async def test_malformed_message_is_reported_not_dropped(aws: AwsResources) -> N
 
 
 async def test_reprocessing_identical_text_costs_no_embedding_calls(
-    admin_conn: asyncpg.Connection, aws: AwsResources, tenant: str
+    admin_conn: asyncpg.Connection,
+    aws: AwsResources,
+    tenant: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With an embedder worth caching (Bedrock's kind), a reprocess embeds nothing again."""
+    monkeypatch.setattr(LocalHashEmbedder, "cache_embeddings", True)
     text = "\n\n".join(f"Section {i}: the travel policy covers trip {i}." * 30 for i in range(20))
     doc_id, key, version = await _put_document(
         admin_conn, aws, tenant=tenant, data=text.encode(), content_type="text/plain"
@@ -154,6 +160,22 @@ async def test_reprocessing_identical_text_costs_no_embedding_calls(
     await processor.handle_event(_event(aws, key, version))
     doc = await _doc(admin_conn, doc_id)
     assert doc["status"] == "completed" and embedder.stats.calls == calls
+
+
+async def test_the_local_embedder_skips_the_embedding_cache(
+    admin_conn: asyncpg.Connection, aws: AwsResources, tenant: str
+) -> None:
+    """Hashing again is cheaper than the cache: nothing is read from or written to it."""
+    text = "Section 1: the travel policy covers every trip abroad. " * 40
+    doc_id, key, version = await _put_document(
+        admin_conn, aws, tenant=tenant, data=text.encode(), content_type="text/plain"
+    )
+    await processor.handle_event(_event(aws, key, version))
+    assert (await _doc(admin_conn, doc_id))["status"] == "completed"
+    cached = await admin_conn.fetchval(
+        "select count(*) from embedding_cache where tenant_id = $1", tenant
+    )
+    assert cached == 0
 
 
 async def test_deleted_document_and_missing_object(

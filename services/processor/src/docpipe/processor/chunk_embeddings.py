@@ -1,6 +1,7 @@
 """A document's chunk embeddings, by content hash: the tenant's cached ones reused, the rest
 embedded in groups (``EMBEDDING_GROUP_SIZE``) and each group cached as soon as it returns,
-so a retried document pays only for what it has not embedded yet.
+so a retried document pays only for what it has not embedded yet. An embedder cheaper to
+run than the cache (``Embedder.cache_embeddings`` false: the local hashing one) skips it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ async def embed_chunks(
     group_size: int,
 ) -> EmbeddedChunks:
     hashes = list(dict.fromkeys(c.content_sha256 for c in chunks))
-    vectors = await document_rows.cached_embeddings(
-        pool, tenant_id=tenant_id, model_id=embedder.model_id, hashes=hashes
+    cache = embedder.cache_embeddings
+    vectors = (
+        await document_rows.cached_embeddings(
+            pool, tenant_id=tenant_id, model_id=embedder.model_id, hashes=hashes
+        )
+        if cache
+        else {}
     )
     cache_hits = len(vectors)
     text_of = {c.content_sha256: c.text for c in chunks}
@@ -48,9 +54,10 @@ async def embed_chunks(
         batch = missing[start : start + group_size]
         embedded = await embedder.embed([text_of[h] for h in batch], input_type="search_document")
         fresh = dict(zip(batch, embedded, strict=True))
-        await document_rows.store_embeddings(
-            pool, tenant_id=tenant_id, model_id=embedder.model_id, embeddings=fresh
-        )
+        if cache:
+            await document_rows.store_embeddings(
+                pool, tenant_id=tenant_id, model_id=embedder.model_id, embeddings=fresh
+            )
         vectors.update({h: np.asarray(v, dtype=np.float32) for h, v in fresh.items()})
     return EmbeddedChunks(
         vectors=vectors,

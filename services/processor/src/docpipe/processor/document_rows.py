@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 import numpy as np
+from pgvector import Vector
 
 from docpipe.common.db import tenant_transaction
 from docpipe.common.keywords import keyword_text, tsvector_sql
@@ -228,7 +229,8 @@ async def cached_embeddings(
             model_id,
             list(hashes),
         )
-    return {r["content_sha256"]: r["embedding"] for r in rows}
+    # The codec decodes a pgvector ``Vector``; the pipeline works with ndarrays.
+    return {r["content_sha256"]: r["embedding"].to_numpy() for r in rows}
 
 
 async def store_embeddings(
@@ -324,40 +326,36 @@ async def _insert_chunks(
     document_id: uuid.UUID,
     chunks: Sequence[ChunkRow],
 ) -> None:
-    """COPY into a temporary table, then one INSERT ... SELECT that builds the tsvectors.
+    """One ``INSERT ... SELECT FROM unnest(...)`` of every chunk, building the tsvectors.
 
-    Each chunk takes its document's ``access`` from the database (trigger
-    ``chunks_access_from_document``); the document row is locked by the claim check.
+    One statement with one array per column: no temporary table, whose creation and drop
+    cost a relation file, catalog rows and a fresh plan per document (measured: 3 ms of
+    database CPU a one-page document, docs/benchmarks.md §7). Vectors go as
+    :class:`pgvector.Vector` so that asyncpg encodes ``vector[]`` elements whole instead of
+    taking an ndarray for a nested array. Each chunk takes its document's ``access`` from
+    the database (trigger ``chunks_access_from_document``); the document row is locked by
+    the claim check.
     """
-    await conn.execute(
-        "create temporary table chunk_stage (id uuid, ordinal int, page_start int,"
-        " page_end int, text text, content_sha256 text, embedding vector, latin text, cjk text)"
-        " on commit drop"
-    )
-    records = []
-    for chunk in chunks:
-        words = keyword_text(chunk.text)
-        records.append(
-            (
-                uuid.uuid4(),
-                chunk.ordinal,
-                chunk.page_start,
-                chunk.page_end,
-                chunk.text,
-                chunk.content_sha256,
-                chunk.embedding,
-                words.latin,
-                words.cjk,
-            )
-        )
-    await conn.copy_records_to_table("chunk_stage", records=records, timeout=WRITE_TIMEOUT_S)
+    words = [keyword_text(chunk.text) for chunk in chunks]
     await conn.execute(
         "insert into chunks (id, tenant_id, document_id, ordinal, page_start, page_end, text,"
         " content_sha256, embedding, keywords)"
-        f" select s.id, $1, $2, s.ordinal, s.page_start, s.page_end, s.text, s.content_sha256,"
-        f" s.embedding, {tsvector_sql('s.latin', 's.cjk')} from chunk_stage s",
+        " select s.id, $1, $2, s.ordinal, s.page_start, s.page_end, s.text, s.content_sha256,"
+        f" s.embedding, {tsvector_sql('s.latin', 's.cjk')}"
+        " from unnest($3::uuid[], $4::int[], $5::int[], $6::int[], $7::text[], $8::text[],"
+        " $9::vector[], $10::text[], $11::text[])"
+        " as s (id, ordinal, page_start, page_end, text, content_sha256, embedding, latin, cjk)",
         tenant_id,
         document_id,
+        [uuid.uuid4() for _ in chunks],
+        [chunk.ordinal for chunk in chunks],
+        [chunk.page_start for chunk in chunks],
+        [chunk.page_end for chunk in chunks],
+        [chunk.text for chunk in chunks],
+        [chunk.content_sha256 for chunk in chunks],
+        [Vector(chunk.embedding) for chunk in chunks],
+        [w.latin for w in words],
+        [w.cjk for w in words],
         timeout=WRITE_TIMEOUT_S,
     )
 

@@ -1,19 +1,21 @@
 """``docpipe wait``: follow documents until each is ``completed`` or ``failed``.
 
-Waiting must not cost the machine what the processing it waits for needs: asking for
-5,000 documents one by one every second would. So, every ``interval_s``:
+Waiting must not cost the machine what the processing it waits for needs: reading 5,000
+documents one by one, even once each, cost the upload service and the CLI more CPU than
+listing them (docs/benchmarks.md §7). So, every ``interval_s``:
 
-- the oldest ids still pending (documents are processed about in upload order) are read
-  on their own (``GET /v1/documents/{id}``), :data:`_PROBE` of them: the progress moves
-  as the queue drains, for a few requests a second;
-- at most once per :data:`_FULL_EVERY` times its own duration, a full poll lists the
-  documents still in the pipeline (``GET /v1/documents?status=queued|processing|
-  awaiting_upload``, 100 a page, fewer pages as work completes); a pending id that no
-  longer appears there is read on its own to confirm it ended, and how. A document can
-  move between two lists while they are read, so absence only makes an id a candidate;
+- the lists of ``completed`` and then ``failed`` documents are read newest first, a page
+  (:data:`_PAGE`) at a time, until a page brings none of the pending documents: documents
+  end about in upload order and the ones being waited for are usually the newest, so this
+  is a page or two a poll whatever the tenant's history;
+- every :data:`_PROBE_EVERY` polls, the :data:`_PROBE` oldest pending documents are read
+  on their own (``GET /v1/documents/{id}``): they catch what the lists' walk stops short
+  of (a document that ended out of order, one deleted meanwhile, newer uploads of someone
+  else in the same tenant);
 - with few documents left (:data:`_DIRECT_READS`), every one is read directly.
 
-Only a document's own read ever marks it ended, so the counts are exact.
+Only a document's own state — an item of a list or a read — marks it ended (never its
+absence from a list), so the counts are exact.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ FINAL_STATUSES = frozenset({"completed", "failed"})
 IN_PIPELINE = ("queued", "processing", "awaiting_upload")
 _PAGE = 100
 _DIRECT_READS = 50  # read every pending document itself when this few are left
-_PROBE = 8  # oldest pending documents read between full polls
-_FULL_EVERY = 20  # a full poll at most once per this many times its own duration
+_PROBE = 8  # oldest pending documents read on their own …
+_PROBE_EVERY = 5  # … every this many polls
 _PARALLEL_READS = 8
 
 
@@ -105,6 +107,31 @@ async def _read(api: httpx.AsyncClient, ids: Collection[str]) -> dict[str, dict[
     return ended
 
 
+async def _ended_in_lists(
+    api: httpx.AsyncClient, pending: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Pending documents found in the ``completed`` or ``failed`` lists, walked newest
+    first until a page brings none of them."""
+    ended: dict[str, dict[str, Any]] = {}
+    for status in sorted(FINAL_STATUSES):
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"status": status, "limit": _PAGE}
+            if cursor:
+                params["cursor"] = cursor
+            body = await _checked(await api.get("/v1/documents", params=params))
+            found = {
+                d["id"]: d
+                for d in body["documents"]
+                if d["id"] in pending and d["id"] not in ended and d["status"] == status
+            }
+            ended.update(found)
+            cursor = body.get("next_cursor")
+            if not found or not cursor or len(ended) == len(pending):
+                break
+    return ended
+
+
 async def track(
     api: httpx.AsyncClient,
     ids: Collection[str],
@@ -117,19 +144,19 @@ async def track(
     tracked = Tracked(pending=set(ids))
     order = list(dict.fromkeys(ids))
     deadline = time.monotonic() + timeout_s
-    next_full = 0.0
+    polls = 0
     while tracked.pending:
         started = time.monotonic()
         order = [i for i in order if i in tracked.pending]
-        candidates: Collection[str]
         if len(order) <= _DIRECT_READS:
-            candidates = order
-        elif started >= next_full:
-            candidates = tracked.pending - await unfinished_ids(api)
-            next_full = started + _FULL_EVERY * (time.monotonic() - started)
+            ended = await _read(api, order)
         else:
-            candidates = order[:_PROBE]
-        for document_id, document in (await _read(api, candidates)).items():
+            ended = await _ended_in_lists(api, tracked.pending)
+            if polls % _PROBE_EVERY == 0:
+                probe = [i for i in order if i not in ended][:_PROBE]
+                ended.update(await _read(api, probe))
+        polls += 1
+        for document_id, document in ended.items():
             tracked.final[document_id] = document
             tracked.pending.discard(document_id)
         progress(tracked)

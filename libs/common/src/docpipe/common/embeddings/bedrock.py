@@ -49,6 +49,8 @@ async def _all_or_nothing(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
 class BedrockEmbedder:
     """Embeds with a Bedrock model (``EMBEDDING_PROVIDER=bedrock``)."""
 
+    cache_embeddings = True  # every call is billed by the token
+
     def __init__(
         self,
         *,

@@ -137,6 +137,10 @@ class LocalHashEmbedder:
     one space.
     """
 
+    #: Hashing three chunks takes ~0.1 ms; their cache lookup and write took ~2.5 ms of
+    #: database CPU and eight round trips (docs/benchmarks.md §7).
+    cache_embeddings = False
+
     def __init__(self, *, dimensions: int) -> None:
         self.model_id = LOCAL_MODEL_ID
         self.dimensions = dimensions

@@ -76,6 +76,8 @@ class SentenceTransformerEmbedder:
     ``input_type`` is ignored (symmetric models). Vectors are L2-normalised.
     """
 
+    cache_embeddings = True  # a model's forward pass costs CPU seconds
+
     def __init__(self, *, model_id: str, dimensions: int, batch_size: int = 32) -> None:
         if importlib.util.find_spec("sentence_transformers") is None:
             raise EmbeddingConfigError(f"sentence-transformers is not installed; {_EXTRA_HINT}")

@@ -32,11 +32,15 @@ class Embedder(Protocol):
 
     ``model_id`` names the vector space: two embedders with the same ``model_id`` and
     ``dimensions`` produce interchangeable vectors (it is the embedding-cache key).
-    The result has one vector per input text, in input order.
+    ``cache_embeddings`` says whether a vector is worth keeping in the embedding cache:
+    true where embedding costs money or seconds (Bedrock, a local model), false where
+    computing it again is cheaper than the cache's read and write. The result has one
+    vector per input text, in input order.
     """
 
     model_id: str
     dimensions: int
     stats: EmbeddingStats
+    cache_embeddings: bool
 
     async def embed(self, texts: Sequence[str], *, input_type: InputType) -> list[list[float]]: ...
