@@ -61,6 +61,22 @@ class Tracked:
 Progress = Callable[[Tracked], None]
 
 
+_GET_ATTEMPTS = 3
+
+
+async def _get(api: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """A GET, tried again when the connection drops: a pooled connection the server closed
+    as it went idle (uvicorn keeps one 5 s) can fail on reuse, and reading is idempotent."""
+    for attempt in range(1, _GET_ATTEMPTS + 1):
+        try:
+            return await api.get(url, **kwargs)
+        except httpx.TransportError:
+            if attempt == _GET_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
 async def _checked(response: httpx.Response) -> Any:
     if response.is_error:
         raise ApiError(f"HTTP {response.status_code}: {problem_detail(response)}")
@@ -76,7 +92,7 @@ async def unfinished_ids(api: httpx.AsyncClient, statuses: Iterable[str] = IN_PI
             params: dict[str, Any] = {"status": status, "limit": _PAGE}
             if cursor:
                 params["cursor"] = cursor
-            body = await _checked(await api.get("/v1/documents", params=params))
+            body = await _checked(await _get(api, "/v1/documents", params=params))
             found.update(d["id"] for d in body["documents"])
             cursor = body.get("next_cursor")
             if not cursor:
@@ -91,7 +107,7 @@ async def _read(api: httpx.AsyncClient, ids: Collection[str]) -> dict[str, dict[
 
     async def read(document_id: str) -> None:
         async with slots:
-            response = await api.get(f"/v1/documents/{document_id}")
+            response = await _get(api, f"/v1/documents/{document_id}")
         if response.status_code == 404:
             ended[document_id] = {
                 "id": document_id,
@@ -119,7 +135,7 @@ async def _ended_in_lists(
             params: dict[str, Any] = {"status": status, "limit": _PAGE}
             if cursor:
                 params["cursor"] = cursor
-            body = await _checked(await api.get("/v1/documents", params=params))
+            body = await _checked(await _get(api, "/v1/documents", params=params))
             found = {
                 d["id"]: d
                 for d in body["documents"]
