@@ -302,7 +302,9 @@ async def _queue_documents(count: int, *, seed: int) -> int:
     from docpipe.upload.config import UploadSettings
     from docpipe.upload.main import create_app
 
-    settings = UploadSettings()  # type: ignore[call-arg]
+    # The queue is filled as fast as the app answers: no uploads-per-minute quota (as on
+    # the local stack), which would answer 429 after the first 120 files.
+    settings = UploadSettings(quota_uploads_per_minute=0)  # type: ignore[call-arg]
     transport = httpx.ASGITransport(app=create_app(settings))
     docs = [
         (f"p-{seed}-{i}.pdf", pdf_bytes(1, seed=seed + i), "application/pdf") for i in range(count)
