@@ -21,6 +21,10 @@ __all__ = [
 ]
 
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+#: Idle pooled connections are dropped after this long: under uvicorn's 5 s keep-alive,
+#: so the client does not reuse a connection the server is closing (httpx's default
+#: expiry is 5 s too, and a request sent on such a connection fails with ReadError).
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 def _url(service: str, default_port: int) -> str:
@@ -43,11 +47,16 @@ def _headers() -> dict[str, str]:
 
 
 def sync_client(base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, headers=_headers(), timeout=TIMEOUT)
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    return httpx.Client(base_url=base_url, headers=_headers(), timeout=TIMEOUT, limits=limits)
 
 
 def async_client(base_url: str, *, connections: int = 16) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    limits = httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     return httpx.AsyncClient(base_url=base_url, headers=_headers(), timeout=TIMEOUT, limits=limits)
 
 

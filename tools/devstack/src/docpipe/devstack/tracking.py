@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,8 +65,8 @@ _GET_ATTEMPTS = 3
 
 
 async def _get(api: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
-    """A GET, tried again when the connection drops: a pooled connection the server closed
-    as it went idle (uvicorn keeps one 5 s) can fail on reuse, and reading is idempotent."""
+    """A GET, tried again when the connection drops (a restarting service, a connection
+    closed under the client despite ``api.KEEPALIVE_EXPIRY_S``): reading is idempotent."""
     for attempt in range(1, _GET_ATTEMPTS + 1):
         try:
             return await api.get(url, **kwargs)
@@ -83,20 +83,27 @@ async def _checked(response: httpx.Response) -> Any:
     return response.json()
 
 
+async def _pages(api: httpx.AsyncClient, status: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """The caller's documents in ``status``, newest first, a page at a time (the caller
+    stops when it has what it needs)."""
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"status": status, "limit": _PAGE}
+        if cursor:
+            params["cursor"] = cursor
+        body = await _checked(await _get(api, "/v1/documents", params=params))
+        yield body["documents"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return
+
+
 async def unfinished_ids(api: httpx.AsyncClient, statuses: Iterable[str] = IN_PIPELINE) -> set[str]:
     """Ids of the caller's documents in any of ``statuses``, every page of each list."""
     found: set[str] = set()
     for status in statuses:
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"status": status, "limit": _PAGE}
-            if cursor:
-                params["cursor"] = cursor
-            body = await _checked(await _get(api, "/v1/documents", params=params))
-            found.update(d["id"] for d in body["documents"])
-            cursor = body.get("next_cursor")
-            if not cursor:
-                break
+        async for page in _pages(api, status):
+            found.update(d["id"] for d in page)
     return found
 
 
@@ -130,20 +137,14 @@ async def _ended_in_lists(
     first until a page brings none of them."""
     ended: dict[str, dict[str, Any]] = {}
     for status in sorted(FINAL_STATUSES):
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"status": status, "limit": _PAGE}
-            if cursor:
-                params["cursor"] = cursor
-            body = await _checked(await _get(api, "/v1/documents", params=params))
+        async for page in _pages(api, status):
             found = {
                 d["id"]: d
-                for d in body["documents"]
+                for d in page
                 if d["id"] in pending and d["id"] not in ended and d["status"] == status
             }
             ended.update(found)
-            cursor = body.get("next_cursor")
-            if not found or not cursor or len(ended) == len(pending):
+            if not found or len(ended) == len(pending):
                 break
     return ended
 
