@@ -28,34 +28,35 @@ from docpipe.query.keyword import BM25, keyword_search
 from tests.conftest import TEST_DIMENSIONS
 
 
-@pytest.fixture
-async def app_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
-    """The processor's role (it writes chunks)."""
+async def _role_pool(
+    migrated: EmbeddedPostgres, role: str, max_size: int
+) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(
-        migrated.role_dsn("processor"), min_size=1, max_size=4, init=_init_connection
+        migrated.role_dsn(role), min_size=1, max_size=max_size, init=_init_connection
     )
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def app_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    """The processor's role (it writes chunks)."""
+    async for pool in _role_pool(migrated, "processor", 4):
+        yield pool
 
 
 @pytest.fixture
 async def query_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
     """The query service's role (it reads chunks and statistics)."""
-    pool = await asyncpg.create_pool(
-        migrated.role_dsn("query"), min_size=1, max_size=2, init=_init_connection
-    )
-    yield pool
-    await pool.close()
+    async for pool in _role_pool(migrated, "query", 2):
+        yield pool
 
 
 @pytest.fixture
 async def upload_pool(migrated: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
     """The upload service's role (it deletes documents)."""
-    pool = await asyncpg.create_pool(
-        migrated.role_dsn("upload"), min_size=1, max_size=2, init=_init_connection
-    )
-    yield pool
-    await pool.close()
+    async for pool in _role_pool(migrated, "upload", 2):
+        yield pool
 
 
 def _rows(texts: Sequence[str]) -> list[ChunkRow]:

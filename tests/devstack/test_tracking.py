@@ -17,9 +17,9 @@ from docpipe.devstack.tracking import track
 class _Api:
     """Documents ``doc-0000`` … in upload order; ``ended`` maps id -> final status."""
 
-    def __init__(self, count: int, ended: dict[str, str], *, drop_first: int = 0) -> None:
+    def __init__(self, count: int, *, drop_first: int = 0) -> None:
         self.ids = [f"doc-{i:04d}" for i in range(count)]
-        self.ended = ended
+        self.ended: dict[str, str] = {}
         self.drop = drop_first
         self.requests: list[str] = []
 
@@ -53,7 +53,7 @@ def _client(api: _Api) -> httpx.AsyncClient:
 
 
 async def test_ended_documents_come_from_the_lists_not_one_read_each() -> None:
-    api = _Api(300, {})
+    api = _Api(300)
     api.ended = dict.fromkeys(api.ids, "completed")
     api.ended["doc-0007"] = "failed"
     async with _client(api) as client:
@@ -67,7 +67,7 @@ async def test_ended_documents_come_from_the_lists_not_one_read_each() -> None:
 
 async def test_the_walk_stops_at_a_page_without_pending_documents() -> None:
     """An old history of completed documents is not read each poll."""
-    api = _Api(1200, {})
+    api = _Api(1200)
     api.ended = dict.fromkeys(api.ids[:1000], "completed")  # someone's earlier uploads
     waited = api.ids[1000:]
     for i in waited[:60]:
@@ -82,7 +82,7 @@ async def test_the_walk_stops_at_a_page_without_pending_documents() -> None:
 
 
 async def test_a_dropped_connection_is_read_again() -> None:
-    api = _Api(60, {}, drop_first=2)
+    api = _Api(60, drop_first=2)
     api.ended = dict.fromkeys(api.ids, "completed")
     async with _client(api) as client:
         tracked = await track(client, api.ids, timeout_s=10, interval_s=0.01)
@@ -90,7 +90,7 @@ async def test_a_dropped_connection_is_read_again() -> None:
 
 
 async def test_a_service_that_stays_down_is_reported() -> None:
-    api = _Api(60, {}, drop_first=10)
+    api = _Api(60, drop_first=10)
     async with _client(api) as client:
         with pytest.raises(httpx.ReadError):
             await track(client, api.ids, timeout_s=10, interval_s=0.01)
