@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type Document } from "./api";
 import { useServices } from "./context";
 import { type MessageKey, isMessageKey, useI18n } from "./i18n";
@@ -151,7 +151,11 @@ export function DocumentEditor({
   const [problem, setProblem] = useState("");
   const [saving, setSaving] = useState(false);
 
-  useEffect(() => {
+  // A layout effect, not useEffect: Preact defers a passive effect's unmount cleanup to
+  // after paint, by which time the open dialog has been removed and focus has fallen to
+  // <body>. A layout cleanup runs in the commit, while the dialog is still in the page, so
+  // focus goes straight back to the control that opened it.
+  useLayoutEffect(() => {
     const element = dialog.current;
     if (!element) return;
     const opener = globalThis.document.activeElement as HTMLElement | null;

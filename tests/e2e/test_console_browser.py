@@ -376,6 +376,24 @@ async def test_access_groups_are_edited_where_the_api_reports_them(
     assert stored_access() == []
 
 
+async def _record_focus_when_dialog_leaves(page: Page) -> None:
+    """Note in ``window.__focusWhenDialogLeft`` the focused element's label at the moment the
+    open dialog is removed: a MutationObserver's callback runs in the same task as the
+    removal, before the browser paints or runs anything deferred to after paint."""
+    await page.evaluate(
+        """() => {
+            const dialog = document.querySelector("dialog[open]");
+            const observer = new MutationObserver(() => {
+                if (dialog.isConnected) return;
+                const el = document.activeElement;
+                window.__focusWhenDialogLeft = el && (el.getAttribute("aria-label") || el.tagName);
+                observer.disconnect();
+            });
+            observer.observe(document.body, {childList: true, subtree: true});
+        }"""
+    )
+
+
 async def choose_with_keyboard(page: Page) -> FileChooser:
     """Space on the focused file input opens the chooser. Headless Chromium on a loaded
     machine sometimes drops the first key event's activation; a user would press again,
@@ -432,9 +450,13 @@ async def test_keyboard_only(console: Console, tmp_path: Path) -> None:
     await page.keyboard.press("Tab")
     await page.keyboard.type("payroll")
     await tab_to(page, "Save")
+    await _record_focus_when_dialog_leaves(page)
     await page.keyboard.press("Enter")
     await expect(dialog).to_be_hidden()
-    assert (await focused(page))["name"] == "Edit keyboard.pdf"  # focus came back
+    # Focus is back on the opener by the time the dialog leaves the page, not a frame later
+    # (a screen reader would otherwise land on <body> in between).
+    assert await page.evaluate("window.__focusWhenDialogLeft") == "Edit keyboard.pdf"
+    assert (await focused(page))["name"] == "Edit keyboard.pdf"
     await expect(row.get_by_text("team=payroll")).to_be_visible()
 
     await tab_to(page, "Chat", backwards=True)
