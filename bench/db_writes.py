@@ -75,14 +75,24 @@ def _chunks(count: int, dimensions: int, seed: int) -> list[Any]:
     return rows
 
 
-async def _new_document(pool: Any) -> tuple[uuid.UUID, uuid.UUID]:
+@dataclass(frozen=True)
+class Pools:
+    """One pool per service role the write involves: the upload service's role creates
+    the document row (the processor's may not insert documents, migration 0007), the
+    processor's claims it and writes its chunks."""
+
+    upload: Any
+    processor: Any
+
+
+async def _new_document(pools: Pools) -> tuple[uuid.UUID, uuid.UUID]:
     """A queued document claimed by this run (the store path needs a live claim)."""
     from docpipe.common.db import tenant_transaction
     from docpipe.processor.document_rows import ClaimOutcome, claim_document
 
     doc_id = uuid.uuid4()
     key = f"uploads/bench/{doc_id}"
-    async with tenant_transaction(pool, TENANT) as conn:
+    async with tenant_transaction(pools.upload, TENANT) as conn:
         await conn.execute(
             "insert into documents (id, tenant_id, filename, content_type, size_bytes,"
             " storage_key, status) values ($1, $2, 'bench.txt', 'text/plain', 0, $3, 'queued')",
@@ -91,7 +101,7 @@ async def _new_document(pool: Any) -> tuple[uuid.UUID, uuid.UUID]:
             key,
         )
     claim = await claim_document(
-        pool,
+        pools.processor,
         tenant_id=TENANT,
         document_id=doc_id,
         storage_key=key,
@@ -103,13 +113,13 @@ async def _new_document(pool: Any) -> tuple[uuid.UUID, uuid.UUID]:
     return doc_id, claim.token
 
 
-async def docpipe_path(pool: Any, chunks: list[Any]) -> float:
+async def docpipe_path(pools: Pools, chunks: list[Any]) -> float:
     from docpipe.processor.document_rows import complete_document
 
-    doc_id, token = await _new_document(pool)
+    doc_id, token = await _new_document(pools)
     started = time.perf_counter()
     refused = await complete_document(
-        pool,
+        pools.processor,
         tenant_id=TENANT,
         document_id=doc_id,
         token=token,
@@ -126,19 +136,19 @@ async def docpipe_path(pool: Any, chunks: list[Any]) -> float:
     return elapsed
 
 
-async def row_by_row(pool: Any, chunks: list[Any]) -> float:
+async def row_by_row(pools: Pools, chunks: list[Any]) -> float:
     """The same transaction's work, one INSERT per chunk."""
     from docpipe.common.db import tenant_transaction
     from docpipe.common.keywords import keyword_text, tsvector_sql
 
-    doc_id, _ = await _new_document(pool)
+    doc_id, _ = await _new_document(pools)
     sql = (
         "insert into chunks (id, tenant_id, document_id, ordinal, page_start, page_end, text,"
         f" content_sha256, embedding, keywords) values ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         f" {tsvector_sql('$10', '$11')})"
     )
     started = time.perf_counter()
-    async with tenant_transaction(pool, TENANT) as conn:
+    async with tenant_transaction(pools.processor, TENANT) as conn:
         await conn.execute("delete from chunks where document_id = $1", doc_id)
         for c in chunks:
             words = keyword_text(c.text)
@@ -208,21 +218,27 @@ async def measure(
         for statement in variant.ddl:
             await admin.execute(statement)
         await admin.close()
-    pool = await asyncpg.create_pool(
-        dsn, user="docpipe_processor", min_size=1, max_size=2, init=_init_connection
+    pools = Pools(
+        upload=await asyncpg.create_pool(
+            dsn, user="docpipe_upload", min_size=1, max_size=1, init=_init_connection
+        ),
+        processor=await asyncpg.create_pool(
+            dsn, user="docpipe_processor", min_size=1, max_size=2, init=_init_connection
+        ),
     )
     paths = [("docpipe", docpipe_path)]
     if variant.baseline:
         paths.append(("row_by_row", row_by_row))
     times: dict[str, list[float]] = {name: [] for name, _ in paths}
     try:
-        await docpipe_path(pool, _chunks(200, dimensions, seed=1))  # warm caches and plans
+        await docpipe_path(pools, _chunks(200, dimensions, seed=1))  # warm caches and plans
         for run in range(runs):
             for name, path in paths if run % 2 == 0 else paths[::-1]:
                 chunks = _chunks(count, dimensions, seed=100 + 2 * run + (name == "row_by_row"))
-                times[name].append(await path(pool, chunks))
+                times[name].append(await path(pools, chunks))
     finally:
-        await pool.close()
+        await pools.upload.close()
+        await pools.processor.close()
     d = statistics.median(times["docpipe"])
     b = statistics.median(times["row_by_row"]) if variant.baseline else None
     return {
