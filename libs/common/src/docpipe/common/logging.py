@@ -58,13 +58,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stdout`` as it is when a record is emitted, not when logging was
+    configured: whoever swaps stdout later (a test runner's capture, a redirect) never
+    leaves the handler writing into a closed file. The standard library's last-resort
+    handler does the same for stderr."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stdout
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Route the root logger to stdout as JSON (idempotent; Lambda ships stdout to CloudWatch)."""
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         for handler in list(root.handlers):
             root.removeHandler(handler)  # Lambda's runtime installs a plain-text handler
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
