@@ -11,6 +11,7 @@ stack's marker (docpipe.common.local_stack) before any settings are built.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
@@ -54,6 +55,23 @@ os.environ.pop("AWS_PROFILE", None)
 _MARKER_DIR = tempfile.mkdtemp(prefix="docpipe-tests-")
 os.environ["LOCAL_STACK_MARKER"] = str(write_marker(Path(_MARKER_DIR) / "local-stack.marker"))
 atexit.register(shutil.rmtree, _MARKER_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _loop_resources_closed_at_the_end() -> AsyncIterator[None]:
+    """The async tests share one event loop (pyproject: loop scope ``session``), and what
+    the apps open on it (aiobotocore clients, database pools; docpipe.common.runtime) is
+    closed when the session ends, as a service's shutdown would. ASGI test clients do not
+    run the apps' lifespan, so without this the clients were left to the garbage collector
+    at interpreter exit, which logged "Unclosed client session" into closed streams."""
+    from docpipe.common.runtime import close_loop_resources
+
+    yield
+    try:
+        # Bounded: the servers behind the pools may already be stopped.
+        await asyncio.wait_for(close_loop_resources(), timeout=30)
+    except (TimeoutError, OSError) as exc:
+        print(f"closing the test loop's clients and pools: {exc!r}")
 
 
 @pytest.fixture(scope="session")
