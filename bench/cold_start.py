@@ -87,7 +87,7 @@ def top_imports(module: str, count: int = 10) -> list[dict[str, Any]]:
     step deeper), so the module's subtree is the run of deeper lines just above its own.
     """
     stderr = _python(f"import {module}", "-X", "importtime").stderr
-    entries = []
+    entries: list[dict[str, Any]] = []
     for line in stderr.splitlines():
         m = _IMPORTTIME.match(line)
         if m:

@@ -669,7 +669,7 @@ def build(a: Assumptions) -> tuple[Model, dict[str, list[Line]], dict[str, list[
     from docpipe.processor.config import ProcessorSettings
     from docpipe.query.schemas import AnswerRequest
 
-    inventory = run_program(dev_config(**DIGESTS))  # every service deployed
+    inventory = run_program(dev_config(None, **DIGESTS))  # every service deployed
     missing = unpriced_types(inventory)
     if missing:
         raise SystemExit(

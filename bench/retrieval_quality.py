@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib.util
 import json
 import math
@@ -372,11 +373,11 @@ def fusion_methods() -> dict[str, Callable[[list[Any], list[Any]], list[Any]]]:
         "hybrid RRF (k=60)": lambda v, k: fusion.reciprocal_rank_fusion(v, k, limit=K, k=60),
     }
     for w in (0.3, 0.5, 0.6):
-        methods[f"hybrid min-max weighted w={w}"] = lambda v, k, w=w: fusion.weighted_fusion(
-            v, k, limit=K, vector_weight=w
+        methods[f"hybrid min-max weighted w={w}"] = functools.partial(
+            fusion.weighted_fusion, limit=K, vector_weight=w
         )
     for name, method in getattr(fusion, "BENCHMARKED", {}).items():
-        methods[name] = lambda v, k, method=method: method(v, k, limit=K)
+        methods[name] = functools.partial(method, limit=K)
     return methods
 
 

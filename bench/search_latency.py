@@ -31,7 +31,7 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -41,10 +41,13 @@ from bench._query_data import DIMENSIONS, TENANT, QueryData, run_alone
 from bench._stack import Stack, use_compiled_bytecode, warm_bytecode
 from bench._vectors import EmbeddingSource, service_env
 
+if TYPE_CHECKING:
+    from docpipe.query.schemas import SearchMode
+
 __all__ = ["MODES", "measure", "print_latency", "query_embedding_cost"]
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("vector", "keyword", "hybrid")
+MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
 WARMUP_BUDGET_S = 15.0
 REQUEST_TIMEOUT_S = 60.0
 
@@ -181,7 +184,7 @@ def _stats(latencies: list[float], wall: float, **extra: Any) -> dict[str, Any]:
 
 
 async def retriever_latency(
-    data: QueryData, *, mode: str, args: argparse.Namespace
+    data: QueryData, *, mode: SearchMode, args: argparse.Namespace
 ) -> dict[str, Any]:
     """The service's retriever called in-process, as many searches as ``service_latency``."""
     n, concurrency, top_k, budget_s = args.requests, args.concurrency, args.top_k, args.budget
@@ -207,13 +210,14 @@ async def retriever_latency(
     embeddings = QueryEmbeddings(data.source.embedder())
     # The service builds its retriever per request from its settings and app state.
     app = SimpleNamespace(state=SimpleNamespace(query_embeddings=embeddings))
-    retriever = await get_retriever(SimpleNamespace(app=app), settings, pool)
+    # Only ``request.app.state`` is read: a namespace stands in for the request.
+    retriever = await get_retriever(cast(Any, SimpleNamespace(app=app)), settings, pool)
     errors: list[str] = []
     qs = data.queries
 
     async def one(i: int) -> None:
         try:
-            await retriever.search(tenant_id=TENANT, query=qs[i % len(qs)], mode=mode, top_k=top_k)
+            await retriever.search(reader=TENANT, query=qs[i % len(qs)], mode=mode, top_k=top_k)
         except (TimeoutError, asyncpg.PostgresError) as exc:
             errors.append(type(exc).__name__)
 
