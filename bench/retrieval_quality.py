@@ -486,6 +486,10 @@ def _environment(embedder: str, extra: Mapping[str, str]) -> None:
             "EMBEDDING_DIMENSIONS": str(DIMENSIONS),
             "AUTH_MODE": "none",
             "DATABASE_POOL_MAX": str(CONCURRENCY + 2),
+            # CONCURRENCY batches are in flight on one process' pool, each handled one
+            # record at a time, as when the committed results were measured (the
+            # processor's default of 10 records at once needs a pool of 10 per batch).
+            "RECORD_CONCURRENCY": "1",
             "LOG_LEVEL": "WARNING",
             **EMBEDDERS[embedder],
             **extra,
