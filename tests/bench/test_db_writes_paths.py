@@ -8,7 +8,8 @@ so until the next run. This runs both paths on a few chunks against the suite's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -34,13 +35,15 @@ async def pools(migrated: EmbeddedPostgres) -> AsyncIterator[Pools]:
 
 @pytest.mark.parametrize("path", [docpipe_path, row_by_row], ids=["docpipe", "row_by_row"])
 async def test_write_path_stores_every_chunk(
-    path: object, pools: Pools, admin_conn: asyncpg.Connection
+    path: Callable[[Pools, list[Any]], Awaitable[float]],
+    pools: Pools,
+    admin_conn: asyncpg.Connection,
 ) -> None:
     chunks = _chunks(12, TEST_DIMENSIONS, seed=7)
     before = await admin_conn.fetchval(
         "select count(*) from documents where tenant_id = $1", TENANT
     )
-    elapsed = await path(pools, chunks)  # type: ignore[operator]
+    elapsed = await path(pools, chunks)
     assert elapsed > 0
     document = await admin_conn.fetchrow(
         "select id, status, chunk_count from documents where tenant_id = $1"
